@@ -1,0 +1,176 @@
+"""Tokenizer adapters: the only code that knows how transformers and keras-hub tokenizers work.
+
+Both produce `Encoding`s: per probe the ids with special tokens, segment ids, which
+tokens are special, which tokens may hold an answer span (QA context) and how many
+tokens truncation dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+Text = Any  # a str, or a (question, context) pair
+
+
+@dataclass(frozen=True, eq=False)
+class Encoding:
+    """One tokenized probe. Arrays are 1-D and share one length."""
+
+    ids: np.ndarray  # int32 [T]
+    segment_ids: np.ndarray  # int32 [T]
+    special_mask: np.ndarray  # bool [T]
+    context_mask: np.ndarray  # bool [T]: answer-span candidates (QA) / content tokens
+    dropped: int = 0  # tokens removed by truncation
+    offsets: list[tuple[int, int]] | None = None  # char offsets into the last text
+
+
+def _context_after_first_separator(special: np.ndarray) -> np.ndarray:
+    """For a pair, the second text is the non-special tokens after the first separator.
+
+    Works for BERT ([CLS] q [SEP] c [SEP]) and RoBERTa (<s> q </s></s> c </s>) layouts.
+    """
+    later_specials = np.flatnonzero(special[1:]) + 1
+    first_sep = int(later_specials[0]) if later_specials.size else len(special)
+    context = ~special
+    context[: first_sep + 1] = False
+    return context
+
+
+class HFTokenizer:
+    """A transformers tokenizer (fast or slow)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.model_max_length = _sane_max(getattr(tokenizer, "model_max_length", None))
+
+    @staticmethod
+    def matches(tokenizer: Any) -> bool:
+        return type(tokenizer).__module__.startswith("transformers") or hasattr(tokenizer, "convert_ids_to_tokens")
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def special_id(self, name: str) -> int | None:
+        return getattr(self.tokenizer, f"{name}_token_id", None)
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [str(t) for t in self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])]
+
+    def tokens_to_string(self, tokens: list[str]) -> str:
+        return self.tokenizer.convert_tokens_to_string(tokens)
+
+    def encode(self, text: Text, max_length: int | None) -> Encoding:
+        pair = isinstance(text, tuple)
+        args = text if pair else (text,)
+        kwargs = dict(return_token_type_ids=True, return_special_tokens_mask=True, verbose=False)
+        if getattr(self.tokenizer, "is_fast", False):
+            kwargs["return_offsets_mapping"] = True
+        enc = self.tokenizer(*args, **kwargs)
+        full = len(enc["input_ids"])
+        if max_length is not None and full > max_length:
+            strategy = "only_second" if pair else "longest_first"
+            enc = self.tokenizer(*args, truncation=strategy, max_length=max_length, **kwargs)
+        special = np.asarray(enc["special_tokens_mask"], dtype=bool)
+        offsets = enc.get("offset_mapping")
+        return Encoding(
+            ids=np.asarray(enc["input_ids"], dtype=np.int32),
+            segment_ids=np.asarray(enc.get("token_type_ids") or [0] * len(special), dtype=np.int32),
+            special_mask=special,
+            context_mask=_context_after_first_separator(special) if pair else ~special,
+            dropped=full - len(special),
+            offsets=[tuple(o) for o in offsets] if offsets is not None else None,
+        )
+
+
+class KerasHubTokenizer:
+    """A keras-hub WordPiece tokenizer (or a preprocessor that holds one)."""
+
+    def __init__(self, tokenizer: Any):
+        self.preprocessor = tokenizer if hasattr(tokenizer, "tokenizer") else None
+        self.tokenizer = tokenizer.tokenizer if self.preprocessor is not None else tokenizer
+        self.model_max_length = _sane_max(getattr(self.preprocessor, "sequence_length", None))
+
+    @staticmethod
+    def matches(tokenizer: Any) -> bool:
+        inner = getattr(tokenizer, "tokenizer", tokenizer)
+        return hasattr(inner, "id_to_token") and hasattr(inner, "vocabulary_size")
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.tokenizer.vocabulary_size())
+
+    def special_id(self, name: str) -> int | None:
+        value = getattr(self.tokenizer, f"{name}_token_id", None)
+        if value is None and name == "unk":
+            token = getattr(self.tokenizer, "oov_token", "[UNK]")
+            value = self.tokenizer.token_to_id(token) if token else None
+        return None if value is None else int(value)
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [str(self.tokenizer.id_to_token(int(i))) for i in ids]
+
+    def tokens_to_string(self, tokens: list[str]) -> str:
+        return merge_wordpieces(tokens)
+
+    def _piece_ids(self, text: str) -> list[int]:
+        return [int(i) for i in np.asarray(self.tokenizer(text)).reshape(-1)]
+
+    def encode(self, text: Text, max_length: int | None) -> Encoding:
+        cls_id, sep_id = self.special_id("cls"), self.special_id("sep")
+        parts = [self._piece_ids(t) for t in (text if isinstance(text, tuple) else (text,))]
+        full = sum(map(len, parts)) + len(parts) + 1
+        if max_length is not None and full > max_length:
+            room = max_length - (full - len(parts[-1]))
+            if room < 1:
+                raise ValueError(f"The question alone is longer than max_length={max_length}.")
+            parts[-1] = parts[-1][:room]
+        ids, segments, special = [cls_id], [0], [True]
+        for segment, piece_ids in enumerate(parts):
+            ids += piece_ids + [sep_id]
+            segments += [segment] * (len(piece_ids) + 1)
+            special += [False] * len(piece_ids) + [True]
+        special_arr = np.asarray(special, dtype=bool)
+        pair = len(parts) == 2
+        return Encoding(
+            ids=np.asarray(ids, dtype=np.int32),
+            segment_ids=np.asarray(segments, dtype=np.int32),
+            special_mask=special_arr,
+            context_mask=_context_after_first_separator(special_arr) if pair else ~special_arr,
+            dropped=full - len(ids),
+        )
+
+
+def merge_wordpieces(tokens: list[str]) -> str:
+    """Join WordPiece tokens back into text: "at", "##ik", "##u" -> "atiku"."""
+    out = ""
+    for token in tokens:
+        if token.startswith("##"):
+            out += token[2:]
+        else:
+            out += (" " if out else "") + token
+    return out
+
+
+def _sane_max(value: Any) -> int | None:
+    # transformers uses a huge sentinel (1e30) when the tokenizer has no limit.
+    return int(value) if isinstance(value, int) and 0 < value < 1_000_000 else None
+
+
+TOKENIZER_ADAPTERS = (KerasHubTokenizer, HFTokenizer)
+
+
+def wrap_tokenizer(tokenizer: Any) -> HFTokenizer | KerasHubTokenizer:
+    """Pick the tokenizer adapter for `tokenizer`; ValueError if none fits."""
+    if isinstance(tokenizer, (HFTokenizer, KerasHubTokenizer)):
+        return tokenizer
+    for adapter in TOKENIZER_ADAPTERS:
+        if adapter.matches(tokenizer):
+            return adapter(tokenizer)
+    raise ValueError(
+        "Expected a transformers tokenizer (with `convert_ids_to_tokens`) or a keras-hub "
+        f"tokenizer/preprocessor (with `id_to_token`). Received: tokenizer={type(tokenizer).__name__}"
+    )

@@ -1,0 +1,263 @@
+"""The attribution engine: `explain()` and the reusable `Explainer` behind it.
+
+Tokenizes probes, sorts them by length, pads each chunk only to its longest probe,
+runs one method per chunk through the compiled score function, and returns one
+`Attribution` per probe with padding removed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from . import methods
+from .adapters import get_adapter, wrap_tokenizer
+from .adapters.tokenizers import Encoding
+from .attribution import TASKS, Attribution
+from .gradients import Chunk, score_function
+from .heads import HEADS, make_prediction
+from .targets import parse_targets
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    fn: Callable[..., methods.MethodOutput]
+    signed: bool  # scores can be negative (diverging colour maps)
+    needs: tuple[str, ...] = ()  # what the engine must build for it: "gram", "baseline"
+
+
+METHODS: dict[str, MethodSpec] = {
+    "gradient_norm": MethodSpec(methods.gradient_norm, signed=False),
+    "vanilla_gradients": MethodSpec(methods.vanilla_gradients, signed=False, needs=("gram",)),
+    "gradient_x_input": MethodSpec(methods.gradient_x_input, signed=True),
+    "integrated_gradients": MethodSpec(methods.integrated_gradients, signed=True, needs=("baseline",)),
+    "smoothgrad": MethodSpec(methods.smoothgrad, signed=False),
+}
+SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
+BASELINES = ("pad", "zeros", "mask")
+
+
+def is_signed(method: str, options: dict | None = None) -> bool:
+    """Whether `method`'s scores can be negative (smoothgrad follows its base)."""
+    if method == "smoothgrad":
+        return METHODS[(options or {}).get("base", "gradient_norm")].signed
+    return METHODS[method].signed
+
+
+def explain(
+    model: Any,
+    tokenizer: Any,
+    inputs: Sequence[Any],
+    *,
+    task: str | None = None,
+    method: str = "gradient_norm",
+    target: Any = None,
+    **options: Any,
+) -> list[Attribution]:
+    """Token attributions for `inputs`, one `Attribution` per input.
+
+    Args:
+        model: a transformers TF model or a Keras 3 model (keras-hub tasks included).
+        tokenizer: its transformers tokenizer, or keras-hub tokenizer/preprocessor.
+        inputs: texts, or (question, context) pairs for question answering.
+        task: "classification", "question_answering" or "token_classification";
+            detected from the model when None.
+        method: one of `METHODS`.
+        target: None explains the prediction. Classification: a class index, or one per
+            input. QA: "span" (default), "start", "end", or (start, end) per input.
+            Token classification: a position, or (position, class), or one per input.
+        **options: engine options (`batch_size`, `max_length`, `embedding_layer`) and
+            method options (IG: `baseline`, `steps`, `quadrature`, `internal_batch_size`,
+            `tolerance`, `max_steps`; smoothgrad: `base`, `samples`, `noise`, `seed`).
+
+    Example:
+        >>> attributions = explain(model, tokenizer, ["The sky is green"])
+        >>> attributions[0].top_k(3)
+    """
+    engine = {k: options.pop(k) for k in ("batch_size", "max_length", "embedding_layer") if k in options}
+    explainer = Explainer(model, tokenizer, task=task, **engine)
+    return explainer.explain(inputs, method=method, target=target, **options)
+
+
+class Explainer:
+    """Explains one model with one tokenizer; compiled functions are reused across calls."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None,
+                 embedding_layer: Any = None, max_length: int | None = None, batch_size: int = 32):
+        if task is not None and task not in TASKS:
+            raise ValueError(f"Expected task in {TASKS} or None. Received: task={task!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
+        self.adapter = get_adapter(model, embedding_layer)
+        self.tokenizer = wrap_tokenizer(tokenizer)
+        self.batch_size = batch_size
+        known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]
+        self.max_length = min(known) if known else None
+        self._task = task
+
+    def task_for(self, inputs: Sequence[Any]) -> str:
+        """The task: given, else detected from the model, else from the inputs' shape."""
+        pairs = bool(inputs) and all(isinstance(x, tuple) for x in inputs)
+        task = self._task or self.adapter.detect_task() or ("question_answering" if pairs else None)
+        if task is None:
+            raise ValueError(
+                "Could not tell the model's task from its class or outputs. Pass "
+                f"task= one of {TASKS}. Received: model={type(self.adapter.model).__name__}"
+            )
+        if (task == "question_answering") != pairs:
+            want = "(question, context) pairs" if task == "question_answering" else "texts"
+            raise ValueError(f"A {task} model takes {want}. Received: inputs[0]={inputs[0]!r}")
+        return task
+
+    def encode(self, inputs: Sequence[Any]) -> list[Encoding]:
+        """Tokenize and validate probes; one warning for truncation, one for empty-content probes."""
+        _check_texts(inputs)
+        encodings = [self.tokenizer.encode(text, self.max_length) for text in inputs]
+        cut = [(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]
+        if cut:
+            warnings.warn(f"Truncated to max_length={self.max_length} tokens (probe, tokens dropped): {cut}",
+                          stacklevel=3)
+        hollow = [i for i, e in enumerate(encodings) if e.special_mask.all()]
+        if hollow:
+            warnings.warn(f"Probes with no token besides special tokens: {hollow}", stacklevel=3)
+        limit = self.adapter.vocab_size
+        bad = [(i, int(e.ids.max())) for i, e in enumerate(encodings) if e.ids.size and e.ids.max() >= limit]
+        if bad:
+            raise ValueError(
+                f"Token ids outside the model's embedding matrix ({limit} rows): (probe, id) {bad}. The "
+                "tokenizer gained tokens the model lacks: call model.resize_token_embeddings(len(tokenizer))."
+            )
+        return encodings
+
+    def explain(self, inputs: Sequence[Any], *, method: str = "gradient_norm", target: Any = None,
+                **options: Any) -> list[Attribution]:
+        inputs = list(inputs)
+        task = self.task_for(inputs)
+        return self.explain_encoded(inputs, self.encode(inputs), task=task, method=method,
+                                    target=target, **options)
+
+    def explain_encoded(self, texts: Sequence[Any], encodings: Sequence[Encoding], *, task: str,
+                        method: str, target: Any = None, **options: Any) -> list[Attribution]:
+        """Explain already-tokenized probes (the callback tokenizes its probe set once)."""
+        call_options = self._method_options(method, options)
+        head, targets = parse_targets(task, target, encodings)
+        fn = score_function(self.adapter, HEADS[head])
+        shared = {"gram": self._gram()} if "gram" in self._needs(method, options) else {}
+        results: list[Attribution | None] = [None] * len(encodings)
+        for index in _chunks(encodings, self.batch_size):
+            batch = _pad([encodings[i] for i in index], self._pad_id())
+            embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
+            extra = dict(shared)
+            if "baseline" in self._needs(method, options):
+                extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
+            chunk = Chunk.from_numpy(batch)
+            out = METHODS[method].fn(fn.bind(chunk), embeds, targets[index], **call_options, **extra)
+            for row, i in enumerate(index):
+                results[i] = self._attribution(texts[i], encodings[i], out, row, method, task)
+        return results  # type: ignore[return-value]
+
+    def _needs(self, method: str, options: dict) -> tuple[str, ...]:
+        if method == "smoothgrad":
+            return METHODS[options.get("base", "gradient_norm")].needs
+        return METHODS[method].needs
+
+    def _method_options(self, method: str, options: dict) -> dict:
+        if method not in METHODS:
+            raise ValueError(f"Expected method in {sorted(METHODS)}. Received: method={method!r}")
+        spec = METHODS[method]
+        accepted = {p.name for p in inspect.signature(spec.fn).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY and p.name not in ("gram",)}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise ValueError(f"Unknown options for {method}: {unknown}; accepted: {sorted(accepted)}. "
+                             f"Received: {', '.join(f'{k}={options[k]!r}' for k in unknown)}")
+        call = {k: v for k, v in options.items() if k != "baseline"}
+        if method == "smoothgrad":
+            base = call.get("base", "gradient_norm")
+            if base not in SMOOTHGRAD_BASES:
+                raise ValueError(f"Expected base in {SMOOTHGRAD_BASES}. Received: base={base!r}")
+            call["base"] = METHODS[base].fn
+        return call
+
+    def _pad_id(self) -> int:
+        return self.tokenizer.special_id("pad") or 0
+
+    def _gram(self) -> tf.Tensor:
+        matrix = tf.cast(self.adapter.embedding_matrix(), tf.float32)
+        return tf.matmul(matrix, matrix, transpose_a=True)  # E^T E, [H, H]
+
+    def _baseline(self, embeds: tf.Tensor, batch: dict, kind: Any) -> tf.Tensor:
+        """IG baseline: special tokens and padding keep their input embedding (seed 002);
+        every other position gets the [PAD]/[MASK]/given token's embedding, or zeros."""
+        keep = tf.constant((batch["special"] | (batch["mask"] == 0))[:, :, None])
+        if kind == "zeros":
+            fill = tf.zeros_like(embeds)
+        else:
+            token = {"pad": self._pad_id(), "mask": self.tokenizer.special_id("mask")}.get(kind, kind)
+            if not isinstance(token, (int, np.integer)) or not 0 <= token < self.adapter.vocab_size:
+                raise ValueError(f"Expected baseline in {BASELINES} or a token id below "
+                                 f"{self.adapter.vocab_size}. Received: baseline={kind!r}")
+            fill = tf.broadcast_to(self.adapter.word_embeddings(tf.constant([[int(token)]])), tf.shape(embeds))
+        return tf.where(keep, embeds, fill)
+
+    def _attribution(self, text: Any, enc: Encoding, out: methods.MethodOutput, row: int,
+                     method: str, task: str) -> Attribution:
+        length = len(enc.ids)
+        ev = out.evaluation
+        outputs = {k: v[row, :length] if v.ndim >= 2 and task != "classification" else v[row]
+                   for k, v in ev.outputs.items()}
+        tokens = self.tokenizer.convert_ids_to_tokens(enc.ids)
+        prediction = make_prediction(task, outputs, ev.predicted[row])
+        if prediction.span is not None:
+            prediction = replace(prediction, answer=self._answer(text, enc, tokens, prediction.span))
+        target = ev.targets[row]
+        info = dict(out.info, **{k: v[row].item() for k, v in out.per_probe.items()})
+        return Attribution(
+            tokens=tokens, token_ids=enc.ids.copy(), scores=out.scores[row, :length].astype(np.float32),
+            method=method, target=int(target[0]) if task == "classification" else (int(target[0]), int(target[1])),
+            prediction=prediction, convergence_delta=None if out.delta is None else float(out.delta[row]),
+            task=task, text=text, special_mask=enc.special_mask.copy(), segment_ids=enc.segment_ids.copy(),
+            score=float(ev.values[row]), info=info,
+        )
+
+    def _answer(self, text: Any, enc: Encoding, tokens: list[str], span: tuple[int, int]) -> str:
+        start, end = span
+        if enc.offsets is not None and isinstance(text, tuple) and enc.context_mask[start]:
+            return text[1][enc.offsets[start][0]: enc.offsets[end][1]]
+        return self.tokenizer.tokens_to_string(tokens[start: end + 1])
+
+
+def _check_texts(inputs: Sequence[Any]) -> None:
+    if not inputs:
+        raise ValueError("Expected at least one input. Received: inputs=[]")
+    for i, text in enumerate(inputs):
+        parts = text if isinstance(text, tuple) else (text,)
+        if not all(isinstance(p, str) for p in parts) or len(parts) not in (1, 2):
+            raise ValueError(f"Expected a str or a (question, context) pair of str. Received: inputs[{i}]={text!r}")
+        if any(not p.strip() for p in parts):
+            raise ValueError(f"Empty text at probe {i}. Received: inputs[{i}]={text!r}")
+
+
+def _chunks(encodings: Sequence[Encoding], size: int) -> list[np.ndarray]:
+    """Probe indices grouped by similar length (longest first) so padding stays small."""
+    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+    return [order[i: i + size] for i in range(0, len(order), size)]
+
+
+def _pad(encodings: Sequence[Encoding], pad_id: int) -> dict[str, np.ndarray]:
+    """Stack a chunk, padded to its own longest probe."""
+    length = max(len(e.ids) for e in encodings)
+    out = {"ids": np.full((len(encodings), length), pad_id, np.int32)}
+    for name in ("mask", "segment_ids", "context", "special"):
+        out[name] = np.zeros((len(encodings), length), bool if name == "special" else np.int32)
+    for row, e in enumerate(encodings):
+        n = len(e.ids)
+        out["ids"][row, :n], out["mask"][row, :n] = e.ids, 1
+        out["segment_ids"][row, :n], out["context"][row, :n] = e.segment_ids, e.context_mask
+        out["special"][row, :n] = e.special_mask
+    return out

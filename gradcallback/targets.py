@@ -1,0 +1,78 @@
+"""Turn the user's `target=` into a head name and an int32 [N, 2] target array (-1 = predicted)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+QA_MODES = ("span", "start", "end")
+
+
+def parse_targets(task: str, target: Any, encodings: Sequence[Any]) -> tuple[str, np.ndarray]:
+    """(head name, targets [N, 2]) for `task`; ValueError for a target the task cannot take."""
+    n = len(encodings)
+    if task == "classification":
+        return "class", _per_probe(target, n, _class_target)
+    if task == "question_answering":
+        mode = target if target in QA_MODES else "span"
+        spans = None if isinstance(target, str) or target is None else target
+        out = _per_probe(spans, n, _pair_target)
+        _check_positions(out, encodings, both=True)
+        return mode, out
+    if target is None:
+        raise ValueError("Token classification explains one token: pass target=position or "
+                         "(position, class), or a list with one per input. Received: target=None")
+    out = _per_probe(target, n, _token_target)
+    _check_positions(out, encodings, both=False)
+    return "token", out
+
+
+def _is_single(target: Any, parse) -> bool:
+    try:
+        parse(target)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _per_probe(target: Any, n: int, parse) -> np.ndarray:
+    """One target for all probes, or a sequence with one per probe."""
+    if target is None or _is_single(target, parse):
+        return np.tile(np.asarray(parse(target), np.int32), (n, 1))
+    items = list(target)
+    if len(items) != n:
+        raise ValueError(f"Expected one target per input ({n}). Received: target={target!r}")
+    return np.asarray([parse(t) for t in items], np.int32)
+
+
+def _class_target(t: Any) -> tuple[int, int]:
+    if t is None:
+        return (-1, 0)
+    if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 0:
+        return (int(t), 0)
+    raise ValueError(f"Expected a class index >= 0 or None. Received: target={t!r}")
+
+
+def _pair_target(t: Any) -> tuple[int, int]:
+    if t is None:
+        return (-1, -1)
+    if isinstance(t, tuple) and len(t) == 2 and all(isinstance(v, (int, np.integer)) for v in t):
+        if 0 <= t[0] <= t[1]:
+            return (int(t[0]), int(t[1]))
+    raise ValueError(f"Expected a (start, end) token span with start <= end. Received: target={t!r}")
+
+
+def _token_target(t: Any) -> tuple[int, int]:
+    if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 0:
+        return (int(t), -1)
+    if isinstance(t, tuple) and len(t) == 2 and all(isinstance(v, (int, np.integer)) for v in t) and min(t) >= 0:
+        return (int(t[0]), int(t[1]))
+    raise ValueError(f"Expected a token position or (position, class). Received: target={t!r}")
+
+
+def _check_positions(targets: np.ndarray, encodings: Sequence[Any], both: bool) -> None:
+    for i, (t, e) in enumerate(zip(targets, encodings)):
+        positions = t if both else t[:1]
+        if (positions >= len(e.ids)).any():
+            raise ValueError(f"Target position beyond probe {i}'s {len(e.ids)} tokens. Received: target={tuple(t)}")

@@ -1,0 +1,137 @@
+"""Tiny models built in the tests (nothing downloaded): one vocabulary, every model family."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = (
+    "the a is was and of to in on it this that movie film good great bad awful terrible fine "
+    "sky green beautiful cat sat mat dog ran fast slow who what where when which results "
+    "elections favour candidate party campaign strategy fool wise man knows himself be "
+    "question answer capital city paris france berlin germany river long at ##ik ##u ##s ##ed "
+    "##ing . , ! ? | < > b / script ' \""
+).split()
+VOCAB = SPECIALS + WORDS
+HIDDEN = 16
+
+
+@pytest.fixture(scope="session")
+def vocab_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer(vocab_file):
+    from transformers import BertTokenizerFast
+
+    return BertTokenizerFast(vocab_file=vocab_file, do_lower_case=True)
+
+
+@pytest.fixture(scope="session")
+def hf_slow_tokenizer(vocab_file):
+    from transformers import BertTokenizer
+
+    return BertTokenizer(vocab_file=vocab_file, do_lower_case=True)
+
+
+def bert_config(**overrides):
+    from transformers import BertConfig
+
+    settings = dict(vocab_size=len(VOCAB), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=32, max_position_embeddings=64, num_labels=3,
+                    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    settings.update(overrides)
+    return BertConfig(**settings)
+
+
+def build_hf(family: str, task: str, seed: int = 0):
+    """A tiny transformers TF model of `family` ("bert", "distilbert", "roberta", "electra") for `task`."""
+    import transformers as tr
+
+    tf.keras.utils.set_random_seed(seed)
+    common = dict(vocab_size=len(VOCAB), max_position_embeddings=64,
+                  num_labels=2 if task == "question_answering" else 3)
+    configs = {
+        "bert": lambda: bert_config(num_labels=common["num_labels"]),
+        "distilbert": lambda: tr.DistilBertConfig(dim=HIDDEN, n_layers=2, n_heads=2, hidden_dim=32,
+                                                  dropout=0.0, attention_dropout=0.0, **common),
+        "roberta": lambda: tr.RobertaConfig(hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
+                                            intermediate_size=32, pad_token_id=0, bos_token_id=2,
+                                            eos_token_id=3, hidden_dropout_prob=0.0,
+                                            attention_probs_dropout_prob=0.0, **common),
+        "electra": lambda: tr.ElectraConfig(embedding_size=8, hidden_size=HIDDEN, num_hidden_layers=2,
+                                            num_attention_heads=2, intermediate_size=32,
+                                            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **common),
+    }
+    suffix = {"classification": "ForSequenceClassification", "question_answering": "ForQuestionAnswering",
+              "token_classification": "ForTokenClassification"}[task]
+    prefix = {"bert": "TFBert", "distilbert": "TFDistilBert", "roberta": "TFRoberta", "electra": "TFElectra"}[family]
+    model = getattr(tr, prefix + suffix)(configs[family]())
+    model(model.dummy_inputs, training=False)  # build weights
+    return model
+
+
+@pytest.fixture(scope="session")
+def hf_classifier():
+    return build_hf("bert", "classification")
+
+
+@pytest.fixture(scope="session")
+def hf_qa():
+    return build_hf("bert", "question_answering")
+
+
+@pytest.fixture(scope="session")
+def keras_hub_tokenizer():
+    import keras_hub
+
+    return keras_hub.tokenizers.BertTokenizer(vocabulary=VOCAB, lowercase=True)
+
+
+def build_keras_hub_classifier(tokenizer, seed: int = 0, num_classes: int = 3):
+    import keras_hub
+
+    keras.utils.set_random_seed(seed)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=32)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(VOCAB), num_layers=2, num_heads=2,
+                                             hidden_dim=HIDDEN, intermediate_dim=32, max_sequence_length=64,
+                                             dropout=0.0)
+    return keras_hub.models.BertTextClassifier(backbone, num_classes=num_classes, preprocessor=preprocessor,
+                                               dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def keras_hub_classifier(keras_hub_tokenizer):
+    return build_keras_hub_classifier(keras_hub_tokenizer)
+
+
+def build_functional_classifier(seed: int = 0, num_classes: int = 3):
+    """A plain Keras 3 model: ids -> Embedding(mask_zero) -> Dense -> masked mean -> logits."""
+    keras.utils.set_random_seed(seed)
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(len(VOCAB), HIDDEN, mask_zero=True, name="tokens")(ids)
+    x = keras.layers.Dense(HIDDEN, activation="tanh")(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(ids, keras.layers.Dense(num_classes)(x))
+
+
+@pytest.fixture(scope="session")
+def functional_classifier():
+    return build_functional_classifier()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
