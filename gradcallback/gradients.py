@@ -66,7 +66,7 @@ class ScoreFunction:
         ids, mask, segment_ids, context = (tf.gather(t, rows) for t in (ids, mask, segment_ids, context))
         outputs = self.adapter.forward(embeds, ids, mask, segment_ids)
         resolved = self.head.resolve(outputs, targets, context)
-        predicted = self.head.resolve(outputs, tf.fill(tf.shape(targets), -1), context)
+        predicted = self.head.resolve(outputs, self.head.prediction_query(targets), context)
         return self.head.score(outputs, resolved), resolved, predicted, outputs
 
     def _evaluate_graph(self, *args):

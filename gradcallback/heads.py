@@ -84,6 +84,11 @@ class Head:
     task: str
     score: Callable[[Outputs, tf.Tensor], tf.Tensor]
     resolve: Callable[[Outputs, tf.Tensor, tf.Tensor], tf.Tensor]
+    predicts: tuple[bool, bool] = (True, True)  # target columns the model's prediction fills
+
+    def prediction_query(self, targets: tf.Tensor) -> tf.Tensor:
+        """`targets` with the columns the model predicts reset to -1 (a token position stays)."""
+        return tf.where(tf.constant([self.predicts]), -1, targets)
 
 
 HEADS = {
@@ -91,7 +96,7 @@ HEADS = {
     "span": Head("span", "question_answering", span_logits, resolve_span),
     "start": Head("start", "question_answering", start_logit, resolve_span),
     "end": Head("end", "question_answering", end_logit, resolve_span),
-    "token": Head("token", "token_classification", token_class_logit, resolve_token_class),
+    "token": Head("token", "token_classification", token_class_logit, resolve_token_class, (False, True)),
 }
 
 

@@ -165,19 +165,22 @@ def smoothgrad(
         s_t = 1/K sum_k base(x + eps_k)_t,   eps_k ~ N(0, sigma_t^2 I),
         sigma_t = noise * ||x_t||_2 / sqrt(H)   (so E||eps_t|| ~ noise * ||x_t||),
 
-    all K * N noisy rows in batched chunks; `seed` makes it deterministic. Wraps any
-    method that accepts `rows`.
+    all K * N noisy rows in batched chunks. Sample k's standard noise comes from
+    `seed` and k alone, so a probe gets the same noise whatever chunk it is in
+    (batch invariance) and every call is deterministic. Wraps any method taking `rows`.
     """
     rows = np.arange(embeds.shape[0], dtype=np.int32) if rows is None else np.asarray(rows, np.int32)
     at_input = fn.evaluate(embeds, targets, rows)
     targets = at_input.targets
     n, hidden = int(embeds.shape[0]), int(embeds.shape[-1])
     sigma = noise * tf.norm(embeds, axis=-1, keepdims=True) / np.sqrt(hidden)  # [N, T, 1]
-    rng = np.random.default_rng(seed)
+    # Row-major draws: the first L*H values, a probe's real tokens, do not depend on the padded length.
+    unit = np.stack([np.random.default_rng([seed, k]).standard_normal(embeds.shape[1:]) for k in range(samples)])
     total = tf.zeros(embeds.shape[:2], tf.float32)
     for lo in range(0, n * samples, internal_batch_size):
-        probe = np.arange(lo, min(lo + internal_batch_size, n * samples)) // samples
-        eps = rng.standard_normal((len(probe), *embeds.shape[1:])).astype(np.float32)
+        pair = np.arange(lo, min(lo + internal_batch_size, n * samples))
+        probe, sample = pair // samples, pair % samples
+        eps = tf.constant(unit[sample], tf.float32)  # [m, T, H]
         noisy = tf.gather(embeds, probe) + eps * tf.gather(sigma, probe)
         part = base(fn, noisy, targets[probe], rows[probe], **base_options)
         total += tf.math.unsorted_segment_sum(part.scores, probe, n)

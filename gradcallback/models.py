@@ -31,6 +31,8 @@ def load_pretrained(path: str | Path, task: str, num_labels: int | None = None) 
         raise ValueError(f"Expected task in {tuple(TASK_CLASSES)}. Received: task={task!r}")
     path = Path(path)
     auto = getattr(transformers, TASK_CLASSES[task])
+    if task == "question_answering":
+        num_labels = 2  # start and end logits, whatever the checkpoint's config says
     kwargs = {"num_labels": num_labels} if num_labels else {}
     if (path / "tf_model.h5").exists():
         return auto.from_pretrained(str(path), local_files_only=True, **kwargs)

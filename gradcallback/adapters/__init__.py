@@ -23,7 +23,10 @@ def get_adapter(model: Any, embedding_layer: Any = None) -> ModelAdapter:
     """The adapter for `model`, created once per (model, embedding_layer) and reused."""
     if isinstance(model, ModelAdapter):
         return model
-    per_model = _cache.setdefault(model, {})
+    try:
+        per_model = _cache.setdefault(model, {})
+    except TypeError:  # not weak-referenceable: no cache
+        return _make_adapter(model, embedding_layer)
     key = embedding_layer if isinstance(embedding_layer, (str, type(None))) else id(embedding_layer)
     if key not in per_model:
         per_model[key] = _make_adapter(model, embedding_layer)

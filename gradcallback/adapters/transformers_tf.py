@@ -25,6 +25,11 @@ class TransformersTFAdapter(ModelAdapter):
         super().__init__(model)  # the word embeddings are always get_input_embeddings()
         params = inspect.signature(model.call).parameters
         self._takes_segments = "token_type_ids" in params
+        # RoBERTa-style embeddings derive positions from the ids (skipping padding); with
+        # `inputs_embeds` they would count from 0 instead, so we ask the layer itself.
+        embeddings = model.get_input_embeddings()
+        self._positions = getattr(embeddings, "create_position_ids_from_input_ids", None)
+        self._positions = self._positions if "position_ids" in params else None
 
     def embedding_matrix(self) -> tf.Variable:
         layer = self.model.get_input_embeddings()
@@ -41,6 +46,8 @@ class TransformersTFAdapter(ModelAdapter):
         inputs = {"inputs_embeds": tf.cast(embeds, dtype), "attention_mask": mask}
         if self._takes_segments:
             inputs["token_type_ids"] = segment_ids
+        if self._positions is not None:
+            inputs["position_ids"] = self._positions(ids)
         outputs = self.model(inputs, training=False)
         names = ("start_logits", "end_logits") if hasattr(outputs, "start_logits") else ("logits",)
         return {name: tf.cast(getattr(outputs, name), tf.float32) for name in names}
@@ -52,6 +59,7 @@ class TransformersTFAdapter(ModelAdapter):
     def max_length(self) -> int | None:
         config = self.model.config
         limit = getattr(config, "max_position_embeddings", None)
-        if limit and getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
-            limit -= config.pad_token_id + 1  # RoBERTa positions start after the padding index
+        if limit and self._positions is not None:
+            # RoBERTa positions start after the padding index
+            limit -= getattr(self.model.get_input_embeddings(), "padding_idx", config.pad_token_id) + 1
         return int(limit) if limit else None

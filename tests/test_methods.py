@@ -1,0 +1,127 @@
+"""The maths of each method, with literal numbers, on a toy score function with known gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gradcallback import methods
+from gradcallback.adapters.base import ModelAdapter
+from gradcallback.gradients import Chunk, ScoreFunction
+from gradcallback.heads import HEADS
+
+
+class QuadraticAdapter(ModelAdapter):
+    """logits = [sum_th e_th^2 / 2, 0]: the gradient w.r.t. e is e itself."""
+
+    def __init__(self, hidden: int = 2):
+        super().__init__(model=None)
+        self._matrix = tf.Variable(tf.eye(4, hidden))
+
+    @staticmethod
+    def matches(model):
+        return False
+
+    def embedding_matrix(self):
+        return self._matrix
+
+    def forward(self, embeds, ids, mask, segment_ids):
+        mask = tf.cast(mask, tf.float32)[:, :, None]
+        half_square = tf.reduce_sum(mask * embeds**2, axis=[1, 2]) / 2
+        return {"logits": tf.stack([half_square, tf.zeros_like(half_square)], axis=1)}
+
+
+def bound(n: int, t: int, hidden: int = 2):
+    fn = ScoreFunction(QuadraticAdapter(hidden), HEADS["class"])
+    ones = np.ones((n, t), np.int32)
+    batch = {"ids": ones, "mask": ones, "segment_ids": 0 * ones, "context": ones}
+    return fn.bind(Chunk.from_numpy(batch)), fn
+
+
+X = tf.constant([[[3.0, 4.0], [1.0, 0.0]]])  # one probe, two tokens, H = 2
+CLASS0 = np.array([[0, 0]], np.int32)
+
+
+def test_gradient_norm_is_the_gradient_length():
+    fn, _ = bound(1, 2)
+    out = methods.gradient_norm(fn, X, CLASS0)
+    np.testing.assert_allclose(out.scores, [[5.0, 1.0]], rtol=1e-6)
+    np.testing.assert_allclose(out.evaluation.values, [13.0], rtol=1e-6)  # (9 + 16 + 1) / 2
+
+
+def test_gradient_x_input_sums_gradient_times_input():
+    fn, _ = bound(1, 2)
+    np.testing.assert_allclose(methods.gradient_x_input(fn, X, CLASS0).scores, [[25.0, 1.0]], rtol=1e-6)
+
+
+def test_vanilla_gradients_uses_the_gram_matrix():
+    fn, _ = bound(1, 2)
+    gram = tf.constant([[4.0, 0.0], [0.0, 1.0]])  # E^T E for E = diag(2, 1)
+    # ||E g|| for g = (3, 4): sqrt(36 + 16); for g = (1, 0): 2
+    np.testing.assert_allclose(methods.vanilla_gradients(fn, X, CLASS0, gram=gram).scores,
+                               [[np.sqrt(52.0), 2.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("quadrature", methods.QUADRATURES)
+def test_integrated_gradients_exact_on_quadratic(quadrature):
+    fn, _ = bound(1, 2)
+    # grad along the path from 0 is a * x, so s_t = ||x_t||^2 / 2 exactly for these rules
+    out = methods.integrated_gradients(fn, X, CLASS0, baseline=tf.zeros_like(X), steps=4, quadrature=quadrature)
+    np.testing.assert_allclose(out.scores, [[12.5, 0.5]], rtol=1e-5)
+    np.testing.assert_allclose(out.delta, [0.0], atol=1e-5)
+    assert out.per_probe["steps"].tolist() == [4]
+
+
+def test_integrated_gradients_chunking_does_not_change_results():
+    fn, _ = bound(3, 2)
+    x = tf.constant(np.random.default_rng(1).normal(size=(3, 2, 2)), tf.float32)
+    targets = np.zeros((3, 2), np.int32)
+    base = tf.zeros_like(x)
+    whole = methods.integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=1000)
+    split = methods.integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=5)
+    np.testing.assert_allclose(whole.scores, split.scores, rtol=1e-6)
+    # The public-library bug this guards against: attributions that scale with the step count.
+    more = methods.integrated_gradients(fn, x, targets, baseline=base, steps=32)
+    np.testing.assert_allclose(whole.scores, more.scores, rtol=1e-5)
+
+
+def test_quadrature_rules_literal():
+    alphas, weights = methods.quadrature_rule("riemann_trapezoid", 3)
+    assert alphas.tolist() == [0.0, 0.5, 1.0] and weights.tolist() == [0.25, 0.5, 0.25]
+    alphas, weights = methods.quadrature_rule("riemann_middle", 2)
+    assert alphas.tolist() == [0.25, 0.75] and weights.tolist() == [0.5, 0.5]
+    alphas, weights = methods.quadrature_rule("gausslegendre", 2)
+    np.testing.assert_allclose(alphas, [0.2113248654, 0.7886751346], rtol=1e-9)
+    np.testing.assert_allclose(weights, [0.5, 0.5], rtol=1e-12)
+    with pytest.raises(ValueError, match="quadrature="):
+        methods.quadrature_rule("simpson", 4)
+
+
+def test_smoothgrad_is_deterministic_and_averages_noise():
+    fn, _ = bound(1, 2)
+    a = methods.smoothgrad(fn, X, CLASS0, samples=16, noise=0.1, seed=3)
+    b = methods.smoothgrad(fn, X, CLASS0, samples=16, noise=0.1, seed=3)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    # zero noise gives back the base method exactly
+    c = methods.smoothgrad(fn, X, CLASS0, samples=4, noise=0.0)
+    np.testing.assert_allclose(c.scores, [[5.0, 1.0]], rtol=1e-6)
+    # the mean of ||x + eps|| is close to ||x|| for small noise, not equal to it
+    assert 0 < np.abs(a.scores - [[5.0, 1.0]]).max() < 0.5
+
+
+def test_smoothgrad_wraps_another_method():
+    fn, _ = bound(1, 2)
+    out = methods.smoothgrad(fn, X, CLASS0, base=methods.gradient_x_input, samples=2, noise=0.0)
+    np.testing.assert_allclose(out.scores, [[25.0, 1.0]], rtol=1e-6)
+
+
+def test_one_trace_for_every_chunk_shape():
+    fn, function = bound(1, 2)
+    methods.gradient_norm(fn, X, CLASS0)
+    methods.gradient_norm(fn, X, CLASS0)
+    first = function.trace_count
+    longer, _ = bound(3, 5)
+    longer_fn = function.bind(longer.chunk)
+    methods.gradient_norm(longer_fn, tf.ones((3, 5, 2)), np.zeros((3, 2), np.int32))
+    assert function.trace_count == first == 1
