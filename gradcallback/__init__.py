@@ -1,15 +1,19 @@
 """gradcallback: see what your transformer text model looks at while it trains."""
 
 from .attribution import Attribution, Prediction, normalize_l1_share, normalize_max_abs
+from .callback import AttributionCallback
 from .explain import METHODS, Explainer, explain
+from .probes import ProbeSet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Attribution",
+    "AttributionCallback",
     "Explainer",
     "METHODS",
     "Prediction",
+    "ProbeSet",
     "explain",
     "normalize_l1_share",
     "normalize_max_abs",

@@ -116,7 +116,7 @@ class Explainer:
 
     def encode(self, inputs: Sequence[Any]) -> list[Encoding]:
         """Tokenize and validate probes; one warning for truncation, one for empty-content probes."""
-        _check_texts(inputs)
+        check_texts(inputs)
         encodings = [self.tokenizer.encode(text, self.max_length) for text in inputs]
         cut = [(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]
         if cut:
@@ -232,7 +232,7 @@ class Explainer:
         return self.tokenizer.tokens_to_string(tokens[start: end + 1])
 
 
-def _check_texts(inputs: Sequence[Any]) -> None:
+def check_texts(inputs: Sequence[Any]) -> None:
     if not inputs:
         raise ValueError("Expected at least one input. Received: inputs=[]")
     for i, text in enumerate(inputs):

@@ -1,0 +1,229 @@
+"""`AttributionCallback`: probe-set attributions every epoch (or every n steps), in TensorBoard.
+
+One duck-typed class serves both training loops: tf-keras `fit` (transformers TF
+models) rejects a `keras.callbacks.Callback` subclass, and Keras 3's `model` is a
+read-only property that tf-keras's base `__init__` assigns, so inheriting from either
+base (or both) breaks the other loop. Both loops only call the hooks below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from .explain import METHODS, Explainer
+from .probes import ProbeSet
+from .summaries import StepLogger
+from .writers import EventWriter, JsonlWriter
+
+_ACTIVE_DIRS: set[str] = set()  # run folders written by a callback that is training now
+
+
+class AttributionCallback:
+    """Logs token attributions of a fixed probe set to TensorBoard while a model trains.
+
+    At train begin it logs the probe set and a step-0 attribution of the untrained
+    model; then every `every_n_epochs` epochs (x-axis: epochs) or every `every_n_steps`
+    optimizer steps (x-axis: global step). Output goes to `<log_dir>/attributions/`
+    (beside Keras' own TensorBoard callback's `train/` and `validation/`): heatmap and
+    evolution images, top-token tables, scalars, histograms and `records.jsonl`.
+    View with `tensorboard --logdir <log_dir> --samples_per_plugin images=0`.
+
+    Example:
+
+    ```python
+    from gradcallback import AttributionCallback, ProbeSet
+
+    probes = ProbeSet.from_texts(["The sky is green", "Atiku won the vote"], tokenizer, labels=[0, 1])
+    callback = AttributionCallback(probes, log_dir="runs/exp1", methods=("gradient_norm",))
+    model.fit(train_ds, epochs=3, callbacks=[callback])
+    ```
+
+    Args:
+        probes: the `ProbeSet` explained at every logged step.
+        log_dir: the run's log folder.
+        methods: method names from `gradcallback.METHODS`, each explained every logged step.
+        every_n_epochs: log after every n-th epoch (ignored when `every_n_steps` is set).
+        every_n_steps: log every n optimizer steps instead, with the global step as x-axis.
+        top_k: tokens per probe in the top-token tables.
+        aggregate: "token", or "word" to merge word pieces (##, Ġ, ▁) with summed scores.
+        style: "text" heatmaps, or "bars" for the seeds' bar charts.
+        color_scale: "per_image" (each image's own max), or "fixed" (the first logged step's
+            max per probe, so images compare across epochs).
+        max_tokens: longest token sequence drawn; longer probes are cut with a note.
+        image_width: heatmap width in pixels (at most 1600).
+        target: "predicted" explains the predicted class; "label" the probe's label.
+        method_options: per-method options, e.g. `{"integrated_gradients": {"steps": 64}}`.
+        name: subfolder of `attributions/` for this callback, so several can share a log_dir.
+        batch_size: probes per batched engine call.
+        embedding_layer: the token Embedding layer (or its name) of a Keras model.
+    """
+
+    _supports_tf_logs = False  # tf-keras: we want numpy logs
+    async_safe = False  # Keras 3: run hooks in order on the training thread
+
+    def __init__(self, probes: ProbeSet, log_dir: str | os.PathLike, *, methods: Sequence[str] = ("gradient_norm",),
+                 every_n_epochs: int = 1, every_n_steps: int | None = None, top_k: int = 10,
+                 aggregate: str = "token", style: str = "text", color_scale: str = "per_image",
+                 max_tokens: int = 256, image_width: int = 1200, target: str = "predicted",
+                 method_options: dict[str, dict] | None = None, name: str | None = None, batch_size: int = 32,
+                 embedding_layer: Any = None):
+        _check_probes(probes, target)
+        self.methods = _check_methods(methods, method_options)
+        self.every_n_epochs = _check_positive("every_n_epochs", every_n_epochs)
+        self.every_n_steps = None if every_n_steps is None else _check_positive("every_n_steps", every_n_steps)
+        self.top_k = _check_positive("top_k", top_k)
+        self.max_tokens = _check_positive("max_tokens", max_tokens)
+        self.image_width = _check_positive("image_width", image_width)
+        self.batch_size = _check_positive("batch_size", batch_size)
+        for arg, value, allowed in (("aggregate", aggregate, ("token", "word")), ("style", style, ("text", "bars")),
+                                    ("color_scale", color_scale, ("per_image", "fixed")),
+                                    ("target", target, ("predicted", "label"))):
+            if value not in allowed:
+                raise ValueError(f"Expected {arg} in {allowed}. Received: {arg}={value!r}")
+        self.probes, self.log_dir, self.name = probes, Path(log_dir), name
+        self.aggregate, self.style, self.color_scale, self.target = aggregate, style, color_scale, target
+        self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
+        self.embedding_layer = embedding_layer
+        self.model: Any = None
+        self.params: dict = {}
+        self._logger: StepLogger | None = None
+        self._last_history: dict = {}
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this callback writes: `<log_dir>/attributions[/<name>]`."""
+        return self.log_dir / "attributions" / self.name if self.name else self.log_dir / "attributions"
+
+    # Keras plumbing, for both tf-keras and Keras 3 training loops.
+    def set_model(self, model: Any) -> None:
+        self.model = model
+
+    def set_params(self, params: dict) -> None:
+        self.params = params
+
+    def _implements_train_batch_hooks(self) -> bool:
+        return self.every_n_steps is not None
+
+    def _implements_test_batch_hooks(self) -> bool:
+        return False
+
+    def _implements_predict_batch_hooks(self) -> bool:
+        return False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.open(self.model)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if not self._started:
+            self._started = True
+            if epoch == 0:  # a resumed run's start equals the previous run's last logged step
+                self.log_now(0, epoch=0)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.every_n_steps is None and (epoch + 1) % self.every_n_epochs == 0:
+            self.log_now(epoch + 1, epoch=epoch + 1)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.every_n_steps is None:
+            return
+        step = self._global_step(batch)
+        if step >= self._next_step:
+            self.log_now(step)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.close()
+
+    def __getattr__(self, name: str):
+        if name.startswith("on_"):  # every other hook (test, predict, batch begin, ...) is a no-op
+            return _no_op
+        raise AttributeError(name)
+
+    # The work itself, also usable from custom training loops.
+    def open(self, model: Any = None) -> None:
+        """Validate against the model and open writers (done by `on_train_begin`)."""
+        self.model = model if model is not None else self.model
+        if self.model is None:
+            raise ValueError("Expected a model: call set_model(model) or open(model) first. Received: model=None")
+        folder = str(self.run_dir.resolve())
+        if folder in _ACTIVE_DIRS:
+            raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
+                             f"`name=`. Received: log_dir={str(self.log_dir)!r}, name={self.name!r}")
+        self._explainer = Explainer(self.model, self.probes.tokenizer, task=self.probes.task,
+                                    embedding_layer=self.embedding_layer, batch_size=self.batch_size)
+        self._encodings = self.probes.encodings_for(self._explainer.max_length, self._explainer)
+        self._targets = self.probes.labels if self.target == "label" else None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _ACTIVE_DIRS.add(folder)
+        self._folder, self._started = folder, False
+        self._next_step = self._step_after(self._global_step(-1))
+        self._logger = StepLogger(
+            EventWriter(self.run_dir), JsonlWriter(self.run_dir / "records.jsonl"), self.probes,
+            top_k=self.top_k, aggregate=self.aggregate, style=self.style, color_scale=self.color_scale,
+            max_tokens=self.max_tokens, image_width=self.image_width, target=self.target,
+            method_options=self.method_options)
+
+    def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
+        """Explain the probes with every method and write everything for `step`."""
+        if self._logger is None:
+            self.open(model)
+            self._started = True
+        if not self._logger.history:  # first logged step of this run
+            self._logger.log_probes(int(step))
+        results = {method: self._explainer.explain_encoded(
+            self.probes.inputs, self._encodings, task=self.probes.task, method=method, target=self._targets,
+            **self.method_options[method]) for method in self.methods}
+        self._logger.log(int(step), epoch, results)
+        self._next_step = self._step_after(int(step))
+
+    def _step_after(self, step: int) -> int:
+        """The next global step to log at in `every_n_steps` mode."""
+        n = self.every_n_steps or 1
+        return (step // n + 1) * n
+
+    def close(self) -> None:
+        """Flush and close the writers (done by `on_train_end`); the callback can be reused."""
+        if self._logger is not None:
+            self._logger.events.close()
+            self._logger.records.close()
+            self._last_history = self._logger.history
+            _ACTIVE_DIRS.discard(self._folder)
+            self._logger = None
+
+    def _global_step(self, batch: int) -> int:
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        return int(iterations.numpy()) if iterations is not None else batch + 1
+
+    @property
+    def history(self) -> dict:
+        """method -> [(step, [Attribution per probe])] of the current or last run."""
+        return self._logger.history if self._logger is not None else self._last_history
+
+
+def _no_op(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _check_positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
+    return value
+
+
+def _check_methods(methods: Sequence[str], options: dict | None) -> tuple[str, ...]:
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    if not methods:
+        raise ValueError("Expected at least one method. Received: methods=()")
+    for method in list(methods) + list(options or {}):
+        if method not in METHODS:
+            raise ValueError(f"Expected methods from {sorted(METHODS)}. Received: method={method!r}")
+    return methods
+
+
+def _check_probes(probes: Any, target: str) -> None:
+    if not isinstance(probes, ProbeSet):
+        raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
+    if target == "label" and probes.labels is None:
+        raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")

@@ -1,0 +1,69 @@
+"""Scalar statistics over a probe set's `Attribution`s (logged every epoch by the callback)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .attribution import Attribution, normalize_l1_share
+
+
+def special_token_share(attributions: Sequence[Attribution]) -> float:
+    """Mean over probes of the share of |attribution| mass on special tokens ([CLS], [SEP], ...)."""
+    shares = [float(normalize_l1_share(a.scores)[a.special_mask].sum()) for a in attributions]
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def mean_confidence(attributions: Sequence[Attribution]) -> float:
+    """Mean probability of what the model predicted."""
+    return float(np.mean([a.prediction.probability for a in attributions]))
+
+
+def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:
+    """Share of probes whose prediction matches the label: class index, or answer text (QA, case-insensitive)."""
+    hits = []
+    for a, label in zip(attributions, labels):
+        if a.task == "question_answering":
+            hits.append(_norm(a.prediction.answer) == _norm(label))
+        else:
+            hits.append(a.prediction.label == label)
+    return float(np.mean(hits))
+
+
+def _norm(text: str | None) -> str:
+    return " ".join((text or "").lower().split())
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank."""
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x), np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation; 1.0 when either side is constant and both are equal, else 0.0 if constant."""
+    ra, rb = rankdata(np.asarray(a, np.float64)), rankdata(np.asarray(b, np.float64))
+    sa, sb = ra.std(), rb.std()
+    if sa == 0 or sb == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(((ra - ra.mean()) * (rb - rb.mean())).mean() / (sa * sb))
+
+
+def rank_stability(current: Sequence[Attribution], previous: Sequence[Attribution]) -> float:
+    """Mean over probes of the Spearman correlation of |scores| with another logged step."""
+    return float(np.mean([spearman(np.abs(a.scores), np.abs(b.scores)) for a, b in zip(current, previous)]))
+
+
+def convergence_stats(attributions: Sequence[Attribution]) -> dict[str, float]:
+    """Integrated gradients' |delta|, absolute and relative to |f(x) - f(baseline)|."""
+    deltas = np.array([abs(a.convergence_delta) for a in attributions])
+    gaps = np.array([abs(a.score - a.info.get("baseline_score", np.nan)) for a in attributions])
+    rel = np.where(gaps > 0, deltas / np.where(gaps > 0, gaps, 1.0), 0.0)
+    return {"mean_abs": float(deltas.mean()), "max_abs": float(deltas.max()),
+            "mean_rel": float(rel.mean()), "max_rel": float(rel.max())}

@@ -1,0 +1,119 @@
+"""What the callback writes at each logged step, built from that step's `Attribution`s.
+
+Tags (under `<log_dir>/attributions/`):
+  probes                                   text: the probe set (first step)
+  <method>/heatmap/probe_NNN               image: token heatmap (or bar chart)
+  <method>/evolution/probe_NNN             image: tokens x logged steps
+  <method>/top_tokens, <method>/token_table   text: per-probe top-k; probe-set token table
+  <method>/special_token_share             scalar
+  <method>/rank_stability                  scalar (from the second logged step)
+  <method>/convergence_delta/{mean_abs,max_abs,mean_rel,max_rel}   scalars (integrated gradients)
+  <method>/scores                          histogram
+  probes/mean_confidence, probes/accuracy  scalars (accuracy when labels are known)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from . import metrics, render, tables
+from .attribution import Attribution, normalize_l1_share
+from .explain import is_signed
+from .probes import ProbeSet
+from .writers import EventWriter, JsonlWriter
+
+
+class StepLogger:
+    """Writes one logged step for every method; keeps the history evolution images need."""
+
+    def __init__(self, events: EventWriter, records: JsonlWriter, probes: ProbeSet, *, top_k: int,
+                 aggregate: str, style: str, color_scale: str, max_tokens: int, image_width: int,
+                 target: str, method_options: dict):
+        self.events, self.records, self.probes = events, records, probes
+        self.top_k, self.aggregate, self.style, self.color_scale = top_k, aggregate, style, color_scale
+        self.max_tokens, self.image_width, self.target = max_tokens, image_width, target
+        self.method_options = method_options
+        self.history: dict[str, list[tuple[int, list[Attribution]]]] = defaultdict(list)
+        self.scales: dict[tuple[str, int], float] = {}
+
+    def describe(self, method: str) -> str:
+        if self.probes.task == "question_answering":
+            what = "the predicted answer span (start + end logits)"
+        else:
+            what = "each probe's label" if self.target == "label" else "the predicted class logit"
+        return f"method: {method}; target: {what}"
+
+    def log_probes(self, step: int) -> None:
+        rows = ["| probe | text | label |", "|---:|---|---|"]
+        for i, text in enumerate(self.probes.inputs):
+            shown = " [SEP] ".join(text) if isinstance(text, tuple) else text
+            label = "" if self.probes.labels is None else self.probes.labels[i]
+            rows.append(f"| {i} | {tables.escape_markdown(shown)} | {tables.escape_markdown(str(label))} |")
+        self.events.text("probes", "\n".join(rows), step, description="The fixed probe set")
+
+    def log(self, step: int, epoch: int | None, results: dict[str, list[Attribution]]) -> None:
+        for method, attributions in results.items():
+            previous = self.history[method][-1][1] if self.history[method] else None
+            self.history[method].append((step, attributions))
+            self._images(method, attributions, step)
+            self._texts(method, attributions, step)
+            self._scalars(method, attributions, previous, step)
+            self._records(method, attributions, previous, step, epoch)
+        first = next(iter(results.values()))
+        self.events.scalar("probes/mean_confidence", metrics.mean_confidence(first), step,
+                           description="Mean probability of the model's prediction on the probes")
+        if self.probes.labels is not None:
+            self.events.scalar("probes/accuracy", metrics.accuracy(first, self.probes.labels), step,
+                               description="Share of probes predicted correctly")
+        self.events.flush()
+        self.records.flush()
+
+    def _images(self, method: str, attributions: Sequence[Attribution], step: int) -> None:
+        signed = is_signed(method, self.method_options.get(method))
+        draw = render.bars if self.style == "bars" else render.heatmap
+        for i, a in enumerate(attributions):
+            scale = None
+            if self.color_scale == "fixed":
+                scale = self.scales.setdefault((method, i), float(np.max(np.abs(a.scores), initial=0.0)) or 1.0)
+            true = self.probes.labels[i] if self.probes.labels is not None and a.task != "question_answering" else None
+            pixels = draw(a, signed=signed, scale=scale, width=self.image_width, max_tokens=self.max_tokens,
+                          label_names=self.probes.label_names, true_label=true)
+            self.events.image(f"{method}/heatmap/probe_{i:03d}", pixels, step, self.describe(method))
+            history = [(s, atts[i]) for s, atts in self.history[method]]
+            self.events.image(f"{method}/evolution/probe_{i:03d}",
+                              render.evolution(history, signed=signed, max_tokens=self.max_tokens), step,
+                              self.describe(method) + "; rows are logged steps")
+
+    def _texts(self, method: str, attributions: Sequence[Attribution], step: int) -> None:
+        about = self.describe(method)
+        self.events.text(f"{method}/top_tokens", tables.top_tokens_table(
+            attributions, self.top_k, self.aggregate, self.probes.label_names), step, about)
+        self.events.text(f"{method}/token_table", tables.token_mass_table(
+            attributions, self.top_k, self.aggregate), step, about)
+
+    def _scalars(self, method: str, attributions: Sequence[Attribution], previous, step: int) -> None:
+        about = self.describe(method)
+        self.events.scalar(f"{method}/special_token_share", metrics.special_token_share(attributions), step, about)
+        if previous is not None:
+            self.events.scalar(f"{method}/rank_stability", metrics.rank_stability(attributions, previous), step,
+                               about + "; mean Spearman correlation with the previous logged step")
+        if attributions[0].convergence_delta is not None:
+            for name, value in metrics.convergence_stats(attributions).items():
+                self.events.scalar(f"{method}/convergence_delta/{name}", value, step, about)
+        self.events.histogram(f"{method}/scores", np.concatenate([a.scores for a in attributions]), step, about)
+
+    def _records(self, method: str, attributions: Sequence[Attribution], previous, step: int,
+                 epoch: int | None) -> None:
+        for i, a in enumerate(attributions):
+            self.records.write({
+                "step": step, "epoch": epoch, "probe": i, "method": method, "tokens": a.tokens,
+                "scores": a.scores, "prediction": a.prediction.as_dict(), "target": a.target,
+                "label": None if self.probes.labels is None else self.probes.labels[i],
+                "special_token_share": float(normalize_l1_share(a.scores)[a.special_mask].sum()),
+                "rank_stability": None if previous is None else metrics.spearman(
+                    np.abs(a.scores), np.abs(previous[i].scores)),
+                "convergence_delta": a.convergence_delta,
+            })

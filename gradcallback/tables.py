@@ -1,0 +1,101 @@
+"""Markdown tables built from `Attribution`s, and word-piece aggregation.
+
+Every token is escaped: TensorBoard renders text summaries as Markdown, so a token
+like `|`, `<b>` or `![](http://...)` must show literally, never act as markup.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+
+from .attribution import Attribution, normalize_l1_share
+
+_MARKDOWN = set("\\`*_{}[]()#+-.!|~")
+_HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+
+
+def escape_markdown(text: str) -> str:
+    """Show `text` literally in Markdown (and the HTML it becomes): no links, images, tags or tables."""
+    out = []
+    for ch in str(text):
+        if ch in _HTML:
+            out.append(_HTML[ch])
+        elif ch in _MARKDOWN:
+            out.append("\\" + ch)
+        elif ch in "\r\n\t" or (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0):
+            out.append(f"U+{ord(ch):04X}")  # control characters made visible
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def words(a: Attribution) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Merge word pieces into words with summed scores: WordPiece `##x`, BPE `Ġx`, SentencePiece `▁x`.
+
+    Returns (words, scores, is_special). Special tokens stay single words.
+    """
+    scheme = "bpe" if any(t.startswith("Ġ") for t in a.tokens) else \
+        "sp" if any(t.startswith("▁") for t in a.tokens) else "wordpiece"
+    special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
+    merged, scores, flags = [], [], []
+    for token, score, is_special in zip(a.tokens, a.scores, special):
+        starts = is_special or not merged or flags[-1] or (
+            not token.startswith("##") if scheme == "wordpiece" else token[:1] in ("Ġ", "▁"))
+        piece = token[2:] if scheme == "wordpiece" and token.startswith("##") and not starts else \
+            token.lstrip("Ġ▁") if scheme != "wordpiece" and not is_special else token
+        if starts:
+            merged.append(piece or token)
+            scores.append(float(score))
+            flags.append(bool(is_special))
+        else:
+            merged[-1] += piece
+            scores[-1] += float(score)
+    return merged, np.asarray(scores, np.float32), np.asarray(flags, bool)
+
+
+def units(a: Attribution, aggregate: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(labels, scores, is_special) per token or per word."""
+    if aggregate == "word":
+        return words(a)
+    special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
+    return list(a.tokens), np.asarray(a.scores), np.asarray(special, bool)
+
+
+def top_tokens_table(attributions: Sequence[Attribution], k: int, aggregate: str = "token",
+                     label_names: Sequence[str] | None = None) -> str:
+    """Per probe: prediction and the top-k tokens (or words) with their scores."""
+    rows = ["| probe | prediction | top tokens (score) |", "|---:|---|---|"]
+    for i, a in enumerate(attributions):
+        labels, scores, special = units(a, aggregate)
+        order = [j for j in np.argsort(-np.abs(scores), kind="stable") if not special[j]][:k]
+        top = ", ".join(f"{escape_markdown(labels[j])} ({scores[j]:.3g})" for j in order)
+        rows.append(f"| {i} | {escape_markdown(_prediction_text(a, label_names))} | {top} |")
+    return "\n".join(rows)
+
+
+def token_mass_table(attributions: Sequence[Attribution], k: int, aggregate: str = "token", limit: int = 30) -> str:
+    """Probe-set table: token, share of all attribution mass, number of probes with it in their top-k."""
+    share, in_top = defaultdict(float), defaultdict(int)
+    for a in attributions:
+        labels, scores, special = units(a, aggregate)
+        shares = normalize_l1_share(scores) / max(len(attributions), 1)
+        for label, s in zip(labels, shares):
+            share[label] += float(s)
+        top = [j for j in np.argsort(-np.abs(scores), kind="stable") if not special[j]][:k]
+        for label in {labels[j] for j in top}:
+            in_top[label] += 1
+    ranked = sorted(share, key=lambda t: (-share[t], t))[:limit]
+    rows = ["| token | share of mass | probes with it in top-k |", "|---|---:|---:|"]
+    rows += [f"| {escape_markdown(t)} | {share[t]:.3f} | {in_top[t]} |" for t in ranked]
+    return "\n".join(rows)
+
+
+def _prediction_text(a: Attribution, label_names: Sequence[str] | None) -> str:
+    p = a.prediction
+    if a.task == "question_answering":
+        return f"{p.answer!r} p={p.probability:.2f}"
+    name = label_names[p.label] if label_names and 0 <= p.label < len(label_names) else str(p.label)
+    return f"{name} p={p.probability:.2f}"

@@ -1,0 +1,70 @@
+"""Writers: the only code that imports `tf.summary`, plus the JSONL record file.
+
+Both flush after every logged step: TensorBoard's writer otherwise flushes only every
+10 events or 120 s, and a crash would lose the latest epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+
+class EventWriter:
+    """Images, text, scalars and histograms for TensorBoard, at absolute steps."""
+
+    def __init__(self, logdir: str | Path):
+        self.logdir = str(logdir)
+        self._writer = tf.summary.create_file_writer(self.logdir)
+
+    def image(self, tag: str, pixels: np.ndarray, step: int, description: str | None = None) -> None:
+        with self._writer.as_default(step=step):
+            tf.summary.image(tag, pixels[None], description=description)
+
+    def text(self, tag: str, markdown: str, step: int, description: str | None = None) -> None:
+        with self._writer.as_default(step=step):
+            tf.summary.text(tag, markdown, description=description)
+
+    def scalar(self, tag: str, value: float, step: int, description: str | None = None) -> None:
+        with self._writer.as_default(step=step):
+            tf.summary.scalar(tag, float(value), description=description)
+
+    def histogram(self, tag: str, values: np.ndarray, step: int, description: str | None = None) -> None:
+        with self._writer.as_default(step=step):
+            tf.summary.histogram(tag, np.asarray(values, np.float32), description=description)
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class JsonlWriter:
+    """Appends one JSON object per line, so tools read results without parsing event files."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Not JSON serializable: {type(value).__name__}")

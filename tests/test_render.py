@@ -1,0 +1,107 @@
+"""Rendered images: decodable, bounded, and coloured by score."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gradcallback import fonts, render
+from gradcallback.attribution import Attribution, Prediction
+from gradcallback.fonts import font_for, needs_cjk
+
+
+def make(tokens, scores, task="classification", **kw) -> Attribution:
+    n = len(tokens)
+    special = np.array([t.startswith("[") for t in tokens])
+    defaults = dict(prediction=Prediction(label=1, probabilities=np.array([0.3, 0.7]), probability=0.7), target=1)
+    defaults.update(kw)
+    return Attribution(tokens=list(tokens), token_ids=np.arange(n, dtype=np.int32),
+                       scores=np.asarray(scores, np.float32), method="gradient_norm", task=task,
+                       special_mask=special, segment_ids=np.zeros(n, np.int32), **defaults)
+
+
+def box_colours(a: Attribution, pixels: np.ndarray, font_size: int = 15) -> list[np.ndarray]:
+    """The fill colour inside each token's box (its top-left corner, away from the glyphs)."""
+    line_h = font_size + 2 * render.PAD + render.LINE_GAP
+    top = render.MARGIN + len(render.header_lines(a, None, None)) * line_h
+    boxes = render.token_boxes(a, font_for(a.tokens, font_size), 1200, len(a.tokens), line_h)
+    return [pixels[top + y + 2, x + 2].astype(int) for _, x, y, _ in boxes]
+
+
+def saturation(rgb: np.ndarray) -> int:
+    return int(rgb.max() - rgb.min())
+
+
+def test_heatmap_box_colour_follows_score():
+    a = make(["[CLS]", "the", "sky", "is", "green", "[SEP]"], [0.1, 0.2, 0.9, 0.05, 0.5, 0.0])
+    pixels = render.heatmap(a, signed=False)
+    assert pixels.dtype == np.uint8 and pixels.shape[2] == 3 and pixels.shape[1] <= 1600
+    sats = [saturation(c) for c in box_colours(a, pixels)]
+    assert int(np.argmax(sats)) == 2  # "sky", the top-scored token, is the most saturated box
+    assert np.argsort(sats).tolist() == np.argsort(a.scores).tolist()
+    assert sats[5] == 0  # a zero score is white
+
+
+def test_signed_scores_use_a_diverging_map():
+    a = make(["[CLS]", "good", "bad", "[SEP]"], [0.0, 0.8, -0.8, 0.0])
+    blue, red = box_colours(a, render.heatmap(a, signed=True))[1:3]
+    assert blue[2] > blue[0] and red[0] > red[2]
+    assert saturation(blue) == pytest.approx(saturation(red), abs=40)
+
+
+def test_width_is_capped_and_long_probes_are_cut_with_a_note():
+    a = make(["[CLS]"] + ["word"] * 600 + ["[SEP]"], np.linspace(0, 1, 602))
+    pixels = render.heatmap(a, signed=False, width=5000, max_tokens=100)
+    assert 1400 < pixels.shape[1] <= 1600  # capped at 1600, cropped to the wrapped lines
+    short = render.heatmap(make(["[CLS]"] + ["word"] * 100, np.linspace(0, 1, 101)), signed=False, width=5000)
+    assert pixels.shape[0] <= short.shape[0] + 40  # 100 tokens drawn, not 600
+
+
+def test_image_survives_png_round_trip():
+    a = make(["[CLS]", "a", "[SEP]"], [0.0, 1.0, 0.0])
+    buffer = io.BytesIO()
+    Image.fromarray(render.heatmap(a, signed=False)).save(buffer, format="PNG")
+    decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+    assert decoded.shape == render.heatmap(a, signed=False).shape
+
+
+def test_question_answering_marks_span_and_separates_context():
+    tokens = ["[CLS]", "who", "?", "[SEP]", "paris", "is", "big", "[SEP]"]
+    pred = Prediction(answer="paris", span=(4, 4), probability=0.4)
+    a = make(tokens, np.linspace(0, 1, 8), task="question_answering", prediction=pred, target=(4, 4),
+             text=("who ?", "paris is big"))
+    a = Attribution(**{**a.__dict__, "segment_ids": np.array([0, 0, 0, 0, 1, 1, 1, 1], np.int32)})
+    line_h = 15 + 2 * render.PAD + render.LINE_GAP
+    boxes = render.token_boxes(a, font_for(tokens, 15), 1200, 8, line_h)
+    assert boxes[4][2] > boxes[3][2] and boxes[4][1] == render.MARGIN  # context on its own block
+    pixels = render.heatmap(a, signed=False)
+    top = render.MARGIN + len(render.header_lines(a, None, None)) * line_h
+    _, x, y, _ = boxes[4]
+    assert tuple(pixels[top + y, x + 1]) == render.SPAN_OUTLINE  # the predicted span is outlined
+    assert "paris" in render.header_lines(a, None, None)[1]
+
+
+def test_bars_and_evolution_images():
+    a = make(["[CLS]", "a", "b", "[SEP]"], [0.1, 0.5, -0.2, 0.0])
+    assert render.bars(a, signed=True).shape[2] == 3
+    history = [(step, make(a.tokens, a.scores * (step + 1))) for step in range(5)]
+    grid = render.evolution(history, signed=True)
+    grid_short = render.evolution(history[:2], signed=True)
+    assert grid.shape[0] - grid_short.shape[0] == 3 * 18  # one row of cells per logged step
+
+
+def test_cjk_tokens_render_and_warn_once_without_a_font():
+    korean = make(["[CLS]", "서울", "##은", "[SEP]"], [0.0, 1.0, 0.5, 0.0])
+    assert needs_cjk(korean.tokens) and not needs_cjk(["paris", "##ed"])
+    fonts._warn_missing_cjk.cache_clear()  # "once" is per process: start this test from zero
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pixels = [render.heatmap(korean, signed=False) for _ in range(3)]
+    assert all(p.shape[0] > 0 for p in pixels)
+    missing = [w for w in caught if "CJK font" in str(w.message)]
+    has_font = font_for(["서울"], 15).path.endswith((".ttc", ".otf")) or "CJK" in font_for(["서울"], 15).path
+    assert len(missing) == (0 if has_font else 1)
