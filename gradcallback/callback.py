@@ -58,6 +58,8 @@ class AttributionCallback:
         name: subfolder of `attributions/` for this callback, so several can share a log_dir.
         batch_size: probes per batched engine call.
         embedding_layer: the token Embedding layer (or its name) of a Keras model.
+        jit_compile: compile the attribution pass with XLA. Each chunk shape compiles once
+            (the probe set is fixed, so once per run), then every logged step runs faster.
     """
 
     _supports_tf_logs = False  # tf-keras: we want numpy logs
@@ -68,7 +70,7 @@ class AttributionCallback:
                  aggregate: str = "token", style: str = "text", color_scale: str = "per_image",
                  max_tokens: int = 256, image_width: int = 1200, target: str = "predicted",
                  method_options: dict[str, dict] | None = None, name: str | None = None, batch_size: int = 32,
-                 embedding_layer: Any = None):
+                 embedding_layer: Any = None, jit_compile: bool = True):
         _check_probes(probes, target)
         self.methods = _check_methods(methods, method_options)
         self.every_n_epochs = _check_positive("every_n_epochs", every_n_epochs)
@@ -85,7 +87,7 @@ class AttributionCallback:
         self.probes, self.log_dir, self.name = probes, Path(log_dir), name
         self.aggregate, self.style, self.color_scale, self.target = aggregate, style, color_scale, target
         self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
-        self.embedding_layer = embedding_layer
+        self.embedding_layer, self.jit_compile = embedding_layer, bool(jit_compile)
         self.model: Any = None
         self.params: dict = {}
         self._logger: StepLogger | None = None
@@ -151,7 +153,8 @@ class AttributionCallback:
             raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
                              f"`name=`. Received: log_dir={str(self.log_dir)!r}, name={self.name!r}")
         self._explainer = Explainer(self.model, self.probes.tokenizer, task=self.probes.task,
-                                    embedding_layer=self.embedding_layer, batch_size=self.batch_size)
+                                    embedding_layer=self.embedding_layer, batch_size=self.batch_size,
+                                    jit_compile=self.jit_compile)
         self._encodings = self.probes.encodings_for(self._explainer.max_length, self._explainer)
         self._targets = self.probes.labels if self.target == "label" else None
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ METHODS: dict[str, MethodSpec] = {
     "integrated_gradients": MethodSpec(methods.integrated_gradients, signed=True, needs=("baseline",)),
     "smoothgrad": MethodSpec(methods.smoothgrad, signed=False),
 }
+ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile")
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
 BASELINES = ("pad", "zeros", "mask")
 
@@ -71,7 +72,7 @@ def explain(
         target: None explains the prediction. Classification: a class index, or one per
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
-        **options: engine options (`batch_size`, `max_length`, `embedding_layer`) and
+        **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`) and
             method options (IG: `baseline`, `steps`, `quadrature`, `internal_batch_size`,
             `tolerance`, `max_steps`; smoothgrad: `base`, `samples`, `noise`, `seed`).
 
@@ -79,7 +80,7 @@ def explain(
         >>> attributions = explain(model, tokenizer, ["The sky is green"])
         >>> attributions[0].top_k(3)
     """
-    engine = {k: options.pop(k) for k in ("batch_size", "max_length", "embedding_layer") if k in options}
+    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     explainer = Explainer(model, tokenizer, task=task, **engine)
     return explainer.explain(inputs, method=method, target=target, **options)
 
@@ -87,8 +88,8 @@ def explain(
 class Explainer:
     """Explains one model with one tokenizer; compiled functions are reused across calls."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None,
-                 embedding_layer: Any = None, max_length: int | None = None, batch_size: int = 32):
+    def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
+                 max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False):
         if task is not None and task not in TASKS:
             raise ValueError(f"Expected task in {TASKS} or None. Received: task={task!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -96,6 +97,7 @@ class Explainer:
         self.adapter = get_adapter(model, embedding_layer)
         self.tokenizer = wrap_tokenizer(tokenizer)
         self.batch_size = batch_size
+        self.jit_compile = bool(jit_compile)
         known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]
         self.max_length = min(known) if known else None
         self._task = task
@@ -146,11 +148,12 @@ class Explainer:
         """Explain already-tokenized probes (the callback tokenizes its probe set once)."""
         call_options = self._method_options(method, options)
         head, targets = parse_targets(task, target, encodings)
-        fn = score_function(self.adapter, HEADS[head])
+        fn = score_function(self.adapter, HEADS[head], self.jit_compile)
         shared = {"gram": self._gram()} if "gram" in self._needs(method, options) else {}
         results: list[Attribution | None] = [None] * len(encodings)
         for index in _chunks(encodings, self.batch_size):
-            batch = _pad([encodings[i] for i in index], self._pad_id())
+            # Under XLA every new shape compiles: round lengths up to bound the number of shapes.
+            batch = _pad([encodings[i] for i in index], self._pad_id(), multiple=8 if self.jit_compile else 1)
             embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
             extra = dict(shared)
             if "baseline" in self._needs(method, options):
@@ -249,9 +252,9 @@ def _chunks(encodings: Sequence[Encoding], size: int) -> list[np.ndarray]:
     return [order[i: i + size] for i in range(0, len(order), size)]
 
 
-def _pad(encodings: Sequence[Encoding], pad_id: int) -> dict[str, np.ndarray]:
-    """Stack a chunk, padded to its own longest probe."""
-    length = max(len(e.ids) for e in encodings)
+def _pad(encodings: Sequence[Encoding], pad_id: int, multiple: int = 1) -> dict[str, np.ndarray]:
+    """Stack a chunk, padded to its own longest probe (rounded up to `multiple`)."""
+    length = -(-max(len(e.ids) for e in encodings) // multiple) * multiple
     out = {"ids": np.full((len(encodings), length), pad_id, np.int32)}
     for name in ("mask", "segment_ids", "context", "special"):
         out[name] = np.zeros((len(encodings), length), bool if name == "special" else np.int32)

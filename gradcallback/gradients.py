@@ -45,9 +45,14 @@ class Evaluation:
 
 
 class ScoreFunction:
-    """f(embeds) for one model adapter and one head, compiled once."""
+    """f(embeds) for one model adapter and one head, compiled once.
 
-    def __init__(self, adapter: ModelAdapter, head: Head):
+    With `jit_compile`, XLA also compiles each new chunk shape (seconds for a
+    MiniLM-sized model) and then runs faster; worth it when shapes repeat, as in the
+    callback's fixed probe set.
+    """
+
+    def __init__(self, adapter: ModelAdapter, head: Head, jit_compile: bool = False):
         self.adapter, self.head = adapter, head
         self.trace_count = 0  # incremented only while tracing: a test watches it
         signature = [
@@ -59,8 +64,9 @@ class ScoreFunction:
             tf.TensorSpec([None, None], tf.int32),  # chunk segment ids [B, T]
             tf.TensorSpec([None, None], tf.int32),  # chunk context [B, T]
         ]
-        self._evaluate = tf.function(self._evaluate_graph, input_signature=signature)
-        self._value_and_grad = tf.function(self._value_and_grad_graph, input_signature=signature)
+        self._evaluate = tf.function(self._evaluate_graph, input_signature=signature, jit_compile=jit_compile)
+        self._value_and_grad = tf.function(self._value_and_grad_graph, input_signature=signature,
+                                           jit_compile=jit_compile)
 
     def _run(self, embeds, rows, targets, ids, mask, segment_ids, context):
         ids, mask, segment_ids, context = (tf.gather(t, rows) for t in (ids, mask, segment_ids, context))
@@ -124,9 +130,10 @@ def _evaluation(values, resolved, predicted, outputs) -> Evaluation:
     )
 
 
-def score_function(adapter: ModelAdapter, head: Head) -> ScoreFunction:
-    """The cached `ScoreFunction` for (adapter, head): traced once, reused every call."""
+def score_function(adapter: ModelAdapter, head: Head, jit_compile: bool = False) -> ScoreFunction:
+    """The cached `ScoreFunction` for (adapter, head, jit_compile): traced once, reused every call."""
     cache = adapter.__dict__.setdefault("_score_functions", {})
-    if head.name not in cache:
-        cache[head.name] = ScoreFunction(adapter, head)
-    return cache[head.name]
+    key = (head.name, bool(jit_compile))
+    if key not in cache:
+        cache[key] = ScoreFunction(adapter, head, jit_compile)
+    return cache[key]
