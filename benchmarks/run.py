@@ -40,7 +40,8 @@ def probe_texts(n: int, repeat: int = 1) -> list[str]:
     """n sentences of about 30 WordPiece tokens (longer with `repeat`)."""
     texts = []
     for i in range(n):
-        sentence = f"{SUBJECTS[i % len(SUBJECTS)]} {ACTIONS[i % len(ACTIONS)]} and said it mattered."
+        sentence = (f"{SUBJECTS[i % len(SUBJECTS)]} {ACTIONS[i % len(ACTIONS)]}, and told reporters "
+                    f"afterwards that it really mattered to everyone.")
         texts.append(" ".join([sentence] * repeat))
     return texts
 

@@ -17,7 +17,7 @@ from .probes import ProbeSet
 from .summaries import StepLogger
 from .writers import EventWriter, JsonlWriter
 
-_ACTIVE_DIRS: set[str] = set()  # run folders written by a callback that is training now
+_ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now
 
 
 class AttributionCallback:
@@ -148,8 +148,9 @@ class AttributionCallback:
         self.model = model if model is not None else self.model
         if self.model is None:
             raise ValueError("Expected a model: call set_model(model) or open(model) first. Received: model=None")
+        self.close()  # a previous fit that raised never reached on_train_end
         folder = str(self.run_dir.resolve())
-        if folder in _ACTIVE_DIRS:
+        if _ACTIVE_DIRS.get(folder, id(self)) != id(self):
             raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
                              f"`name=`. Received: log_dir={str(self.log_dir)!r}, name={self.name!r}")
         self._explainer = Explainer(self.model, self.probes.tokenizer, task=self.probes.task,
@@ -158,7 +159,7 @@ class AttributionCallback:
         self._encodings = self.probes.encodings_for(self._explainer.max_length, self._explainer)
         self._targets = self.probes.labels if self.target == "label" else None
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        _ACTIVE_DIRS.add(folder)
+        _ACTIVE_DIRS[folder] = id(self)
         self._folder, self._started = folder, False
         self._next_step = self._step_after(self._global_step(-1))
         self._logger = StepLogger(
@@ -191,7 +192,7 @@ class AttributionCallback:
             self._logger.events.close()
             self._logger.records.close()
             self._last_history = self._logger.history
-            _ACTIVE_DIRS.discard(self._folder)
+            _ACTIVE_DIRS.pop(self._folder, None)
             self._logger = None
 
     def _global_step(self, batch: int) -> int:

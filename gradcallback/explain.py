@@ -149,19 +149,20 @@ class Explainer:
         call_options = self._method_options(method, options)
         head, targets = parse_targets(task, target, encodings)
         fn = score_function(self.adapter, HEADS[head], self.jit_compile)
-        shared = {"gram": self._gram()} if "gram" in self._needs(method, options) else {}
+        needs = self._needs(method, options)
+        shared = {"gram": self._gram()} if "gram" in needs else {}
+        extra_info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
         results: list[Attribution | None] = [None] * len(encodings)
         for index in _chunks(encodings, self.batch_size):
-            # Under XLA every new shape compiles: round lengths up to bound the number of shapes.
-            batch = _pad([encodings[i] for i in index], self._pad_id(), multiple=8 if self.jit_compile else 1)
+            batch = _pad([encodings[i] for i in index], self._pad_id())
             embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
             extra = dict(shared)
-            if "baseline" in self._needs(method, options):
+            if "baseline" in needs:
                 extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
             chunk = Chunk.from_numpy(batch)
             out = METHODS[method].fn(fn.bind(chunk), embeds, targets[index], **call_options, **extra)
             for row, i in enumerate(index):
-                results[i] = self._attribution(texts[i], encodings[i], out, row, method, task)
+                results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, extra_info)
         return results  # type: ignore[return-value]
 
     def _needs(self, method: str, options: dict) -> tuple[str, ...]:
@@ -209,7 +210,7 @@ class Explainer:
         return tf.where(keep, embeds, fill)
 
     def _attribution(self, text: Any, enc: Encoding, out: methods.MethodOutput, row: int,
-                     method: str, task: str) -> Attribution:
+                     method: str, task: str, extra_info: dict) -> Attribution:
         length = len(enc.ids)
         ev = out.evaluation
         outputs = {k: v[row, :length] if v.ndim >= 2 and task != "classification" else v[row]
@@ -219,7 +220,7 @@ class Explainer:
         if prediction.span is not None:
             prediction = replace(prediction, answer=self._answer(text, enc, tokens, prediction.span))
         target = ev.targets[row]
-        info = dict(out.info, **{k: v[row].item() for k, v in out.per_probe.items()})
+        info = dict(out.info, **extra_info, **{k: v[row].item() for k, v in out.per_probe.items()})
         return Attribution(
             tokens=tokens, token_ids=enc.ids.copy(), scores=out.scores[row, :length].astype(np.float32),
             method=method, target=int(target[0]) if task == "classification" else (int(target[0]), int(target[1])),
@@ -252,9 +253,9 @@ def _chunks(encodings: Sequence[Encoding], size: int) -> list[np.ndarray]:
     return [order[i: i + size] for i in range(0, len(order), size)]
 
 
-def _pad(encodings: Sequence[Encoding], pad_id: int, multiple: int = 1) -> dict[str, np.ndarray]:
-    """Stack a chunk, padded to its own longest probe (rounded up to `multiple`)."""
-    length = -(-max(len(e.ids) for e in encodings) // multiple) * multiple
+def _pad(encodings: Sequence[Encoding], pad_id: int) -> dict[str, np.ndarray]:
+    """Stack a chunk, padded to its own longest probe."""
+    length = max(len(e.ids) for e in encodings)
     out = {"ids": np.full((len(encodings), length), pad_id, np.int32)}
     for name in ("mask", "segment_ids", "context", "special"):
         out[name] = np.zeros((len(encodings), length), bool if name == "special" else np.int32)

@@ -124,6 +124,7 @@ def test_two_callbacks_on_one_log_dir(tmp_path, hf_tokenizer, functional_classif
     first.open(functional_classifier)
     with pytest.raises(ValueError, match="distinct `name=`"):
         AttributionCallback(probes, tmp_path).open(functional_classifier)
+    first.open(functional_classifier)  # the same callback may reopen (a fit that raised never closed it)
     other = AttributionCallback(probes, tmp_path, name="second")
     other.open(functional_classifier)
     assert other.run_dir == tmp_path / "attributions" / "second"

@@ -74,6 +74,7 @@ def test_integrated_gradients_completeness(lively, hf_tokenizer, baseline):
     result = explain(lively, hf_tokenizer, TEXTS, method="integrated_gradients", steps=128, baseline=baseline)
     for a in result:
         gap = a.score - a.info["baseline_score"]
+        assert a.info["baseline"] == baseline and a.info["steps"] == 128
         assert abs(gap) > 1e-3  # the check below is meaningful
         assert abs(a.convergence_delta) <= 0.01 * abs(gap)
         assert abs(a.scores.sum() - gap) <= 0.01 * abs(gap)
