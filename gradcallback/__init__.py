@@ -4,6 +4,7 @@ from .attribution import Attribution, Prediction, normalize_l1_share, normalize_
 from .callback import AttributionCallback
 from .explain import METHODS, Explainer, explain
 from .probes import ProbeSet
+from .vocabulary import VocabularyCheck, coverage
 
 __version__ = "0.1.0"
 
@@ -13,6 +14,8 @@ __all__ = [
     "Explainer",
     "METHODS",
     "Prediction",
+    "VocabularyCheck",
+    "coverage",
     "ProbeSet",
     "explain",
     "normalize_l1_share",

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .explain import METHODS, Explainer
+from .monitors import RunContext, VocabularyMonitor
 from .probes import ProbeSet
 from .summaries import StepLogger
+from .vocabulary import VocabularyCheck
 from .writers import EventWriter, JsonlWriter
 
 _ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now
@@ -60,6 +62,10 @@ class AttributionCallback:
         embedding_layer: the token Embedding layer (or its name) of a Keras model.
         jit_compile: compile the attribution pass with XLA. Each chunk shape compiles once
             (the probe set is fixed, so once per run), then every logged step runs faster.
+        vocabulary: a `VocabularyCheck` (or its arguments as a dict): coverage tables of the
+            probes, a training-text sample and `terms` at train begin; every step, the share of
+            attribution on fragmented words and the health of added tokens (norm, distance
+            moved, attribution share), with a warning when an added token never moves.
     """
 
     _supports_tf_logs = False  # tf-keras: we want numpy logs
@@ -70,7 +76,8 @@ class AttributionCallback:
                  aggregate: str = "token", style: str = "text", color_scale: str = "per_image",
                  max_tokens: int = 256, image_width: int = 1200, target: str = "predicted",
                  method_options: dict[str, dict] | None = None, name: str | None = None, batch_size: int = 32,
-                 embedding_layer: Any = None, jit_compile: bool = True):
+                 embedding_layer: Any = None, jit_compile: bool = True,
+                 vocabulary: VocabularyCheck | dict | None = None):
         _check_probes(probes, target)
         self.methods = _check_methods(methods, method_options)
         self.every_n_epochs = _check_positive("every_n_epochs", every_n_epochs)
@@ -88,6 +95,7 @@ class AttributionCallback:
         self.aggregate, self.style, self.color_scale, self.target = aggregate, style, color_scale, target
         self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
         self.embedding_layer, self.jit_compile = embedding_layer, bool(jit_compile)
+        self.vocabulary = _check_vocabulary(vocabulary)
         self.model: Any = None
         self.params: dict = {}
         self._logger: StepLogger | None = None
@@ -167,6 +175,7 @@ class AttributionCallback:
             top_k=self.top_k, aggregate=self.aggregate, style=self.style, color_scale=self.color_scale,
             max_tokens=self.max_tokens, image_width=self.image_width, target=self.target,
             method_options=self.method_options)
+        self._monitors = [VocabularyMonitor(self.vocabulary)] if self.vocabulary else []
 
     def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
         """Explain the probes with every method and write everything for `step`."""
@@ -175,10 +184,16 @@ class AttributionCallback:
             self._started = True
         if not self._logger.history:  # first logged step of this run
             self._logger.log_probes(int(step))
+            context = RunContext(self._explainer, self.probes, self._logger.events)
+            for monitor in self._monitors:
+                monitor.start(context, int(step))
         results = {method: self._explainer.explain_encoded(
             self.probes.inputs, self._encodings, task=self.probes.task, method=method, target=self._targets,
             **self.method_options[method]) for method in self.methods}
         self._logger.log(int(step), epoch, results)
+        for monitor in self._monitors:
+            monitor.log(int(step), results)
+        self._logger.flush()
         self._next_step = self._step_after(int(step))
 
     def _step_after(self, step: int) -> int:
@@ -224,6 +239,14 @@ def _check_methods(methods: Sequence[str], options: dict | None) -> tuple[str, .
         if method not in METHODS:
             raise ValueError(f"Expected methods from {sorted(METHODS)}. Received: method={method!r}")
     return methods
+
+
+def _check_vocabulary(vocabulary: Any) -> VocabularyCheck | None:
+    if vocabulary is None or isinstance(vocabulary, VocabularyCheck):
+        return vocabulary
+    if isinstance(vocabulary, dict):
+        return VocabularyCheck(**vocabulary)
+    raise ValueError(f"Expected a VocabularyCheck or a dict of its arguments. Received: vocabulary={vocabulary!r}")
 
 
 def _check_probes(probes: Any, target: str) -> None:

@@ -68,6 +68,8 @@ class StepLogger:
         if self.probes.labels is not None:
             self.events.scalar("probes/accuracy", metrics.accuracy(first, self.probes.labels), step,
                                description="Share of probes predicted correctly")
+
+    def flush(self) -> None:
         self.events.flush()
         self.records.flush()
 

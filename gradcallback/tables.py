@@ -32,28 +32,36 @@ def escape_markdown(text: str) -> str:
     return "".join(out)
 
 
-def words(a: Attribution) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Merge word pieces into words with summed scores: WordPiece `##x`, BPE `Ġx`, SentencePiece `▁x`.
-
-    Returns (words, scores, is_special). Special tokens stay single words.
-    """
+def word_groups(a: Attribution) -> list[list[int]]:
+    """Token positions of each word: WordPiece `##x` continues a word, BPE `Ġx` and SentencePiece
+    `▁x` start one. Special tokens are words of their own."""
     scheme = "bpe" if any(t.startswith("Ġ") for t in a.tokens) else \
         "sp" if any(t.startswith("▁") for t in a.tokens) else "wordpiece"
     special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
-    merged, scores, flags = [], [], []
-    for token, score, is_special in zip(a.tokens, a.scores, special):
-        starts = is_special or not merged or flags[-1] or (
-            not token.startswith("##") if scheme == "wordpiece" else token[:1] in ("Ġ", "▁"))
-        piece = token[2:] if scheme == "wordpiece" and token.startswith("##") and not starts else \
-            token.lstrip("Ġ▁") if scheme != "wordpiece" and not is_special else token
-        if starts:
-            merged.append(piece or token)
-            scores.append(float(score))
-            flags.append(bool(is_special))
+    groups: list[list[int]] = []
+    for i, token in enumerate(a.tokens):
+        continues = groups and not special[i] and not special[groups[-1][0]] and (
+            token.startswith("##") if scheme == "wordpiece" else token[:1] not in ("Ġ", "▁"))
+        if continues:
+            groups[-1].append(i)
         else:
-            merged[-1] += piece
-            scores[-1] += float(score)
-    return merged, np.asarray(scores, np.float32), np.asarray(flags, bool)
+            groups.append([i])
+    return groups
+
+
+def _piece_text(token: str) -> str:
+    return token[2:] if token.startswith("##") else token.lstrip("Ġ▁") or token
+
+
+def words(a: Attribution) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Word pieces merged into words with summed scores; returns (words, scores, is_special)."""
+    special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
+    groups = word_groups(a)
+    labels = [a.tokens[g[0]] if special[g[0]] else "".join(
+        (a.tokens[i].lstrip("Ġ▁") or a.tokens[i]) if k == 0 else _piece_text(a.tokens[i]) for k, i in enumerate(g))
+        for g in groups]
+    scores = np.asarray([float(np.sum(a.scores[g])) for g in groups], np.float32)
+    return labels, scores, np.asarray([bool(special[g[0]]) for g in groups], bool)
 
 
 def units(a: Attribution, aggregate: str) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import re
+import unicodedata
+
 import numpy as np
 
 Text = Any  # a str, or a (question, context) pair
@@ -62,6 +65,33 @@ class HFTokenizer:
 
     def tokens_to_string(self, tokens: list[str]) -> str:
         return self.tokenizer.convert_tokens_to_string(tokens)
+
+    kind = "transformers"
+
+    @property
+    def unk_token(self) -> str | None:
+        return self.tokenizer.unk_token
+
+    def words(self, text: str) -> list[str]:
+        """Words as the tokenizer's own pre-tokenizer splits them (surface forms)."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None and backend.pre_tokenizer is not None:
+            return [w for w, _ in backend.pre_tokenizer.pre_tokenize_str(text)]
+        basic = getattr(self.tokenizer, "basic_tokenizer", None)
+        if basic is not None:
+            return basic.tokenize(text)
+        return split_words(text)
+
+    def pieces(self, word: str) -> list[str]:
+        return [str(t) for t in self.tokenizer.tokenize(word)]
+
+    def added_tokens(self) -> list[str]:
+        """Tokens added after the pretrained vocabulary (`add_tokens`), special ones excluded."""
+        special = set(self.tokenizer.all_special_tokens)
+        return [t for t in self.tokenizer.get_added_vocab() if t not in special]
+
+    def token_id(self, token: str) -> int:
+        return int(self.tokenizer.convert_tokens_to_ids(token))
 
     def encode(self, text: Text, max_length: int | None) -> Encoding:
         pair = isinstance(text, tuple)
@@ -116,6 +146,24 @@ class KerasHubTokenizer:
     def tokens_to_string(self, tokens: list[str]) -> str:
         return merge_wordpieces(tokens)
 
+    kind = "keras-hub"
+
+    @property
+    def unk_token(self) -> str | None:
+        return getattr(self.tokenizer, "oov_token", "[UNK]")
+
+    def words(self, text: str) -> list[str]:
+        return split_words(text)
+
+    def pieces(self, word: str) -> list[str]:
+        return self.convert_ids_to_tokens(self._piece_ids(word))
+
+    def added_tokens(self) -> list[str]:
+        return []  # keras-hub vocabularies are fixed at construction
+
+    def token_id(self, token: str) -> int:
+        return int(self.tokenizer.token_to_id(token))
+
     def _piece_ids(self, text: str) -> list[int]:
         return [int(i) for i in np.asarray(self.tokenizer(text)).reshape(-1)]
 
@@ -142,6 +190,12 @@ class KerasHubTokenizer:
             context_mask=_context_after_first_separator(special_arr) if pair else ~special_arr,
             dropped=full - len(ids),
         )
+
+
+def split_words(text: str) -> list[str]:
+    """Unicode-aware fallback pre-tokenizer: runs of letters/digits/marks, and single punctuation."""
+    text = unicodedata.normalize("NFC", text)
+    return re.findall(r"[\w\u0300-\u036f\u1100-\u11ff\u3130-\u318f]+|[^\w\s]", text)
 
 
 def merge_wordpieces(tokens: list[str]) -> str:

