@@ -9,6 +9,8 @@ base (or both) breaks the other loop. Both loops only call the hooks below.
 from __future__ import annotations
 
 import os
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +18,7 @@ from .explain import METHODS, Explainer
 from .monitors import RunContext, VocabularyMonitor
 from .probes import ProbeSet
 from .summaries import StepLogger
+from .tables import escape_markdown
 from .vocabulary import VocabularyCheck
 from .writers import EventWriter, JsonlWriter
 
@@ -66,6 +69,10 @@ class AttributionCallback:
             probes, a training-text sample and `terms` at train begin; every step, the share of
             attribution on fragmented words and the health of added tokens (norm, distance
             moved, attribution share), with a warning when an added token never moves.
+        strict: re-raise errors from attribution, writing and monitors. When False, an error
+            is reported once (warning with traceback, and an `errors` text entry) and only
+            the failing part is switched off: training goes on. None reads the environment
+            variable GRADCALLBACK_STRICT ("1" = strict; the test suite sets it).
     """
 
     _supports_tf_logs = False  # tf-keras: we want numpy logs
@@ -77,7 +84,7 @@ class AttributionCallback:
                  max_tokens: int = 256, image_width: int = 1200, target: str = "predicted",
                  method_options: dict[str, dict] | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True,
-                 vocabulary: VocabularyCheck | dict | None = None):
+                 vocabulary: VocabularyCheck | dict | None = None, strict: bool | None = None):
         _check_probes(probes, target)
         self.methods = _check_methods(methods, method_options)
         self.every_n_epochs = _check_positive("every_n_epochs", every_n_epochs)
@@ -96,6 +103,7 @@ class AttributionCallback:
         self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
         self.embedding_layer, self.jit_compile = embedding_layer, bool(jit_compile)
         self.vocabulary = _check_vocabulary(vocabulary)
+        self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
         self._logger: StepLogger | None = None
@@ -165,6 +173,7 @@ class AttributionCallback:
                                     embedding_layer=self.embedding_layer, batch_size=self.batch_size,
                                     jit_compile=self.jit_compile)
         self._encodings = self.probes.encodings_for(self._explainer.max_length, self._explainer)
+        self._explainer.check_ids(self._encodings)  # a probe set the model cannot take fails now
         self._targets = self.probes.labels if self.target == "label" else None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _ACTIVE_DIRS[folder] = id(self)
@@ -176,24 +185,53 @@ class AttributionCallback:
             max_tokens=self.max_tokens, image_width=self.image_width, target=self.target,
             method_options=self.method_options)
         self._monitors = [VocabularyMonitor(self.vocabulary)] if self.vocabulary else []
+        self._disabled: set[str] = set()
 
     def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
         """Explain the probes with every method and write everything for `step`."""
         if self._logger is None:
             self.open(model)
             self._started = True
-        if not self._logger.history:  # first logged step of this run
-            self._logger.log_probes(int(step))
-            context = RunContext(self._explainer, self.probes, self._logger.events)
+        step, logger = int(step), self._logger
+        if not logger.history:  # first logged step of this run
+            self._guarded("probe table", step, logger.log_probes, step)
+            context = RunContext(self._explainer, self.probes, logger.events)
             for monitor in self._monitors:
-                monitor.start(context, int(step))
-        results = {method: self._explainer.explain_encoded(
-            self.probes.inputs, self._encodings, task=self.probes.task, method=method, target=self._targets,
-            **self.method_options[method]) for method in self.methods}
-        self._logger.log(int(step), epoch, results)
-        for monitor in self._monitors:
-            monitor.log(int(step), results)
-        self._logger.flush()
+                self._guarded(type(monitor).__name__, step, monitor.start, context, step)
+        results = {}
+        for method in self.methods:
+            attributions = self._guarded(f"attribution ({method})", step, self._explainer.explain_encoded,
+                                         self.probes.inputs, self._encodings, task=self.probes.task, method=method,
+                                         target=self._targets, **self.method_options[method])
+            if attributions is not None:
+                results[method] = attributions
+                self._guarded(f"writing ({method})", step, logger.log_method, step, epoch, method, attributions)
+        if results:
+            self._guarded("prediction scalars", step, logger.log_predictions, step, next(iter(results.values())))
+            for monitor in self._monitors:
+                self._guarded(type(monitor).__name__, step, monitor.log, step, results)
+        self._guarded("flush", step, logger.flush)
+
+    def _guarded(self, part: str, step: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one part of the logging; on error report it once and switch that part off (unless strict)."""
+        if part in self._disabled:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            if self.strict:
+                raise
+            self._disabled.add(part)
+            trace = traceback.format_exc()
+            warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
+                          f"{error!r}\n{trace}", RuntimeWarning, stacklevel=2)
+            try:
+                self._logger.events.text("errors", f"**{escape_markdown(part)}** failed at step {step}: "
+                                         f"{escape_markdown(repr(error))}\n\n    " + trace.replace("\n", "\n    "),
+                                         step, "Errors inside gradcallback (training was not interrupted)")
+            except Exception:  # the writer itself may be what failed
+                pass
+            return None
         self._next_step = self._step_after(int(step))
 
     def _step_after(self, step: int) -> int:

@@ -127,6 +127,11 @@ class Explainer:
         hollow = [i for i, e in enumerate(encodings) if e.special_mask.all()]
         if hollow:
             warnings.warn(f"Probes with no token besides special tokens: {hollow}", stacklevel=3)
+        self.check_ids(encodings)
+        return encodings
+
+    def check_ids(self, encodings: Sequence[Encoding]) -> None:
+        """ValueError if a token id has no row in the embedding matrix (a lookup would be silently wrong)."""
         limit = self.adapter.vocab_size
         bad = [(i, int(e.ids.max())) for i, e in enumerate(encodings) if e.ids.size and e.ids.max() >= limit]
         if bad:
@@ -134,7 +139,6 @@ class Explainer:
                 f"Token ids outside the model's embedding matrix ({limit} rows): (probe, id) {bad}. The "
                 "tokenizer gained tokens the model lacks: call model.resize_token_embeddings(len(tokenizer))."
             )
-        return encodings
 
     def explain(self, inputs: Sequence[Any], *, method: str = "gradient_norm", target: Any = None,
                 **options: Any) -> list[Attribution]:

@@ -54,19 +54,21 @@ class StepLogger:
             rows.append(f"| {i} | {tables.escape_markdown(shown)} | {tables.escape_markdown(str(label))} |")
         self.events.text("probes", "\n".join(rows), step, description="The fixed probe set")
 
-    def log(self, step: int, epoch: int | None, results: dict[str, list[Attribution]]) -> None:
-        for method, attributions in results.items():
-            previous = self.history[method][-1][1] if self.history[method] else None
-            self.history[method].append((step, attributions))
-            self._images(method, attributions, step)
-            self._texts(method, attributions, step)
-            self._scalars(method, attributions, previous, step)
-            self._records(method, attributions, previous, step, epoch)
-        first = next(iter(results.values()))
-        self.events.scalar("probes/mean_confidence", metrics.mean_confidence(first), step,
+    def log_method(self, step: int, epoch: int | None, method: str, attributions: list[Attribution]) -> None:
+        """Everything one method produces at one step."""
+        previous = self.history[method][-1][1] if self.history[method] else None
+        self.history[method].append((step, attributions))
+        self._images(method, attributions, step)
+        self._texts(method, attributions, step)
+        self._scalars(method, attributions, previous, step)
+        self._records(method, attributions, previous, step, epoch)
+
+    def log_predictions(self, step: int, attributions: list[Attribution]) -> None:
+        """Method-independent scalars: confidence and accuracy on the probes."""
+        self.events.scalar("probes/mean_confidence", metrics.mean_confidence(attributions), step,
                            description="Mean probability of the model's prediction on the probes")
         if self.probes.labels is not None:
-            self.events.scalar("probes/accuracy", metrics.accuracy(first, self.probes.labels), step,
+            self.events.scalar("probes/accuracy", metrics.accuracy(attributions, self.probes.labels), step,
                                description="Share of probes predicted correctly")
 
     def flush(self) -> None:

@@ -7,6 +7,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADCALLBACK_STRICT", "1")  # the suite runs strict: errors surface
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,0 +1,70 @@
+"""Never break training: errors are reported once and switched off; set-up errors surface early."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from gradcallback import AttributionCallback, ProbeSet, render
+
+from conftest import build_functional_classifier
+from test_callback import read_events
+
+TEXTS = ["the movie was good", "the film was awful"]
+
+
+def fit(model, tokenizer, callback, epochs=2):
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = tokenizer(TEXTS * 4, padding=True, return_tensors="np")["input_ids"]
+    return model.fit(ids, np.array([0, 1] * 4), batch_size=4, epochs=epochs, callbacks=[callback], verbose=0)
+
+
+def broken_heatmap(*args, **kwargs):
+    raise RuntimeError("renderer exploded")
+
+
+def test_a_failing_part_is_reported_once_and_training_goes_on(tmp_path, hf_tokenizer, monkeypatch):
+    monkeypatch.setattr(render, "heatmap", broken_heatmap)
+    callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path, strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(build_functional_classifier(seed=7, num_classes=2), hf_tokenizer, callback)
+    assert len(history.history["loss"]) == 2  # training finished
+    reports = [str(w.message) for w in caught if "switched off" in str(w.message)]
+    assert len(reports) == 1 and "writing (gradient_norm) failed at step 0" in reports[0]
+    assert "renderer exploded" in reports[0] and "Traceback" in reports[0]
+    events = read_events(tmp_path / "attributions")
+    assert events["text"]["errors"] == [0]
+    assert events["scalars"]["probes/mean_confidence"] == [0, 1, 2]  # the other parts kept logging
+
+
+def test_strict_reraises(tmp_path, hf_tokenizer, monkeypatch):
+    monkeypatch.setattr(render, "heatmap", broken_heatmap)
+    callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path, strict=True)
+    with pytest.raises(RuntimeError, match="renderer exploded"):
+        fit(build_functional_classifier(seed=7, num_classes=2), hf_tokenizer, callback)
+
+
+def test_probe_set_the_model_cannot_take_fails_before_training(tmp_path, hf_tokenizer):
+    grown = copy.deepcopy(hf_tokenizer)
+    grown.add_tokens(["atiku"])
+    callback = AttributionCallback(ProbeSet.from_texts(["atiku won"], grown), tmp_path, strict=False)
+    model = build_functional_classifier(seed=7, num_classes=2)
+    with pytest.raises(ValueError, match="resize_token_embeddings"):
+        fit(model, hf_tokenizer, callback)
+    assert not model.optimizer.iterations.numpy()  # not a single step was trained
+
+
+def test_unwritable_log_dir_fails_before_training(tmp_path, hf_tokenizer):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), blocker, strict=False)
+    model = build_functional_classifier(seed=7, num_classes=2)
+    with pytest.raises(OSError):
+        fit(model, hf_tokenizer, callback)
+    assert not model.optimizer.iterations.numpy()
