@@ -211,6 +211,7 @@ class AttributionCallback:
             for monitor in self._monitors:
                 self._guarded(type(monitor).__name__, step, monitor.log, step, results)
         self._guarded("flush", step, logger.flush)
+        self._next_step = self._step_after(step)
 
     def _guarded(self, part: str, step: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one part of the logging; on error report it once and switch that part off (unless strict)."""
@@ -232,7 +233,6 @@ class AttributionCallback:
             except Exception:  # the writer itself may be what failed
                 pass
             return None
-        self._next_step = self._step_after(int(step))
 
     def _step_after(self, step: int) -> int:
         """The next global step to log at in `every_n_steps` mode."""
