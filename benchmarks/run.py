@@ -167,6 +167,114 @@ def bench_render(attributions, repeats: int) -> list[tuple]:
             row("render one evolution image (5 logged steps)", t["evolution"], "ms")]
 
 
+def bench_callback_overhead(model, tokenizer, tiny: bool) -> list[tuple]:
+    """Wall time of a training epoch with the callback (gradient_norm, 32 probes, every epoch,
+    rendering and writing included) vs without, same data; median over epochs after the first."""
+    import tf_keras
+
+    from gradcallback import AttributionCallback, ProbeSet
+
+    texts = probe_texts(32 if tiny else 1280)
+    encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
+    data = tf.data.Dataset.from_tensor_slices((encoded, np.arange(len(texts)) % 2)).batch(32)
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-5),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    probes = ProbeSet.from_texts(probe_texts(32), tokenizer)
+    epochs = 2 if tiny else 4
+    times = {}
+    for name in ("without", "with"):
+        timer = EpochTimer()
+        extra = [AttributionCallback(probes, tempfile.mkdtemp())] if name == "with" else []
+        model.fit(data, epochs=epochs, callbacks=extra + [timer], verbose=0)  # timer last: it sees our work
+        times[name] = statistics.median(timer.times[1:])  # epoch 0 includes tracing and XLA compilation
+    overhead = times["with"] / times["without"] - 1
+    return [row(f"training epoch without the callback ({len(texts)} examples)", times["without"], "ms"),
+            row("training epoch with the callback (gradient_norm, 32 probes)", times["with"], "ms"),
+            ("callback overhead per epoch", f"{overhead:.1%}", "<= 5%", overhead <= 0.05)]
+
+
+class EpochTimer:
+    """A duck-typed callback (works in tf-keras fit) that records each epoch's wall time."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def _implements_train_batch_hooks(self):
+        return False
+
+    _implements_test_batch_hooks = _implements_predict_batch_hooks = _implements_train_batch_hooks
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+    def __getattr__(self, name):
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+
+def bench_scaling(model, tokenizer, repeats: int, tiny: bool) -> list[tuple]:
+    """gradient_norm time vs probe length (32, 128, 512 tokens) and vs number of probes (8, 32, 128)."""
+    from gradcallback import Explainer
+
+    explainer = Explainer(model, tokenizer)
+    rows = []
+    configs = [("length", n_tokens, 8) for n_tokens in (32, 128, 512)] + \
+              [("probes", 32, n_probes) for n_probes in (8, 32, 128)]
+    cost = {}
+    for kind, n_tokens, n_probes in configs:
+        texts = [" ".join(["word"] * (n_tokens - 2))] * n_probes
+        encodings = explainer.encode(texts)
+        t = interleaved({"x": lambda: explainer.explain_encoded(texts, encodings, task="classification",
+                                                              method="gradient_norm")}, max(1, repeats // 2))["x"]
+        cost[(kind, n_tokens, n_probes)] = t
+        rows.append(row(f"gradient_norm, {n_probes} probes x {n_tokens} tokens", t, "ms"))
+    per_probe = [cost[("probes", 32, n)] / n for n in (8, 32, 128)]
+    per_token = [cost[("length", n, 8)] / n for n in (32, 128, 512)]
+    rows.append(("time per probe at 8 / 32 / 128 probes (ms)", " / ".join(f"{1000 * x:.1f}" for x in per_probe),
+                 "linear in probes if flat", ""))
+    rows.append(("time per token at 32 / 128 / 512 tokens (ms)", " / ".join(f"{1000 * x:.2f}" for x in per_token),
+                 "linear in length if flat", ""))
+    return rows
+
+
+def bench_memory(tiny: bool) -> list[tuple]:
+    """Peak RSS of integrated_gradients, 64 probes x 64 steps, per internal_batch_size (one process each)."""
+    import subprocess
+
+    rows = []
+    for size in ((8, 32) if tiny else (0, 32, 128, 512)):
+        cmd = [sys.executable, __file__, "--memory-probe", str(size)] + (["--tiny"] if tiny else [])
+        peak = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
+        label = "model loaded, gradient_norm only" if size == 0 else f"IG 64 probes x 64 steps, internal_batch_size={size}"
+        rows.append((f"peak RSS: {label}", f"{peak / 1024:.0f} MiB", "bounded by the chunk size", ""))
+    return rows
+
+
+def memory_probe(internal_batch_size: int, tiny: bool) -> None:
+    """Run in a fresh process: one IG call (or none, for size 0); print peak RSS in KiB."""
+    import resource
+
+    from gradcallback import Explainer
+
+    model, tokenizer, _ = load(tiny)
+    explainer = Explainer(model, tokenizer)
+    texts = probe_texts(64)
+    explainer.explain(texts[:2])
+    if internal_batch_size:
+        explainer.explain(texts, method="integrated_gradients", steps=64, internal_batch_size=internal_batch_size)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def header(model_name: str) -> str:
     import keras
     import transformers
@@ -184,9 +292,16 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny random model (smoke test)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "RESULTS.md"))
+    parser.add_argument("--memory-probe", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_probe is not None:
+        memory_probe(args.memory_probe, args.tiny)
+        return 0
     model, tokenizer, name = load(args.tiny)
     rows = bench_engine(model, tokenizer, args.repeats)
+    rows += bench_scaling(model, tokenizer, args.repeats, args.tiny)
+    rows += bench_memory(args.tiny)
+    rows += bench_callback_overhead(model, tokenizer, args.tiny)
     table = "| measure | value | target | met |\n|---|---|---|---|\n" + "\n".join(
         f"| {m} | {v} | {t} | {'' if ok == '' else ('yes' if ok else 'NO')} |" for m, v, t, ok in rows)
     text = f"# Benchmark results\n\n{header(name)}\n{table}\n"

@@ -6,6 +6,7 @@ text dashboard strips colour styles, so coloured heatmaps have to be images.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -22,12 +23,29 @@ SPAN_OUTLINE = (0, 140, 60)
 LEGEND_W = 520  # colour bar plus its two labels
 
 
+LEVELS = 256  # colour resolution of the lookup tables
+
+
+@functools.lru_cache(maxsize=2)
+def _palette(signed: bool) -> np.ndarray:
+    """uint8 [2 * LEVELS + 1, 3]: colours for normalized scores -1..1 (white at 0)."""
+    t = np.abs(np.linspace(-1.0, 1.0, 2 * LEVELS + 1))[:, None]
+    negative = np.linspace(-1.0, 1.0, 2 * LEVELS + 1)[:, None] < 0
+    end = np.where(negative & signed, np.array(RED), np.array(BLUE))
+    if not signed:
+        t = np.where(negative, 0.0, t)  # an unsigned map shows negatives as zero
+    return np.round(np.array(WHITE) + (end - np.array(WHITE)) * t).astype(np.uint8)
+
+
+def colours(values: np.ndarray, signed: bool) -> np.ndarray:
+    """uint8 [..., 3] colours of normalized scores (clipped to [-1, 1], NaN as 0)."""
+    v = np.nan_to_num(np.clip(np.asarray(values, np.float64), -1.0, 1.0))
+    return _palette(signed)[np.round((v + 1.0) * LEVELS).astype(int)]
+
+
 def colour(value: float, signed: bool) -> tuple[int, int, int]:
-    """Colour of a normalized score: white -> blue for |v| in [0, 1]; red for negative if signed."""
-    value = float(np.clip(value, -1.0, 1.0)) if np.isfinite(value) else 0.0
-    end = RED if (signed and value < 0) else BLUE
-    t = abs(value) if signed else max(value, 0.0)
-    return tuple(int(round(w + (e - w) * t)) for w, e in zip(WHITE, end))
+    """Colour of one normalized score: white -> blue for |v| in [0, 1]; red for negative if signed."""
+    return tuple(int(c) for c in colours(np.array([value]), signed)[0])
 
 
 def _ink(background: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -83,15 +101,16 @@ def heatmap(a: Attribution, *, signed: bool, scale: float | None = None, width: 
     draw = ImageDraw.Draw(image)
     for k, line in enumerate(head):
         draw.text((MARGIN, MARGIN + k * line_h), line, fill=BLACK, font=font)
+    fills = colours(values, signed)
     for i, bx, by, w in boxes:
-        fill = colour(values[i], signed)
+        fill = tuple(int(c) for c in fills[i])
         box = (bx, top + by, bx + w, top + by + font_size + 2 * PAD)
         draw.rectangle(box, fill=fill, outline=SPAN_OUTLINE if span and span[0] <= i <= span[1] else None,
                        width=2)
         draw.text((bx + PAD, top + by + PAD), a.tokens[i], fill=_ink(fill), font=font)
     for k, note in enumerate(notes):
         draw.text((MARGIN, top + y + line_h + k * line_h), note, fill=GREY, font=font)
-    _legend(draw, legend_y, width, signed, scale or float(np.max(np.abs(a.scores), initial=0.0)), font)
+    _legend(image, draw, legend_y, signed, scale or float(np.max(np.abs(a.scores), initial=0.0)), font)
     return np.asarray(image)
 
 
@@ -110,16 +129,20 @@ def token_boxes(a: Attribution, font, width: int, shown: int, line_h: int) -> li
     return boxes
 
 
-def _legend(draw: ImageDraw.ImageDraw, y: int, width: int, signed: bool, peak: float, font) -> None:
+def _legend(image: Image.Image, draw: ImageDraw.ImageDraw, y: int, signed: bool, peak: float, font) -> None:
     """A colour bar with the score each end stands for."""
     low = f"{-peak if signed else 0.0:.2e}"
     bar_w, bar_h, x0 = 300, 12, MARGIN + int(font.getlength(low)) + 8
-    for k in range(bar_w):
-        v = (2 * k / (bar_w - 1) - 1) if signed else k / (bar_w - 1)
-        draw.line([(x0 + k, y), (x0 + k, y + bar_h)], fill=colour(v, signed))
+    image.paste(Image.fromarray(_colour_bar(signed, bar_w, bar_h)), (x0, y))
     draw.rectangle((x0, y, x0 + bar_w, y + bar_h), outline=GREY)
     draw.text((MARGIN, y - 2), low, fill=GREY, font=font)
     draw.text((x0 + bar_w + 8, y - 2), f"{peak:.2e}", fill=GREY, font=font)
+
+
+@functools.lru_cache(maxsize=4)
+def _colour_bar(signed: bool, width: int, height: int) -> np.ndarray:
+    values = np.linspace(-1.0 if signed else 0.0, 1.0, width)
+    return np.repeat(colours(values, signed)[None], height, axis=0)
 
 
 def bars(a: Attribution, *, signed: bool, scale: float | None = None, width: int = 1200,
@@ -163,22 +186,36 @@ def evolution(history: Sequence[tuple[int, Attribution]], *, signed: bool, max_t
 
     Each row is normalized by its own max |score| (shape of attention, not magnitude).
     """
-    tokens = history[-1][1].tokens[:max_tokens]
+    tokens = tuple(history[-1][1].tokens[:max_tokens])
+    header = _token_header(tokens, font_size)  # cached: the same probe every step
+    cell_w, cell_h, left = _cell_width(len(tokens)), 18, MARGIN + 60
+    rows = np.stack([_scaled(a.scores[: len(tokens)], None) for _, a in history])  # [steps, T]
+    cells = np.repeat(np.repeat(colours(rows, signed), cell_h, axis=0), cell_w, axis=1)
+    cells[:, cell_w - 1:: cell_w] = 255  # thin white gaps between columns
+    top = header.shape[0]
+    image = np.full((top + cells.shape[0] + MARGIN, min(MAX_WIDTH, left + cells.shape[1] + MARGIN), 3), 255, np.uint8)
+    image[:top, : header.shape[1]] = header[:, : image.shape[1]]
+    image[top: top + cells.shape[0], left: left + cells.shape[1]] = cells[:, : image.shape[1] - left]
+    canvas = Image.fromarray(image)
+    draw, font = ImageDraw.Draw(canvas), font_for(tokens, font_size)
+    for r, (step, _) in enumerate(history):
+        draw.text((MARGIN, top + r * cell_h + 2), f"{step:>5}", fill=GREY, font=font)
+    return np.asarray(canvas)
+
+
+def _cell_width(n_tokens: int) -> int:
+    return max(14, min(40, (MAX_WIDTH - 2 * MARGIN - 60) // max(n_tokens, 1)))
+
+
+@functools.lru_cache(maxsize=512)
+def _token_header(tokens: tuple[str, ...], font_size: int) -> np.ndarray:
+    """Rotated token labels, each ending just above its column."""
     font = font_for(tokens, font_size)
-    cell_w = max(14, min(40, (MAX_WIDTH - 2 * MARGIN - 60) // max(len(tokens), 1)))
-    cell_h = 18
+    cell_w, left = _cell_width(len(tokens)), MARGIN + 60
     label_h = int(max((font.getlength(t) for t in tokens), default=0)) + 2 * PAD
-    left, top = MARGIN + 60, MARGIN + label_h
-    image = Image.new("RGB", (min(MAX_WIDTH, left + cell_w * len(tokens) + MARGIN),
-                              top + cell_h * len(history) + MARGIN), WHITE)
-    draw = ImageDraw.Draw(image)
-    for j, token in enumerate(tokens):  # labels end just above their column
+    top = MARGIN + label_h
+    image = Image.new("RGB", (left + cell_w * len(tokens) + MARGIN, top), WHITE)
+    for j, token in enumerate(tokens):
         y = top - PAD - int(font.getlength(token)) - 2
         _vertical_text(image, token, (left + j * cell_w + (cell_w - font_size - 4) // 2, y), font)
-    for r, (step, a) in enumerate(history):
-        y = top + r * cell_h
-        draw.text((MARGIN, y + 2), f"{step:>5}", fill=GREY, font=font)
-        values = _scaled(a.scores[: len(tokens)], None)
-        for j, v in enumerate(values):
-            draw.rectangle((left + j * cell_w, y, left + (j + 1) * cell_w - 1, y + cell_h - 1), fill=colour(v, signed))
     return np.asarray(image)

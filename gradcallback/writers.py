@@ -6,12 +6,15 @@ Both flush after every logged step: TensorBoard's writer otherwise flushes only 
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
+from tensorboard.plugins.image import metadata as image_metadata
 
 
 class EventWriter:
@@ -22,8 +25,15 @@ class EventWriter:
         self._writer = tf.summary.create_file_writer(self.logdir)
 
     def image(self, tag: str, pixels: np.ndarray, step: int, description: str | None = None) -> None:
+        """An RGB uint8 [H, W, 3] image, PNG-encoded by PIL at fast compression (flat colours compress
+        well anyway; TF's own encoder was half the callback's time per step)."""
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+        # The image plugin's layout: [width, height, png...] as strings.
+        tensor = tf.constant([str(pixels.shape[1]), str(pixels.shape[0]), buffer.getvalue()])
+        meta = image_metadata.create_summary_metadata(display_name=tag, description=description or "")
         with self._writer.as_default(step=step):
-            tf.summary.image(tag, pixels[None], description=description)
+            tf.summary.write(tag, tensor, metadata=meta)
 
     def text(self, tag: str, markdown: str, step: int, description: str | None = None) -> None:
         with self._writer.as_default(step=step):
