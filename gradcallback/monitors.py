@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from .attribution import Attribution, normalize_l1_share
 from .tables import escape_markdown, word_groups
@@ -58,12 +59,16 @@ class VocabularyMonitor:
                                   f"Share of word occurrences in the {name} that are {kind}")
         tokens = self.check.custom_tokens if self.check.custom_tokens is not None else tok.added_tokens()
         self.custom = {t: tok.token_id(t) for t in tokens}
-        matrix = context.explainer.adapter.embedding_matrix().numpy()
-        self.initial = {t: matrix[i].copy() for t, i in self.custom.items()}
+        self.initial = dict(zip(self.custom, self._rows()))
         # "Appears in training" as far as we can see: in the probes or the training-text sample.
         seen = {int(i) for e in context.probes.encodings for i in e.ids}
         seen |= {int(i) for text in self.check.texts for i in tok.encode(text, None).ids}
         self.appears = {t: i in seen for t, i in self.custom.items()}
+
+    def _rows(self) -> np.ndarray:
+        """The tracked tokens' embedding rows only (the whole matrix is tens of MB)."""
+        matrix = self.context.explainer.adapter.embedding_matrix()
+        return tf.gather(matrix, list(self.custom.values())).numpy() if self.custom else np.zeros((0, 0))
 
     def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
         events = self.context.events
@@ -77,11 +82,10 @@ class VocabularyMonitor:
 
     def _custom_tokens(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
         events = self.context.events
-        matrix = self.context.explainer.adapter.embedding_matrix().numpy()
-        for k, (token, index) in enumerate(self.custom.items()):
+        for k, ((token, index), row) in enumerate(zip(self.custom.items(), self._rows())):
             tag = f"vocabulary/custom/{k:02d}_{_tag_safe(token)}"
-            moved = float(np.linalg.norm(matrix[index] - self.initial[token]))
-            events.scalar(f"{tag}/embedding_norm", float(np.linalg.norm(matrix[index])), step, f"token {token!r}")
+            moved = float(np.linalg.norm(row - self.initial[token]))
+            events.scalar(f"{tag}/embedding_norm", float(np.linalg.norm(row)), step, f"token {token!r}")
             events.scalar(f"{tag}/moved", moved, step, f"L2 distance of {token!r}'s embedding from train begin")
             for method, attributions in results.items():
                 share = np.mean([normalize_l1_share(a.scores)[a.token_ids == index].sum() for a in attributions])
