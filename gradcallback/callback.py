@@ -108,6 +108,7 @@ class AttributionCallback:
         self.params: dict = {}
         self._logger: StepLogger | None = None
         self._last_history: dict = {}
+        self._started = False
 
     @property
     def run_dir(self) -> Path:

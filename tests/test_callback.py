@@ -183,3 +183,42 @@ def test_probe_set_validation_and_dataset(hf_tokenizer):
     assert probes.inputs == TEXTS[:3] and probes.labels == LABELS[:3]
     texts_only = ProbeSet.from_dataset(tf.data.Dataset.from_tensor_slices(TEXTS), hf_tokenizer, n=2)
     assert texts_only.inputs == TEXTS[:2] and texts_only.labels is None
+
+
+def test_fixed_colour_scale_keeps_the_first_steps_scale(tmp_path, hf_tokenizer):
+    from transformers import TFBertForSequenceClassification
+
+    from conftest import bert_config
+    from gradcallback import render
+    from test_render import box_colours, saturation
+
+    tf.keras.utils.set_random_seed(1)
+    model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))  # varied scores
+    model(model.dummy_inputs, training=False)
+    callback = AttributionCallback(ProbeSet.from_texts(["the cat sat on the mat and the dog ran fast"], hf_tokenizer),
+                                   tmp_path, color_scale="fixed", jit_compile=False)
+    callback.log_now(0, model=model)
+    model.classifier.kernel.assign(model.classifier.kernel * 3.0)  # a linear head: every gradient triples
+    callback.log_now(1, model=model)
+    callback.close()
+    first, later = (callback.history["gradient_norm"][k][1][0] for k in (0, 1))
+    np.testing.assert_allclose(later.scores, 3 * first.scores, rtol=1e-4)
+    # A token at about a quarter of the maximum is coloured about three times deeper against the
+    # first step's scale than against its own: the fixed scale shows that attributions grew.
+    ratio = later.scores / later.scores.max()
+    mid = int(np.argmin(np.abs(ratio - 0.25)))
+    fixed_box = box_colours(later, render.heatmap(later, signed=False, scale=float(first.scores.max())))[mid]
+    own_box = box_colours(later, render.heatmap(later, signed=False))[mid]
+    assert saturation(fixed_box) > 2 * saturation(own_box) > 0
+    # and the image the callback logged at step 1 is exactly that fixed-scale rendering
+    from io import BytesIO
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "attributions"), size_guidance={"tensors": 0})
+    acc.Reload()
+    png = acc.Tensors("gradient_norm/heatmap/probe_000")[1].tensor_proto.string_val[2]
+    logged = np.asarray(Image.open(BytesIO(png)).convert("RGB"))
+    expected = render.heatmap(later, signed=False, scale=float(first.scores.max()), width=1200)
+    np.testing.assert_array_equal(logged, expected)
