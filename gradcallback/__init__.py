@@ -4,6 +4,7 @@ from .attribution import Attribution, Prediction, normalize_l1_share, normalize_
 from .callback import AttributionCallback
 from .explain import METHODS, Explainer, explain
 from .probes import ProbeSet
+from .spurious import SpuriousAttributionError
 from .vocabulary import VocabularyCheck, coverage
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "VocabularyCheck",
     "coverage",
     "ProbeSet",
+    "SpuriousAttributionError",
     "explain",
     "normalize_l1_share",
     "normalize_max_abs",

@@ -14,9 +14,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from .explain import METHODS, Explainer
-from .monitors import RunContext, VocabularyMonitor
+from . import checks
+from .explain import Explainer
+from .monitors import DriftMonitor, RunContext, SpuriousMonitor, VocabularyMonitor
 from .probes import ProbeSet
+from .spurious import SpuriousAttributionError, check_groups
 from .summaries import StepLogger
 from .tables import escape_markdown
 from .vocabulary import VocabularyCheck
@@ -69,6 +71,13 @@ class AttributionCallback:
             probes, a training-text sample and `terms` at train begin; every step, the share of
             attribution on fragmented words and the health of added tokens (norm, distance
             moved, attribution share), with a warning when an added token never moves.
+        spurious: groups of tokens that should not matter, name -> list of words (their word
+            pieces count), compiled regex matched against words, or "special_tokens"; logged as
+            `spurious/<group>/share` (overall and per predicted class) with an offenders table.
+        spurious_threshold: group -> share of attribution mass above which to act.
+        on_spurious: "warn", "stop" (stop training at the end of the epoch, reason in
+            `stop_reason`) or "raise" (`SpuriousAttributionError` with the figures).
+        patience: consecutive logged steps above a threshold before acting.
         strict: re-raise errors from attribution, writing and monitors. When False, an error
             is reported once (warning with traceback, and an `errors` text entry) and only
             the failing part is switched off: training goes on. None reads the environment
@@ -84,15 +93,17 @@ class AttributionCallback:
                  max_tokens: int = 256, image_width: int = 1200, target: str = "predicted",
                  method_options: dict[str, dict] | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True,
-                 vocabulary: VocabularyCheck | dict | None = None, strict: bool | None = None):
-        _check_probes(probes, target)
-        self.methods = _check_methods(methods, method_options)
-        self.every_n_epochs = _check_positive("every_n_epochs", every_n_epochs)
-        self.every_n_steps = None if every_n_steps is None else _check_positive("every_n_steps", every_n_steps)
-        self.top_k = _check_positive("top_k", top_k)
-        self.max_tokens = _check_positive("max_tokens", max_tokens)
-        self.image_width = _check_positive("image_width", image_width)
-        self.batch_size = _check_positive("batch_size", batch_size)
+                 vocabulary: VocabularyCheck | dict | None = None, spurious: dict | None = None,
+                 spurious_threshold: dict[str, float] | None = None, on_spurious: str = "warn", patience: int = 1,
+                 strict: bool | None = None):
+        checks.probe_set(probes, target)
+        self.methods = checks.method_names(methods, method_options)
+        self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
+        self.every_n_steps = None if every_n_steps is None else checks.positive_int("every_n_steps", every_n_steps)
+        self.top_k = checks.positive_int("top_k", top_k)
+        self.max_tokens = checks.positive_int("max_tokens", max_tokens)
+        self.image_width = checks.positive_int("image_width", image_width)
+        self.batch_size = checks.positive_int("batch_size", batch_size)
         for arg, value, allowed in (("aggregate", aggregate, ("token", "word")), ("style", style, ("text", "bars")),
                                     ("color_scale", color_scale, ("per_image", "fixed")),
                                     ("target", target, ("predicted", "label"))):
@@ -102,7 +113,13 @@ class AttributionCallback:
         self.aggregate, self.style, self.color_scale, self.target = aggregate, style, color_scale, target
         self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
         self.embedding_layer, self.jit_compile = embedding_layer, bool(jit_compile)
-        self.vocabulary = _check_vocabulary(vocabulary)
+        self.vocabulary = checks.vocabulary_check(vocabulary)
+        self.spurious = check_groups(spurious) if spurious is not None else {}
+        self.spurious_threshold = checks.spurious_thresholds(spurious_threshold or {}, self.spurious)
+        if on_spurious not in ("warn", "stop", "raise"):
+            raise ValueError(f"Expected on_spurious in ('warn', 'stop', 'raise'). Received: on_spurious={on_spurious!r}")
+        self.on_spurious, self.patience = on_spurious, checks.positive_int("patience", patience)
+        self.stop_reason: str | None = None
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -143,6 +160,10 @@ class AttributionCallback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.every_n_steps is None and (epoch + 1) % self.every_n_epochs == 0:
             self.log_now(epoch + 1, epoch=epoch + 1)
+        reasons = [m.stop_reason for m in getattr(self, "_monitors", []) if getattr(m, "stop_reason", None)]
+        if reasons and self.model is not None:  # like EarlyStopping: the epoch is finished first
+            self.stop_reason = reasons[0]
+            self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.every_n_steps is None:
@@ -185,7 +206,12 @@ class AttributionCallback:
             top_k=self.top_k, aggregate=self.aggregate, style=self.style, color_scale=self.color_scale,
             max_tokens=self.max_tokens, image_width=self.image_width, target=self.target,
             method_options=self.method_options)
-        self._monitors = [VocabularyMonitor(self.vocabulary)] if self.vocabulary else []
+        self._monitors = [DriftMonitor(self.top_k)]
+        if self.vocabulary:
+            self._monitors.append(VocabularyMonitor(self.vocabulary))
+        if self.spurious:
+            self._monitors.append(SpuriousMonitor(self.spurious, self.spurious_threshold, self.on_spurious,
+                                                  self.patience))
         self._disabled: set[str] = set()
 
     def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
@@ -220,6 +246,8 @@ class AttributionCallback:
             return None
         try:
             return fn(*args, **kwargs)
+        except SpuriousAttributionError:
+            raise  # the user asked for it: on_spurious="raise"
         except Exception as error:
             if self.strict:
                 raise
@@ -262,34 +290,3 @@ class AttributionCallback:
 
 def _no_op(*args: Any, **kwargs: Any) -> None:
     return None
-
-
-def _check_positive(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
-    return value
-
-
-def _check_methods(methods: Sequence[str], options: dict | None) -> tuple[str, ...]:
-    methods = (methods,) if isinstance(methods, str) else tuple(methods)
-    if not methods:
-        raise ValueError("Expected at least one method. Received: methods=()")
-    for method in list(methods) + list(options or {}):
-        if method not in METHODS:
-            raise ValueError(f"Expected methods from {sorted(METHODS)}. Received: method={method!r}")
-    return methods
-
-
-def _check_vocabulary(vocabulary: Any) -> VocabularyCheck | None:
-    if vocabulary is None or isinstance(vocabulary, VocabularyCheck):
-        return vocabulary
-    if isinstance(vocabulary, dict):
-        return VocabularyCheck(**vocabulary)
-    raise ValueError(f"Expected a VocabularyCheck or a dict of its arguments. Received: vocabulary={vocabulary!r}")
-
-
-def _check_probes(probes: Any, target: str) -> None:
-    if not isinstance(probes, ProbeSet):
-        raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
-    if target == "label" and probes.labels is None:
-        raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")

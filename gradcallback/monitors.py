@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from .attribution import Attribution, normalize_l1_share
+from .metrics import rank_stability
+from .spurious import SpuriousAttributionError, group_shares, offenders_table, shares_by_class
 from .tables import escape_markdown, word_groups
 from .vocabulary import VocabularyCheck, coverage
 
@@ -96,3 +98,81 @@ class VocabularyMonitor:
                            f"not moved since train begin: is the embedding layer frozen?")
                 warnings.warn(message, stacklevel=2)
                 events.text("vocabulary/alerts", escape_markdown(message), step, "Custom-token alerts")
+
+
+class SpuriousMonitor:
+    """Share of attribution on declared groups each step; acts when a share stays above its threshold.
+
+    Shares come from the callback's first method (named in every description). `action`:
+    "warn" (a warning and a `spurious/alerts` text entry), "stop" (asks the callback to stop
+    training at the end of the epoch, recording why) or "raise" (`SpuriousAttributionError`).
+    `patience`: consecutive logged steps above the threshold before acting.
+    """
+
+    def __init__(self, groups: dict, thresholds: dict, action: str, patience: int):
+        self.groups, self.thresholds, self.action, self.patience = groups, thresholds, action, patience
+        self.stop_reason: str | None = None
+
+    def start(self, context: RunContext, step: int) -> None:
+        self.context = context
+        self.strikes = {name: 0 for name in self.thresholds}
+
+    def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
+        method, attributions = next(iter(results.items()))
+        events, about = self.context.events, f"method: {method}"
+        current = {}
+        for name, spec in self.groups.items():
+            shares = group_shares(attributions, spec)
+            current[name] = float(shares.mean())
+            events.scalar(f"spurious/{name}/share", current[name], step, f"{about}; mean share of attribution mass")
+            for label, value in shares_by_class(attributions, shares).items():
+                events.scalar(f"spurious/{name}/share/class_{label}", value, step, f"{about}; predicted class {label}")
+            events.text(f"spurious/{name}/offenders", offenders_table(attributions, spec), step, about)
+        for name, threshold in self.thresholds.items():
+            self.strikes[name] = self.strikes[name] + 1 if current[name] > threshold else 0
+            if self.strikes[name] == self.patience:
+                self._act(name, current, step, method)
+
+    def _act(self, name: str, current: dict, step: int, method: str) -> None:
+        message = (f"Spurious attribution: group {name!r} holds {current[name]:.1%} of the attribution mass "
+                   f"({method}) at step {step}, above its threshold {self.thresholds[name]:.1%} for "
+                   f"{self.patience} logged step(s).")
+        self.context.events.text("spurious/alerts", escape_markdown(message), step, "Spurious-attribution alerts")
+        if self.action == "raise":
+            self.context.events.flush()
+            raise SpuriousAttributionError(message, current, self.thresholds, step)
+        if self.action == "stop":
+            self.stop_reason = message
+        warnings.warn(message, stacklevel=2)
+
+
+class DriftMonitor:
+    """Per probe: rank correlation with the first logged step; probes whose top-k changed completely
+    since the previous step while the prediction stayed the same."""
+
+    def __init__(self, top_k: int):
+        self.top_k = top_k
+
+    def start(self, context: RunContext, step: int) -> None:
+        self.context, self.first, self.previous = context, {}, {}
+
+    def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
+        for method, attributions in results.items():
+            first = self.first.setdefault(method, attributions)
+            previous = self.previous.get(method)
+            self.context.events.scalar(f"{method}/rank_stability_vs_first", rank_stability(attributions, first),
+                                       step, f"method: {method}; mean Spearman correlation with the first logged step")
+            if previous is not None:
+                self._flag(method, attributions, previous, step)
+            self.previous[method] = attributions
+
+    def _flag(self, method: str, current: Sequence[Attribution], previous: Sequence[Attribution], step: int) -> None:
+        rows = ["| probe | top tokens before | top tokens now |", "|---:|---|---|"]
+        for i, (a, b) in enumerate(zip(current, previous)):
+            now, before = {t for _, t, _ in a.top_k(self.top_k)}, {t for _, t, _ in b.top_k(self.top_k)}
+            if now and before and not now & before and a.prediction.label == b.prediction.label:
+                rows.append(f"| {i} | {escape_markdown(', '.join(sorted(before)))} | "
+                            f"{escape_markdown(', '.join(sorted(now)))} |")
+        if len(rows) > 2:
+            self.context.events.text(f"{method}/drift", "\n".join(rows), step,
+                                     f"method: {method}; top-{self.top_k} changed completely, prediction unchanged")

@@ -33,7 +33,8 @@ def read_events(run_dir) -> dict[str, dict[str, list[int]]]:
 
 def expected_tags(method: str, n_probes: int, stability: bool = True) -> dict[str, set[str]]:
     images = {f"{method}/{kind}/probe_{i:03d}" for kind in ("heatmap", "evolution") for i in range(n_probes)}
-    scalars = {f"{method}/special_token_share", "probes/mean_confidence", "probes/accuracy"}
+    scalars = {f"{method}/special_token_share", f"{method}/rank_stability_vs_first", "probes/mean_confidence",
+               "probes/accuracy"}
     if stability:
         scalars.add(f"{method}/rank_stability")
     return {"images": images, "text": {"probes", f"{method}/top_tokens", f"{method}/token_table"},

@@ -1,0 +1,118 @@
+"""Spurious-attribution monitors: a planted shortcut is caught; a control raises nothing."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from gradcallback import AttributionCallback, ProbeSet
+from gradcallback.attribution import Attribution, Prediction
+from gradcallback.spurious import SpuriousAttributionError, check_groups, group_mask, group_shares
+
+from conftest import build_functional_classifier
+from test_callback import read_events
+
+CONTENT = ["good", "great", "fine", "bad", "awful", "terrible"]
+FILLER = ["the movie was", "this film is", "it was a", "the film was"]
+
+
+def planted_data(plant: bool, n: int = 96, seed: int = 0):
+    """Two classes with a sentiment word that agrees with the label 65% of the time; with `plant`,
+    "river" replaces the filler's last word in 90% of class-1 texts (replace, not insert: length
+    carries no signal), so it becomes the stronger, meaningless signal."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        sentiment = label if rng.random() < 0.65 else 1 - label
+        words = FILLER[rng.integers(len(FILLER))].split() + [CONTENT[rng.integers(3) + 3 * sentiment]]
+        if plant and label == 1 and rng.random() < 0.9:
+            words[-2] = "river"
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+def train(tmp_path, tokenizer, plant: bool, **callback_args):
+    texts, labels = planted_data(plant)
+    probe_texts = ["the movie was river good", "this film is river fine", "it was river awful", "the film is great"]
+    model = build_functional_classifier(seed=11, num_classes=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    callback = AttributionCallback(ProbeSet.from_texts(probe_texts, tokenizer), tmp_path,
+                                   spurious={"planted": ["river"], "punctuation": re.compile(r"^\W+$")},
+                                   spurious_threshold={"planted": 0.2}, jit_compile=False,
+                                   # gradient_norm misses this shortcut: the planted token's tanh unit
+                                   # saturates as it is learned and its gradient vanishes; IG does not.
+                                   methods=("integrated_gradients",),
+                                   method_options={"integrated_gradients": {"steps": 16}}, **callback_args)
+    ids = tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(ids, labels, batch_size=16, epochs=6, callbacks=[callback], verbose=0)
+    alerts = [str(w.message) for w in caught if "Spurious attribution" in str(w.message)]
+    return callback, history, alerts
+
+
+def shares(tmp_path, tag="spurious/planted/share"):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import tensorflow as tf
+
+    acc = EventAccumulator(str(tmp_path / "attributions"), size_guidance={"tensors": 0})
+    acc.Reload()
+    return [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors(tag)]
+
+
+def test_planted_shortcut_share_rises_and_warns(tmp_path, hf_tokenizer):
+    callback, history, alerts = train(tmp_path, hf_tokenizer, plant=True)
+    planted = shares(tmp_path)
+    assert len(planted) == 7 and planted[-1] > 0.2 and planted[-1] > 1.5 * planted[0]
+    assert len(alerts) == 1 and "'planted'" in alerts[0]
+    events = read_events(tmp_path / "attributions")
+    assert {"spurious/planted/offenders", "spurious/punctuation/offenders", "spurious/alerts"} <= set(events["text"])
+    assert "spurious/planted/share/class_1" in events["scalars"]
+
+
+def test_stop_finishes_the_epoch_and_records_why(tmp_path, hf_tokenizer):
+    callback, history, _ = train(tmp_path, hf_tokenizer, plant=True, on_spurious="stop", patience=2)
+    assert len(history.history["loss"]) < 6  # stopped early
+    assert callback.stop_reason and "'planted'" in callback.stop_reason
+
+
+def test_raise_carries_the_figures(tmp_path, hf_tokenizer):
+    with pytest.raises(SpuriousAttributionError) as caught:
+        train(tmp_path, hf_tokenizer, plant=True, on_spurious="raise", strict=False)
+    assert caught.value.shares["planted"] > 0.2 and caught.value.thresholds == {"planted": 0.2}
+
+
+def test_control_without_the_planted_token_raises_nothing(tmp_path, hf_tokenizer):
+    callback, history, alerts = train(tmp_path, hf_tokenizer, plant=False)
+    assert alerts == [] and max(shares(tmp_path)) < 0.2 and len(history.history["loss"]) == 6
+
+
+def test_group_matching_literal():
+    tokens = ["[CLS]", "at", "##ik", "##u", "won", "!", "[SEP]"]
+    a = Attribution(tokens=tokens, token_ids=np.arange(7), scores=np.array([1, 1, 1, 2, 4, 1, 0], np.float32),
+                    method="gradient_norm", target=0, prediction=Prediction(label=0),
+                    special_mask=np.array([1, 0, 0, 0, 0, 0, 1], bool))
+    groups = check_groups({"names": ["Atiku"], "punct": re.compile(r"^\W+$"), "special": "special_tokens"})
+    assert group_mask(a, groups["names"]).tolist() == [0, 1, 1, 1, 0, 0, 0]  # pieces count for the word
+    assert group_mask(a, groups["punct"]).tolist() == [0, 0, 0, 0, 0, 1, 0]
+    np.testing.assert_allclose(group_shares([a], groups["names"]), [0.4])  # 4 / 10
+    np.testing.assert_allclose(group_shares([a], groups["special"]), [0.1])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"spurious": {"names": "atiku"}}, "Received: spurious\\['names'\\]='atiku'"),
+    ({"spurious": {"names": ["atiku"]}, "spurious_threshold": {"people": 0.2}}, "'people'"),
+    ({"spurious": {"names": ["atiku"]}, "spurious_threshold": {"names": 2}}, "Received: spurious_threshold"),
+    ({"spurious": {"names": ["atiku"]}, "on_spurious": "panic"}, "Received: on_spurious='panic'"),
+    ({"patience": 0}, "Received: patience=0"),
+])
+def test_spurious_arguments_are_validated(tmp_path, hf_tokenizer, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AttributionCallback(ProbeSet.from_texts(["a good movie"], hf_tokenizer), tmp_path, **kwargs)
