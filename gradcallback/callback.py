@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from . import checks
 from .explain import Explainer
-from .monitors import DriftMonitor, RunContext, SpuriousMonitor, VocabularyMonitor
+from .monitors import DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor, VocabularyMonitor
 from .probes import ProbeSet
 from .spurious import SpuriousAttributionError, check_groups
 from .summaries import StepLogger
@@ -78,6 +78,9 @@ class AttributionCallback:
         on_spurious: "warn", "stop" (stop training at the end of the epoch, reason in
             `stop_reason`) or "raise" (`SpuriousAttributionError` with the figures).
         patience: consecutive logged steps above a threshold before acting.
+        faithfulness: True or "mask" (or "pad"): each step, ERASER comprehensiveness and
+            sufficiency at k = 1, 3, 5, 10%, 20% and AOPC per method and for a random ranking,
+            tokens replaced by [MASK] (or [PAD]); batched forward passes (classification).
         strict: re-raise errors from attribution, writing and monitors. When False, an error
             is reported once (warning with traceback, and an `errors` text entry) and only
             the failing part is switched off: training goes on. None reads the environment
@@ -95,7 +98,7 @@ class AttributionCallback:
                  embedding_layer: Any = None, jit_compile: bool = True,
                  vocabulary: VocabularyCheck | dict | None = None, spurious: dict | None = None,
                  spurious_threshold: dict[str, float] | None = None, on_spurious: str = "warn", patience: int = 1,
-                 strict: bool | None = None):
+                 faithfulness: bool | str = False, strict: bool | None = None):
         checks.probe_set(probes, target)
         self.methods = checks.method_names(methods, method_options)
         self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
@@ -120,6 +123,9 @@ class AttributionCallback:
             raise ValueError(f"Expected on_spurious in ('warn', 'stop', 'raise'). Received: on_spurious={on_spurious!r}")
         self.on_spurious, self.patience = on_spurious, checks.positive_int("patience", patience)
         self.stop_reason: str | None = None
+        self.faithfulness = {True: "mask", False: None}.get(faithfulness, faithfulness)
+        if self.faithfulness not in (None, "mask", "pad"):
+            raise ValueError(f"Expected faithfulness in (False, True, 'mask', 'pad'). Received: faithfulness={faithfulness!r}")
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -209,6 +215,8 @@ class AttributionCallback:
         self._monitors = [DriftMonitor(self.top_k)]
         if self.vocabulary:
             self._monitors.append(VocabularyMonitor(self.vocabulary))
+        if self.faithfulness:
+            self._monitors.append(FaithfulnessMonitor(self.faithfulness))
         if self.spurious:
             self._monitors.append(SpuriousMonitor(self.spurious, self.spurious_threshold, self.on_spurious,
                                                   self.patience))
@@ -222,7 +230,7 @@ class AttributionCallback:
         step, logger = int(step), self._logger
         if not logger.history:  # first logged step of this run
             self._guarded("probe table", step, logger.log_probes, step)
-            context = RunContext(self._explainer, self.probes, logger.events)
+            context = RunContext(self._explainer, self.probes, logger.events, self._encodings)
             for monitor in self._monitors:
                 self._guarded(type(monitor).__name__, step, monitor.start, context, step)
         results = {}

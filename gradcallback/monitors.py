@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .attribution import Attribution, normalize_l1_share
+from .faithfulness import faithfulness
 from .metrics import rank_stability
 from .spurious import SpuriousAttributionError, group_shares, offenders_table, shares_by_class
 from .tables import escape_markdown, word_groups
@@ -28,6 +29,7 @@ class RunContext:
     explainer: Any
     probes: Any
     events: Any
+    encodings: Any = None  # the probe encodings the run explains
 
 
 def _tag_safe(text: str) -> str:
@@ -176,3 +178,30 @@ class DriftMonitor:
         if len(rows) > 2:
             self.context.events.text(f"{method}/drift", "\n".join(rows), step,
                                      f"method: {method}; top-{self.top_k} changed completely, prediction unchanged")
+
+
+class FaithfulnessMonitor:
+    """ERASER comprehensiveness, sufficiency and AOPC per method each step, next to a random ranking."""
+
+    def __init__(self, replace: str):
+        self.replace = replace
+
+    def start(self, context: RunContext, step: int) -> None:
+        self.context = context
+        if context.probes.task != "classification":
+            raise ValueError(f"Faithfulness metrics need a classification probe set. Received: task={context.probes.task!r}")
+        self.replacement = context.explainer.tokenizer.special_id(self.replace)
+        if self.replacement is None:
+            raise ValueError(f"The tokenizer has no [{self.replace.upper()}] token. Received: faithfulness={self.replace!r}")
+
+    def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
+        ctx = self.context
+        first = next(iter(results.values()))
+        rankings = dict(results, random=first)  # the random baseline ranks the same probes at random
+        for method, attributions in rankings.items():
+            seed = step if method == "random" else None
+            figures = faithfulness(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement, seed=seed)
+            for name, value in figures.items():
+                ctx.events.scalar(f"faithfulness/{method}/{name}", value, step,
+                                  f"ranking: {method}; tokens replaced by [{self.replace.upper()}]; "
+                                  "target: the explained class")

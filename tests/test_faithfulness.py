@@ -1,0 +1,65 @@
+"""Faithfulness metrics: attributions on a trained model beat random rankings; the callback logs them."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from gradcallback import AttributionCallback, Explainer, ProbeSet
+from gradcallback.faithfulness import faithfulness
+
+from conftest import build_functional_classifier
+from test_callback import read_events
+from test_spurious import planted_data
+
+PROBES = ["the movie was river good", "this film is river fine", "it was river awful", "the film is great",
+          "the movie was bad", "it was a terrible"]
+
+
+def trained_model(tokenizer):
+    texts, labels = planted_data(plant=True)
+    model = build_functional_classifier(seed=11, num_classes=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
+    model.fit(ids, labels, batch_size=16, epochs=6, verbose=0)
+    return model
+
+
+def test_attributions_beat_random_rankings(hf_tokenizer):
+    model = trained_model(hf_tokenizer)
+    explainer = Explainer(model, hf_tokenizer)
+    encodings = explainer.encode(PROBES)
+    mask_id = hf_tokenizer.mask_token_id
+    # Integrated gradients. (gradient_x_input loses to random rankings at k=3 on this model:
+    # exactly what these metrics are for; gradient_norm misses the saturated planted token.)
+    for method, options in (("integrated_gradients", {"steps": 32}),):
+        attributions = explainer.explain_encoded(PROBES, encodings, task="classification", method=method, **options)
+        ours = faithfulness(explainer, attributions, encodings, replacement=mask_id)
+        random = [faithfulness(explainer, attributions, encodings, replacement=mask_id, seed=s) for s in range(5)]
+        for k in ("k1", "k3"):
+            assert ours[f"comprehensiveness/{k}"] > np.mean([r[f"comprehensiveness/{k}"] for r in random]), (method, k)
+        assert ours["sufficiency/k1"] < np.mean([r["sufficiency/k1"] for r in random]), method
+        assert ours["aopc"] > np.mean([r["aopc"] for r in random]), method
+
+
+def test_removing_every_content_token_and_keeping_all_of_them(hf_tokenizer):
+    """At 100% of the content tokens, sufficiency is 0 (nothing removed) for any ranking."""
+    model = build_functional_classifier(seed=3, num_classes=2)
+    explainer = Explainer(model, hf_tokenizer)
+    encodings = explainer.encode(PROBES[:2])
+    attributions = explainer.explain_encoded(PROBES[:2], encodings, task="classification", method="gradient_norm")
+    figures = faithfulness(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id, ks=(1.0,))
+    assert abs(figures["sufficiency/p100"]) < 1e-6
+
+
+def test_callback_logs_faithfulness_for_each_method_and_random(tmp_path, hf_tokenizer):
+    model = build_functional_classifier(seed=4, num_classes=2)
+    callback = AttributionCallback(ProbeSet.from_texts(PROBES[:3], hf_tokenizer), tmp_path,
+                                   methods=("gradient_norm", "gradient_x_input"), faithfulness=True)
+    callback.log_now(0, model=model)
+    callback.close()
+    scalars = {t for t in read_events(tmp_path / "attributions")["scalars"] if t.startswith("faithfulness/")}
+    names = [f"{kind}/{k}" for kind in ("comprehensiveness", "sufficiency") for k in ("k1", "k3", "k5", "p10", "p20")]
+    assert scalars == {f"faithfulness/{m}/{n}" for m in ("gradient_norm", "gradient_x_input", "random")
+                       for n in names + ["aopc"]}
