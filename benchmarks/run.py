@@ -292,6 +292,26 @@ def memory_probe(internal_batch_size: int, tiny: bool) -> None:
     print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
+def bench_monitors(model, tokenizer, repeats: int) -> list[tuple]:
+    """Cost of the perturbation monitors on 32 probes, against one gradient_norm pass."""
+    from gradcallback import Explainer
+    from gradcallback.discovery import delete_vs_mask, shortcut_candidates
+    from gradcallback.faithfulness import faithfulness
+
+    texts = probe_texts(32)
+    explainer = Explainer(model, tokenizer)
+    encodings = explainer.encode(texts)
+    attributions = explainer.explain_encoded(texts, encodings, task="classification", method="gradient_norm")
+    mask = tokenizer.mask_token_id
+    t = interleaved({
+        "norm": lambda: explainer.explain_encoded(texts, encodings, task="classification", method="gradient_norm"),
+        "faithfulness": lambda: faithfulness(explainer, attributions, encodings, replacement=mask),
+        "discovery": lambda: shortcut_candidates(explainer, attributions, encodings, replacement=mask),
+        "length": lambda: delete_vs_mask(explainer, attributions, encodings, replacement=mask)}, max(1, repeats // 2))
+    return [row(f"{name} monitor, 32 probes / gradient_norm pass", t[name] / t["norm"], "x")
+            for name in ("faithfulness", "discovery", "length")]
+
+
 def header(model_name: str) -> str:
     import keras
     import transformers
@@ -316,6 +336,7 @@ def main(argv=None) -> int:
         return 0
     model, tokenizer, name = load(args.tiny)
     rows = bench_engine(model, tokenizer, args.repeats)
+    rows += bench_monitors(model, tokenizer, args.repeats)
     rows += bench_scaling(model, tokenizer, args.repeats, args.tiny)
     rows += bench_memory(args.tiny)
     rows += bench_callback_overhead(model, tokenizer, args.tiny)

@@ -1,9 +1,7 @@
 """`AttributionCallback`: probe-set attributions every epoch (or every n steps), in TensorBoard.
 
-One duck-typed class serves both training loops: tf-keras `fit` (transformers TF
-models) rejects a `keras.callbacks.Callback` subclass, and Keras 3's `model` is a
-read-only property that tf-keras's base `__init__` assigns, so inheriting from either
-base (or both) breaks the other loop. Both loops only call the hooks below.
+One duck-typed class serves both training loops: tf-keras `fit` rejects a `keras.callbacks.Callback`
+subclass, and Keras 3's read-only `model` breaks tf-keras's base `__init__`. Both loops only call hooks.
 """
 
 from __future__ import annotations
@@ -16,7 +14,8 @@ from typing import Any, Sequence
 
 from . import checks
 from .explain import Explainer
-from .monitors import DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor, VocabularyMonitor
+from .monitors import (DiscoveryMonitor, DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor,
+                       VocabularyMonitor)
 from .probes import ProbeSet
 from .spurious import SpuriousAttributionError, check_groups
 from .summaries import StepLogger
@@ -81,6 +80,9 @@ class AttributionCallback:
         faithfulness: True or "mask" (or "pad"): each step, ERASER comprehensiveness and
             sufficiency at k = 1, 3, 5, 10%, 20% and AOPC per method and for a random ranking,
             tokens replaced by [MASK] (or [PAD]); batched forward passes (classification).
+        discovery: True (or a dict: `max_candidates`, `min_drop`, `min_fraction`, `replace`):
+            lexicon-free shortcut candidates (tokens whose masking flips or drops the prediction on
+            enough of their probes) and the delete-vs-mask length/position check, each step.
         strict: re-raise errors from attribution, writing and monitors. When False, an error
             is reported once (warning with traceback, and an `errors` text entry) and only
             the failing part is switched off: training goes on. None reads the environment
@@ -98,7 +100,7 @@ class AttributionCallback:
                  embedding_layer: Any = None, jit_compile: bool = True,
                  vocabulary: VocabularyCheck | dict | None = None, spurious: dict | None = None,
                  spurious_threshold: dict[str, float] | None = None, on_spurious: str = "warn", patience: int = 1,
-                 faithfulness: bool | str = False, strict: bool | None = None):
+                 faithfulness: bool | str = False, discovery: bool | dict = False, strict: bool | None = None):
         checks.probe_set(probes, target)
         self.methods = checks.method_names(methods, method_options)
         self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
@@ -123,9 +125,8 @@ class AttributionCallback:
             raise ValueError(f"Expected on_spurious in ('warn', 'stop', 'raise'). Received: on_spurious={on_spurious!r}")
         self.on_spurious, self.patience = on_spurious, checks.positive_int("patience", patience)
         self.stop_reason: str | None = None
-        self.faithfulness = {True: "mask", False: None}.get(faithfulness, faithfulness)
-        if self.faithfulness not in (None, "mask", "pad"):
-            raise ValueError(f"Expected faithfulness in (False, True, 'mask', 'pad'). Received: faithfulness={faithfulness!r}")
+        self.discovery = checks.discovery_options(discovery)
+        self.faithfulness = checks.faithfulness_mode(faithfulness)
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -151,8 +152,7 @@ class AttributionCallback:
     def _implements_test_batch_hooks(self) -> bool:
         return False
 
-    def _implements_predict_batch_hooks(self) -> bool:
-        return False
+    _implements_predict_batch_hooks = _implements_test_batch_hooks
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.open(self.model)
@@ -183,7 +183,7 @@ class AttributionCallback:
 
     def __getattr__(self, name: str):
         if name.startswith("on_"):  # every other hook (test, predict, batch begin, ...) is a no-op
-            return _no_op
+            return lambda *args, **kwargs: None
         raise AttributeError(name)
 
     # The work itself, also usable from custom training loops.
@@ -216,7 +216,9 @@ class AttributionCallback:
         if self.vocabulary:
             self._monitors.append(VocabularyMonitor(self.vocabulary))
         if self.faithfulness:
-            self._monitors.append(FaithfulnessMonitor(self.faithfulness))
+            self._monitors.append(FaithfulnessMonitor(self.faithfulness, self.top_k))
+        if self.discovery is not None:
+            self._monitors.append(DiscoveryMonitor(**self.discovery))
         if self.spurious:
             self._monitors.append(SpuriousMonitor(self.spurious, self.spurious_threshold, self.on_spurious,
                                                   self.patience))
@@ -260,21 +262,21 @@ class AttributionCallback:
             if self.strict:
                 raise
             self._disabled.add(part)
-            trace = traceback.format_exc()
-            warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
-                          f"{error!r}\n{trace}", RuntimeWarning, stacklevel=2)
-            try:
-                self._logger.events.text("errors", f"**{escape_markdown(part)}** failed at step {step}: "
-                                         f"{escape_markdown(repr(error))}\n\n    " + trace.replace("\n", "\n    "),
-                                         step, "Errors inside gradcallback (training was not interrupted)")
-            except Exception:  # the writer itself may be what failed
-                pass
+            self._report(part, step, error, traceback.format_exc())
             return None
 
-    def _step_after(self, step: int) -> int:
-        """The next global step to log at in `every_n_steps` mode."""
-        n = self.every_n_steps or 1
-        return (step // n + 1) * n
+    def _report(self, part: str, step: int, error: Exception, trace: str) -> None:
+        warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
+                      f"{error!r}\n{trace}", RuntimeWarning, stacklevel=3)
+        text = f"**{escape_markdown(part)}** failed at step {step}: {escape_markdown(repr(error))}\n\n    "
+        try:
+            self._logger.events.text("errors", text + trace.replace("\n", "\n    "), step,
+                                     "Errors inside gradcallback (training was not interrupted)")
+        except Exception:  # the writer itself may be what failed
+            pass
+
+    def _step_after(self, step: int) -> int:  # the next global step to log at, every_n_steps mode
+        return (step // (self.every_n_steps or 1) + 1) * (self.every_n_steps or 1)
 
     def close(self) -> None:
         """Flush and close the writers (done by `on_train_end`); the callback can be reused."""
@@ -295,6 +297,3 @@ class AttributionCallback:
         """method -> [(step, [Attribution per probe])] of the current or last run."""
         return self._logger.history if self._logger is not None else self._last_history
 
-
-def _no_op(*args: Any, **kwargs: Any) -> None:
-    return None

@@ -48,3 +48,21 @@ def probe_set(probes: Any, target: str) -> None:
         raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
     if target == "label" and probes.labels is None:
         raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")
+
+
+def discovery_options(discovery: Any) -> dict | None:
+    if discovery is False or discovery is None:
+        return None
+    options = {} if discovery is True else discovery
+    allowed = {"max_candidates", "min_drop", "min_fraction", "replace"}
+    if not isinstance(options, dict) or set(options) - allowed or options.get("replace", "mask") not in ("mask", "pad"):
+        raise ValueError(f"Expected discovery=True or a dict with keys from {sorted(allowed)} (replace 'mask' or "
+                         f"'pad'). Received: discovery={discovery!r}")
+    return {"replace": "mask", **options}
+
+
+def faithfulness_mode(faithfulness: Any) -> str | None:
+    mode = {True: "mask", False: None}.get(faithfulness, faithfulness) if isinstance(faithfulness, (bool, str)) else 0
+    if mode not in (None, "mask", "pad"):
+        raise ValueError(f"Expected faithfulness in (False, True, 'mask', 'pad'). Received: faithfulness={faithfulness!r}")
+    return mode

@@ -169,18 +169,23 @@ class Explainer:
                 results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, extra_info)
         return results  # type: ignore[return-value]
 
-    def class_probabilities(self, encodings: Sequence[Encoding], classes: Sequence[int]) -> np.ndarray:
-        """Forward passes only, batched: each probe's probability of the given class (classification)."""
+    def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:
+        """Forward passes only, batched: softmax over classes per probe, [N, C] (classification)."""
         fn = score_function(self.adapter, HEADS["class"], self.jit_compile)
-        targets = np.stack([np.asarray(classes, np.int32), np.zeros(len(classes), np.int32)], axis=1)
-        out = np.zeros(len(encodings), np.float32)
+        targets = np.full((len(encodings), 2), -1, np.int32)
+        out: list[np.ndarray | None] = [None] * len(encodings)
         for index in _chunks(encodings, self.batch_size):
             batch = _pad([encodings[i] for i in index], self._pad_id())
             embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
             logits = fn.bind(Chunk.from_numpy(batch)).evaluate(embeds, targets[index]).outputs["logits"]
             z = np.exp(logits - logits.max(axis=1, keepdims=True))
-            out[index] = (z / z.sum(axis=1, keepdims=True))[np.arange(len(index)), targets[index, 0]]
-        return out
+            for row, i in enumerate(index):
+                out[i] = z[row] / z[row].sum()
+        return np.stack(out)
+
+    def class_probabilities(self, encodings: Sequence[Encoding], classes: Sequence[int]) -> np.ndarray:
+        """Each probe's probability of the given class."""
+        return self.class_distributions(encodings)[np.arange(len(encodings)), np.asarray(classes)]
 
     def _needs(self, method: str, options: dict) -> tuple[str, ...]:
         if method == "smoothgrad":

@@ -18,6 +18,7 @@ import numpy as np
 
 from .adapters.tokenizers import Encoding
 from .attribution import Attribution
+from .tables import words
 
 KS: tuple[Any, ...] = (1, 3, 5, 0.1, 0.2)
 AOPC_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
@@ -72,3 +73,21 @@ def faithfulness(explainer: Any, attributions: Sequence[Attribution], encodings:
     out = {f"{kind}/{k_label(k)}": float(np.mean(v)) for (kind, k), v in sums.items() if kind != "aopc"}
     out["aopc"] = float(np.mean([np.mean(v) for (kind, _), v in sums.items() if kind == "aopc"]))
     return out
+
+
+def plausibility(attributions: Sequence[Attribution], rationales: Sequence[Sequence[str]], k: int) -> dict[str, float]:
+    """Agreement with human rationales (word level): F1 of the top-k words, and AUPRC of the ranking."""
+    f1s, aps = [], []
+    for a, rationale in zip(attributions, rationales):
+        expected = {w.lower() for w in rationale}
+        labels, scores, special = words(a)
+        content = [j for j in np.argsort(-np.abs(scores), kind="stable") if not special[j]]
+        relevant = np.array([labels[j].lower() in expected for j in content])
+        if not expected or not relevant.any():
+            continue
+        top = relevant[:k]
+        precision, recall = top.mean() if top.size else 0.0, top.sum() / relevant.sum()
+        f1s.append(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+        hits = np.cumsum(relevant)
+        aps.append(float(np.mean((hits / np.arange(1, len(relevant) + 1))[relevant])))
+    return {"f1": float(np.mean(f1s)) if f1s else float("nan"), "auprc": float(np.mean(aps)) if aps else float("nan")}

@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from .attribution import Attribution, normalize_l1_share
-from .faithfulness import faithfulness
+from .discovery import candidates_table, delete_vs_mask, shortcut_candidates
+from .faithfulness import faithfulness, plausibility
 from .metrics import rank_stability
 from .spurious import SpuriousAttributionError, group_shares, offenders_table, shares_by_class
 from .tables import escape_markdown, word_groups
@@ -34,6 +35,16 @@ class RunContext:
 
 def _tag_safe(text: str) -> str:
     return re.sub(r"[^\w.-]", "_", text)
+
+
+def replacement_id(context: RunContext, replace: str) -> int:
+    """The [MASK] or [PAD] id perturbation monitors put in place of a token (classification only)."""
+    if context.probes.task != "classification":
+        raise ValueError(f"Perturbation checks need a classification probe set. Received: task={context.probes.task!r}")
+    token_id = context.explainer.tokenizer.special_id(replace)
+    if token_id is None:
+        raise ValueError(f"The tokenizer has no [{replace.upper()}] token. Received: replace={replace!r}")
+    return token_id
 
 
 def fragmented_share(a: Attribution, min_pieces: int) -> float:
@@ -183,16 +194,11 @@ class DriftMonitor:
 class FaithfulnessMonitor:
     """ERASER comprehensiveness, sufficiency and AOPC per method each step, next to a random ranking."""
 
-    def __init__(self, replace: str):
-        self.replace = replace
+    def __init__(self, replace: str, top_k: int):
+        self.replace, self.top_k = replace, top_k
 
     def start(self, context: RunContext, step: int) -> None:
-        self.context = context
-        if context.probes.task != "classification":
-            raise ValueError(f"Faithfulness metrics need a classification probe set. Received: task={context.probes.task!r}")
-        self.replacement = context.explainer.tokenizer.special_id(self.replace)
-        if self.replacement is None:
-            raise ValueError(f"The tokenizer has no [{self.replace.upper()}] token. Received: faithfulness={self.replace!r}")
+        self.context, self.replacement = context, replacement_id(context, self.replace)
 
     def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
         ctx = self.context
@@ -205,3 +211,39 @@ class FaithfulnessMonitor:
                 ctx.events.scalar(f"faithfulness/{method}/{name}", value, step,
                                   f"ranking: {method}; tokens replaced by [{self.replace.upper()}]; "
                                   "target: the explained class")
+            if ctx.probes.rationales is not None and method != "random":
+                for name, value in plausibility(attributions, ctx.probes.rationales, self.top_k).items():
+                    ctx.events.scalar(f"plausibility/{method}/{name}", value, step,
+                                      f"method: {method}; agreement of the top-{self.top_k} words with the rationales")
+
+
+class DiscoveryMonitor:
+    """Shortcut candidates found without a lexicon, and the delete-vs-mask length/position check,
+    from the first method's attributions."""
+
+    GAP_NOTE = 0.1  # a mean |probability change| gap that deserves a note
+
+    def __init__(self, replace: str, max_candidates: int = 10, min_drop: float = 0.2, min_fraction: float = 0.5):
+        self.replace, self.options = replace, dict(max_candidates=max_candidates, min_drop=min_drop,
+                                                   min_fraction=min_fraction)
+
+    def start(self, context: RunContext, step: int) -> None:
+        self.context, self.replacement = context, replacement_id(context, self.replace)
+
+    def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
+        ctx = self.context
+        method, attributions = next(iter(results.items()))
+        found = shortcut_candidates(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement,
+                                    **self.options)
+        about = f"method: {method}; tokens masked with [{self.replace.upper()}]"
+        ctx.events.scalar("discovery/candidates", len(found), step, about)
+        ctx.events.text("discovery/candidates_table", candidates_table(found), step, about)
+        gap = delete_vs_mask(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement)
+        for name, value in gap.items():
+            ctx.events.scalar(f"discovery/length/{name}", value, step,
+                              "mean |change| of the explained class's probability when one token is deleted vs masked")
+        if gap["gap"] > self.GAP_NOTE:
+            ctx.events.text("discovery/length_note", escape_markdown(
+                f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
+                f"{gap['mask']:.3f}: the model may react to length or position, which token attributions "
+                "cannot show."), step, about)

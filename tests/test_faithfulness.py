@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import pytest
 import numpy as np
 
 from gradcallback import AttributionCallback, Explainer, ProbeSet
@@ -63,3 +64,61 @@ def test_callback_logs_faithfulness_for_each_method_and_random(tmp_path, hf_toke
     names = [f"{kind}/{k}" for kind in ("comprehensiveness", "sufficiency") for k in ("k1", "k3", "k5", "p10", "p20")]
     assert scalars == {f"faithfulness/{m}/{n}" for m in ("gradient_norm", "gradient_x_input", "random")
                        for n in names + ["aopc"]}
+
+
+def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
+    from gradcallback.discovery import delete_vs_mask, shortcut_candidates
+
+    model = trained_model(hf_tokenizer)
+    explainer = Explainer(model, hf_tokenizer)
+    encodings = explainer.encode(PROBES)
+    attributions = explainer.explain_encoded(PROBES, encodings, task="classification",
+                                             method="integrated_gradients", steps=32)
+    found = shortcut_candidates(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
+    river = next(c for c in found if c.token == "river")
+    assert river.probes == (0, 1, 2) and river.mean_drop >= 0.2 and river.mean_share > 0.2
+    check = delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
+    assert check["delete"] >= 0 and check["mask"] >= 0 and check["gap"] == check["delete"] - check["mask"]
+
+
+def test_control_model_has_no_river_candidate(hf_tokenizer):
+    from gradcallback.discovery import shortcut_candidates
+
+    texts, labels = planted_data(plant=False)
+    model = build_functional_classifier(seed=11, num_classes=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(hf_tokenizer(texts, padding=True, return_tensors="np")["input_ids"], labels, batch_size=16,
+              epochs=6, verbose=0)
+    explainer = Explainer(model, hf_tokenizer)
+    encodings = explainer.encode(PROBES)
+    attributions = explainer.explain_encoded(PROBES, encodings, task="classification",
+                                             method="integrated_gradients", steps=32)
+    found = shortcut_candidates(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
+    assert "river" not in {c.token for c in found}
+
+
+def test_plausibility_literal():
+    from gradcallback.attribution import Attribution, Prediction
+    from gradcallback.faithfulness import plausibility
+
+    tokens = ["[CLS]", "a", "great", "at", "##ik", "##u", "film", "[SEP]"]
+    a = Attribution(tokens=tokens, token_ids=np.arange(8), scores=np.array([9, 0.1, 3, 1, 1, 1, 2, 0], np.float32),
+                    method="gradient_norm", target=0, prediction=Prediction(label=0),
+                    special_mask=np.array([1, 0, 0, 0, 0, 0, 0, 1], bool))
+    # words by |score|: great 3, atiku 3 (stable order keeps "great" first), film 2, a 0.1
+    figures = plausibility([a], [["great", "film"]], k=2)
+    assert figures["f1"] == pytest.approx(0.5)  # top-2 {great, atiku}: precision 1/2, recall 1/2
+    assert figures["auprc"] == pytest.approx((1 / 1 + 2 / 3) / 2)
+
+
+def test_callback_logs_discovery_and_plausibility(tmp_path, hf_tokenizer):
+    model = build_functional_classifier(seed=4, num_classes=2)
+    probes = ProbeSet.from_texts(PROBES[:3], hf_tokenizer, rationales=[["good"], ["fine"], ["awful"]])
+    callback = AttributionCallback(probes, tmp_path, faithfulness=True, discovery=True)
+    callback.log_now(0, model=model)
+    callback.close()
+    events = read_events(tmp_path / "attributions")
+    assert {"discovery/candidates", "discovery/length/delete", "discovery/length/mask", "discovery/length/gap",
+            "plausibility/gradient_norm/f1", "plausibility/gradient_norm/auprc"} <= set(events["scalars"])
+    assert "discovery/candidates_table" in events["text"]
