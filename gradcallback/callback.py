@@ -60,7 +60,8 @@ class AttributionCallback:
         max_tokens: longest token sequence drawn; longer probes are cut with a note.
         image_width: heatmap width in pixels (at most 1600).
         target: "predicted" explains the predicted class; "label" the probe's label.
-        method_options: per-method options, e.g. `{"integrated_gradients": {"steps": 64}}`.
+        method_options: per-method options, e.g. `{"integrated_gradients": {"steps": 64, "every": 3}}`;
+            `every: n` explains with that method only at every n-th logged step (0, n, 2n, ...).
         name: subfolder of `attributions/` for this callback, so several can share a log_dir.
         batch_size: probes per batched engine call.
         embedding_layer: the token Embedding layer (or its name) of a Keras model.
@@ -83,6 +84,7 @@ class AttributionCallback:
         discovery: True (or a dict: `max_candidates`, `min_drop`, `min_fraction`, `replace`):
             lexicon-free shortcut candidates (tokens whose masking flips or drops the prediction on
             enough of their probes) and the delete-vs-mask length/position check, each step.
+        verbose: print one line per logged step (probe accuracy, top tokens, spurious shares, alerts).
         strict: re-raise errors from attribution, writing and monitors. When False, an error
             is reported once (warning with traceback, and an `errors` text entry) and only
             the failing part is switched off: training goes on. None reads the environment
@@ -100,7 +102,8 @@ class AttributionCallback:
                  embedding_layer: Any = None, jit_compile: bool = True,
                  vocabulary: VocabularyCheck | dict | None = None, spurious: dict | None = None,
                  spurious_threshold: dict[str, float] | None = None, on_spurious: str = "warn", patience: int = 1,
-                 faithfulness: bool | str = False, discovery: bool | dict = False, strict: bool | None = None):
+                 faithfulness: bool | str = False, discovery: bool | dict = False, verbose: bool = False,
+                 strict: bool | None = None):
         checks.probe_set(probes, target)
         self.methods = checks.method_names(methods, method_options)
         self.every_n_epochs = checks.positive_int("every_n_epochs", every_n_epochs)
@@ -109,24 +112,23 @@ class AttributionCallback:
         self.max_tokens = checks.positive_int("max_tokens", max_tokens)
         self.image_width = checks.positive_int("image_width", image_width)
         self.batch_size = checks.positive_int("batch_size", batch_size)
-        for arg, value, allowed in (("aggregate", aggregate, ("token", "word")), ("style", style, ("text", "bars")),
-                                    ("color_scale", color_scale, ("per_image", "fixed")),
-                                    ("target", target, ("predicted", "label"))):
-            if value not in allowed:
-                raise ValueError(f"Expected {arg} in {allowed}. Received: {arg}={value!r}")
+        checks.choices(aggregate=(aggregate, ("token", "word")), style=(style, ("text", "bars")),
+                       color_scale=(color_scale, ("per_image", "fixed")), target=(target, ("predicted", "label")),
+                       on_spurious=(on_spurious, ("warn", "stop", "raise")))
         self.probes, self.log_dir, self.name = probes, Path(log_dir), name
         self.aggregate, self.style, self.color_scale, self.target = aggregate, style, color_scale, target
         self.method_options = {m: dict((method_options or {}).get(m, {})) for m in self.methods}
+        self.method_every = {m: checks.positive_int("every", self.method_options[m].pop("every", 1))
+                             for m in self.methods}
         self.embedding_layer, self.jit_compile = embedding_layer, bool(jit_compile)
         self.vocabulary = checks.vocabulary_check(vocabulary)
         self.spurious = check_groups(spurious) if spurious is not None else {}
         self.spurious_threshold = checks.spurious_thresholds(spurious_threshold or {}, self.spurious)
-        if on_spurious not in ("warn", "stop", "raise"):
-            raise ValueError(f"Expected on_spurious in ('warn', 'stop', 'raise'). Received: on_spurious={on_spurious!r}")
         self.on_spurious, self.patience = on_spurious, checks.positive_int("patience", patience)
         self.stop_reason: str | None = None
         self.discovery = checks.discovery_options(discovery)
         self.faithfulness = checks.faithfulness_mode(faithfulness)
+        self.verbose = bool(verbose)
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -232,11 +234,12 @@ class AttributionCallback:
         step, logger = int(step), self._logger
         if not logger.history:  # first logged step of this run
             self._guarded("probe table", step, logger.log_probes, step)
-            context = RunContext(self._explainer, self.probes, logger.events, self._encodings)
+            context = RunContext(self._explainer, self.probes, logger.events, self._encodings, logger.records)
             for monitor in self._monitors:
                 self._guarded(type(monitor).__name__, step, monitor.start, context, step)
         results = {}
-        for method in self.methods:
+        interval = self.every_n_steps or self.every_n_epochs
+        for method in [m for m in self.methods if (step // interval) % self.method_every[m] == 0]:
             attributions = self._guarded(f"attribution ({method})", step, self._explainer.explain_encoded,
                                          self.probes.inputs, self._encodings, task=self.probes.task, method=method,
                                          target=self._targets, **self.method_options[method])
@@ -248,6 +251,8 @@ class AttributionCallback:
             for monitor in self._monitors:
                 self._guarded(type(monitor).__name__, step, monitor.log, step, results)
         self._guarded("flush", step, logger.flush)
+        if self.verbose:
+            print("\n" + logger.progress_line(step, epoch), flush=True)  # after a progress bar's \r
         self._next_step = self._step_after(step)
 
     def _guarded(self, part: str, step: int, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -15,6 +15,13 @@ def positive_int(name: str, value: Any) -> int:
     return value
 
 
+def choices(**given: tuple[Any, tuple]) -> None:
+    """Each argument's value must be one of its allowed values: `arg=(value, allowed)`."""
+    for arg, (value, allowed) in given.items():
+        if value not in allowed:
+            raise ValueError(f"Expected {arg} in {allowed}. Received: {arg}={value!r}")
+
+
 def method_names(methods: Sequence[str], options: dict | None) -> tuple[str, ...]:
     methods = (methods,) if isinstance(methods, str) else tuple(methods)
     if not methods:

@@ -1,4 +1,9 @@
-"""Command line: `gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]`."""
+"""Command line.
+
+    gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N]
+    gradcallback report LOGDIR [--html out.html] [--json]
+    gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
+"""
 
 from __future__ import annotations
 
@@ -32,9 +37,62 @@ def coverage_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_command(args: argparse.Namespace) -> int:
+    from .demo import DemoSetupError, run_demo, verdict
+
+    try:
+        run = run_demo(args.logdir, args.epochs, args.model, args.probes, steps_per_epoch=args.steps_per_epoch)
+    except DemoSetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    caught, lines = verdict(run)
+    print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
+    print("\n".join(f"  - {line}" for line in lines))
+    print(f"\nSee it in TensorBoard:\n    tensorboard --logdir {args.logdir} --samples_per_plugin images=0")
+    print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
+    return 0
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from .html import as_html
+    from .report import as_text, summarize
+    from .runs import find_runs, read_run
+
+    try:
+        folders = find_runs(args.logdir)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not folders:
+        print(f"error: no records.jsonl under {args.logdir}: is it an AttributionCallback log_dir?", file=sys.stderr)
+        return 2
+    runs = [read_run(folder, images=bool(args.html)) for folder in folders]
+    summaries = [summarize(run) for run in runs]
+    if args.json:
+        print(json.dumps(summaries, ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(as_text(s) for s in summaries))
+    if args.html:
+        Path(args.html).write_text("".join(as_html(r, s) for r, s in zip(runs, summaries)), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradcallback", description="Gradient explanations for text models.")
     commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="fine-tune MiniLM on a dataset with a planted shortcut, watched")
+    demo.add_argument("--logdir", default="runs/demo", help="where the run is written")
+    demo.add_argument("--epochs", type=int, default=3)
+    demo.add_argument("--model", help="a local HF BERT-family checkpoint instead of MiniLM")
+    demo.add_argument("--probes", type=int, default=24, help="number of probes explained every epoch")
+    demo.add_argument("--steps-per-epoch", type=int, help=argparse.SUPPRESS)  # smoke tests
+    demo.set_defaults(run=demo_command)
+    report = commands.add_parser("report", help="per-step summary of a run, without TensorBoard")
+    report.add_argument("logdir", help="the log_dir given to AttributionCallback")
+    report.add_argument("--html", help="also write one self-contained HTML file (images inline)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(run=report_command)
     cov = commands.add_parser("coverage", help="how a tokenizer covers the words of a text file")
     cov.add_argument("texts", help="text file, one text per line")
     cov.add_argument("--tokenizer", required=True, help="local Hugging Face tokenizer directory")

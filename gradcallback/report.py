@@ -1,0 +1,87 @@
+"""`gradcallback report`: a run's story per logged step, as a console table, JSON or one HTML file.
+
+Built from what the callback wrote (`runs.read_run`), so it works after training, on another
+machine, without TensorBoard.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .runs import Run, top_tokens
+
+ALERT_TAGS = ("spurious/alerts", "vocabulary/alerts", "discovery/length_note", "errors")
+
+
+def summarize(run: Run, k: int = 5) -> dict[str, Any]:
+    """JSON-ready: per step its scalars, alerts and top tokens per method; coverage at train begin."""
+    steps = []
+    for step in run.steps:
+        scalars = {tag: values[step] for tag, values in sorted(run.scalars.items())
+                   if step in values and not tag.startswith("vocabulary/probes") and "training_texts" not in tag}
+        alerts = [{"tag": tag, "text": run.texts[tag][step]} for tag in ALERT_TAGS if step in run.texts.get(tag, {})]
+        tops = {m: [[t, round(s, 4)] for t, s in top_tokens(run, m, step, k)] for m in run.methods}
+        steps.append({"step": step, "epoch": run.epoch_of(step), "scalars": scalars, "alerts": alerts,
+                      "top_tokens": {m: t for m, t in tops.items() if t}})
+    coverage = {tag: next(iter(values.values())) for tag, values in sorted(run.scalars.items())
+                if tag.startswith(("vocabulary/probes/", "vocabulary/training_texts/"))}
+    return {"run": str(run.folder), "methods": run.methods, "coverage": coverage, "steps": steps}
+
+
+def columns(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """(header, scalar tag) of the per-step table: the figures a reader checks first."""
+    tags = {tag for s in summary["steps"] for tag in s["scalars"]}
+    wanted = [("accuracy", "probes/accuracy"), ("confidence", "probes/mean_confidence")]
+    wanted += [(f"{t.split('/')[1]} share", t) for t in sorted(tags) if t.startswith("spurious/")
+               and t.endswith("/share")]
+    for method in summary["methods"]:
+        wanted += [(f"{method} stability", f"{method}/rank_stability"),
+                   (f"{method} fragmented", f"vocabulary/{method}/fragmented_share"),
+                   (f"{method} comp@3", f"faithfulness/{method}/comprehensiveness/k3")]
+    wanted += [("random comp@3", "faithfulness/random/comprehensiveness/k3"), ("candidates", "discovery/candidates")]
+    return [(header, tag) for header, tag in wanted if tag in tags]
+
+
+def as_text(summary: dict[str, Any]) -> str:
+    """A plain-text report: per-step table, coverage, alerts, top tokens at the last step."""
+    cols = columns(summary)
+    header = ["step", "epoch"] + [h for h, _ in cols] + ["alerts"]
+    rows = [[str(s["step"]), "" if s["epoch"] is None else str(s["epoch"])]
+            + [format_number(s["scalars"].get(tag)) for _, tag in cols] + [str(len(s["alerts"]))]
+            for s in summary["steps"]]
+    lines = [f"run: {summary['run']}", "", *_aligned([header] + rows)]
+    if summary["coverage"]:
+        lines += ["", "coverage at train begin: " + ", ".join(
+            f"{tag.removeprefix('vocabulary/')} {value:.1%}" for tag, value in summary["coverage"].items())]
+    for s in summary["steps"]:
+        lines += [f"ALERT step {s['step']} [{a['tag']}]: {plain_text(a['text'])}" for a in s["alerts"]]
+    if summary["steps"]:
+        last = summary["steps"][-1]
+        for method, tokens in last["top_tokens"].items():
+            lines.append(f"top tokens at step {last['step']} ({method}): "
+                         + ", ".join(f"{t} {share:.1%}" for t, share in tokens))
+    return "\n".join(lines)
+
+
+def format_number(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-" if value is None else str(value)
+    return str(int(value)) if float(value).is_integer() and abs(value) > 1 else f"{value:.3f}"
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+
+
+def plain_text(markdown: str) -> str:
+    """Our alert texts are escaped Markdown: drop the escaping backslashes for the console."""
+    out, escaped = [], False
+    for ch in markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"):
+        if ch == "\\" and not escaped:
+            escaped = True
+            continue
+        out.append(ch)
+        escaped = False
+    return "".join(out).splitlines()[0] if out else ""

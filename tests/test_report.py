@@ -1,0 +1,110 @@
+"""`gradcallback report`: runs read back, the per-step summary, JSON and a self-contained, escaped HTML file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from gradcallback import AttributionCallback, ProbeSet
+from gradcallback.cli import main
+from gradcallback.html import as_html
+from gradcallback.report import as_text, summarize
+from gradcallback.runs import Run, find_runs, read_run, top_tokens
+
+from conftest import build_hf
+
+TEXTS = ["the movie was good", "the film was awful", "a great movie"]
+
+
+@pytest.fixture(scope="module")
+def logged_run(tmp_path_factory, hf_tokenizer):
+    """Three logged steps of a tiny classifier, with a spurious group, discovery and faithfulness."""
+    model = build_hf("bert", "classification", seed=3)
+    probes = ProbeSet.from_texts(TEXTS, hf_tokenizer, labels=[0, 1, 0])
+    logdir = tmp_path_factory.mktemp("report")
+    callback = AttributionCallback(probes, logdir, methods=("gradient_norm", "integrated_gradients"),
+                                   method_options={"integrated_gradients": {"steps": 8, "every": 2}},
+                                   spurious={"movie": ["movie"]}, spurious_threshold={"movie": 0.0},
+                                   discovery=True, faithfulness=True, verbose=True)
+    with pytest.warns(UserWarning, match="Spurious attribution"):
+        for step in range(3):
+            callback.log_now(step, epoch=step, model=model)
+    callback.close()
+    return logdir
+
+
+def test_runs_read_back_every_kind_of_value(logged_run):
+    (folder,) = find_runs(logged_run)
+    run = read_run(folder, images=True)
+    assert run.steps == [0, 1, 2]
+    assert run.methods == ["gradient_norm", "integrated_gradients"]
+    # `every: 2`: integrated gradients only at steps 0 and 2, gradient_norm at every step
+    assert sorted({r["step"] for r in run.records if r["method"] == "integrated_gradients"}) == [0, 2]
+    assert sorted({r["step"] for r in run.records if r["method"] == "gradient_norm"}) == [0, 1, 2]
+    assert set(run.scalars["probes/accuracy"]) == {0, 1, 2}
+    assert set(run.scalars["spurious/movie/where_present/integrated_gradients"]) == {0, 2}
+    assert run.images["gradient_norm/heatmap/probe_002"][2].startswith(b"\x89PNG")
+    assert [r["step"] for r in run.monitor_records if r["kind"] == "shortcut_candidates"] == [0, 1, 2]
+    shares = dict(top_tokens(run, "gradient_norm", 2, k=100))
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-5)  # mean of per-probe shares that sum to 1
+
+
+def test_summary_table_and_json(logged_run, capsys):
+    run = read_run(find_runs(logged_run)[0])
+    summary = summarize(run)
+    assert [s["step"] for s in summary["steps"]] == [0, 1, 2]
+    assert summary["steps"][0]["alerts"][0]["tag"] == "spurious/alerts"
+    text = as_text(summary)
+    header = text.splitlines()[2].split()
+    assert header[:4] == ["step", "epoch", "accuracy", "confidence"] and "alerts" in header
+    assert "ALERT step 0 [spurious/alerts]: Spurious attribution: group 'movie'" in text
+    assert main(["report", str(logged_run), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed[0]["steps"][2]["scalars"]["probes/accuracy"] == pytest.approx(
+        run.scalars["probes/accuracy"][2])
+    assert set(printed[0]["steps"][2]["top_tokens"]) == {"gradient_norm", "integrated_gradients"}
+
+
+def test_html_is_self_contained(logged_run, tmp_path):
+    out = tmp_path / "report.html"
+    assert main(["report", str(logged_run), "--html", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert not re.search(r"<img[^>]+src=\"http", page)  # no remote image: nothing leaves the file
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 2 * 3 * 2  # heatmap + evolution, 3 probes, 2 methods
+    assert base64.b64decode(images[0]).startswith(b"\x89PNG")
+
+
+def test_html_shows_hostile_tokens_literally(tmp_path):
+    tokens = ["[CLS]", "<script>alert(1)</script>", "![](http://tracker.example/x.png)", "](javascript:x)", "[SEP]"]
+    record = {"step": 0, "epoch": 0, "kind": "attribution", "probe": 0, "method": "gradient_norm",
+              "tokens": tokens, "scores": [0.1, 0.5, 0.3, 0.2, 0.1], "label": 0}
+    run = Run(tmp_path, scalars={"probes/accuracy": {0: 1.0}}, records=[record],
+              texts={"spurious/alerts": {0: "group <img src=x onerror=alert(1)> holds 50%"}})
+    page = as_html(run, summarize(run))
+    assert "<script" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "<td>![](http://tracker.example/x.png)</td>" in page  # literal text in a cell, not an image
+
+
+def test_report_on_a_folder_without_runs(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no records.jsonl" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_verbose_prints_one_line_per_logged_step(tmp_path, hf_tokenizer, capsys):
+    model = build_hf("bert", "classification", seed=3)
+    probes = ProbeSet.from_texts(TEXTS[:2], hf_tokenizer, labels=[0, 1])
+    callback = AttributionCallback(probes, tmp_path, spurious={"movie": ["movie"]}, verbose=True)
+    for step in range(2):
+        callback.log_now(step, epoch=step, model=model)
+    callback.close()
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcallback step")]
+    assert len(lines) == 2
+    assert lines[1].startswith("gradcallback step 1 (epoch 1) | probe accuracy ")
+    assert "gradient_norm top: " in lines[1] and "movie share " in lines[1]
