@@ -1,11 +1,12 @@
-# One command sets up a fresh machine and runs the tests: `make test`.
+# Two commands for a fresh machine: `make demo` (install, then the demo) and `make test`
+# (install, then the test suite; CI runs it).
 # The virtual environment is created once and reused; the stamp file is
 # rebuilt when pyproject.toml changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gradcallback-installed
 
-.PHONY: test bench install
+.PHONY: test bench install demo
 
 install: $(STAMP)
 
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/gradcallback demo --logdir runs/demo
 
 bench: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/run.py

@@ -34,7 +34,7 @@ class AttributionCallback:
     optimizer steps (x-axis: global step). Output goes to `<log_dir>/attributions/`
     (beside Keras' own TensorBoard callback's `train/` and `validation/`): heatmap and
     evolution images, top-token tables, scalars, histograms and `records.jsonl`.
-    View with `tensorboard --logdir <log_dir> --samples_per_plugin images=0`.
+    View with `tensorboard --logdir <log_dir> --samples_per_plugin images=1000`.
 
     Example:
 

@@ -48,7 +48,7 @@ def demo_command(args: argparse.Namespace) -> int:
     caught, lines = verdict(run)
     print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
     print("\n".join(f"  - {line}" for line in lines))
-    print(f"\nSee it in TensorBoard:\n    tensorboard --logdir {args.logdir} --samples_per_plugin images=0")
+    print(f"\nSee it in TensorBoard:\n    tensorboard --logdir {args.logdir} --samples_per_plugin images=1000")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
     return 0
 

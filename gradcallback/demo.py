@@ -98,6 +98,7 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     import tensorflow as tf
     import tf_keras
 
+    tf.keras.utils.set_random_seed(seed)  # the new classifier head's initial weights
     model, tokenizer = load_model(model_path)
     data = load_data()
     texts, labels = data["train"]
@@ -106,7 +107,6 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     probe_set = ProbeSet.from_texts([probe_texts[i] for i in chosen], tokenizer,
                                     labels=[probe_labels[i] for i in chosen], label_names=LABEL_NAMES)
     callback = make_callback(probe_set, logdir, epochs, texts)
-    tf.keras.utils.set_random_seed(seed)
     encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
     dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
@@ -129,7 +129,8 @@ def verdict(run: Run, method: str = "gradient_norm") -> tuple[bool, list[str]]:
     share = run.scalars.get("spurious/names/share", {})
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
-    name_pieces = [c["token"] for c in candidates if _is_name_piece(c["token"])]
+    pieces = set().union(*(_name_pieces(r["tokens"]) for r in run.records if r["step"] == last))
+    name_pieces = [c["token"] for c in candidates if c["token"] in pieces]
     alerts = run.texts.get("spurious/alerts", {})
     present = {m: run.scalars.get(f"spurious/names/where_present/{m}", {}) for m in run.methods}
     lines = [
@@ -142,12 +143,18 @@ def verdict(run: Run, method: str = "gradient_norm") -> tuple[bool, list[str]]:
           f"{values.get(first, float('nan')):.2f} at step {first} -> {values.get(last, float('nan')):.2f} "
           f"at step {last}" for m, values in present.items() if values),
         f"shortcut candidates found without a lexicon at step {last}: "
-        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(name_pieces)} are pieces of names)",
+        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(name_pieces)} of them pieces of names)",
     ]
     caught = bool(alerts or name_pieces) and wrong[last] > wrong[first]
     return caught, lines
 
 
-def _is_name_piece(token: str) -> bool:
-    piece = token.removeprefix("##")
-    return len(piece) >= 2 and any(piece in name for name in NAMES)
+def _name_pieces(tokens: list[str]) -> set[str]:
+    """The word pieces that make up a name in this probe's WordPiece tokens."""
+    words: list[list[str]] = []
+    for token in tokens:
+        if token.startswith("##") and words:
+            words[-1].append(token)
+        else:
+            words.append([token])
+    return {piece for word in words if "".join(p.removeprefix("##") for p in word) in NAMES for piece in word}

