@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
+from .distribute import is_chief
 from .explain import Explainer
 from .monitors import (DiscoveryMonitor, DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor,
                        VocabularyMonitor)
@@ -135,6 +136,7 @@ class AttributionCallback:
         self._logger: StepLogger | None = None
         self._last_history: dict = {}
         self._started = False
+        self.is_chief = True
 
     @property
     def run_dir(self) -> Path:
@@ -174,7 +176,7 @@ class AttributionCallback:
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.every_n_steps is None:
+        if self.every_n_steps is None or not self.is_chief:
             return
         step = self._global_step(batch)
         if step >= self._next_step:
@@ -195,6 +197,9 @@ class AttributionCallback:
         if self.model is None:
             raise ValueError("Expected a model: call set_model(model) or open(model) first. Received: model=None")
         self.close()  # a previous fit that raised never reached on_train_end
+        self.is_chief = is_chief(self.model)
+        if not self.is_chief:  # another worker of a multi-worker job: the chief does the work
+            return
         folder = str(self.run_dir.resolve())
         if _ACTIVE_DIRS.get(folder, id(self)) != id(self):
             raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
@@ -231,6 +236,8 @@ class AttributionCallback:
         if self._logger is None:
             self.open(model)
             self._started = True
+        if not self.is_chief:
+            return
         step, logger = int(step), self._logger
         if not logger.history:  # first logged step of this run
             self._guarded("probe table", step, logger.log_probes, step)

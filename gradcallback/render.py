@@ -7,6 +7,7 @@ text dashboard strips colour styles, so coloured heatmaps have to be images.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from .attribution import Attribution
 from .fonts import font_for
+from .tables import printable
 
 MAX_WIDTH = 1600
 MARGIN, PAD, GAP, LINE_GAP = 12, 3, 4, 6
@@ -82,6 +84,7 @@ def heatmap(a: Attribution, *, signed: bool, scale: float | None = None, width: 
     `scale` None normalizes by this probe's max |score|; pass a number to keep one scale
     across epochs. QA: question and context on separate blocks, the predicted span outlined.
     """
+    a = replace(a, tokens=[printable(t) for t in a.tokens])  # a control character breaks text layout
     width = min(int(width), MAX_WIDTH)
     font = font_for(a.tokens, font_size)
     values = _scaled(a.scores, scale)
@@ -149,6 +152,7 @@ def bars(a: Attribution, *, signed: bool, scale: float | None = None, width: int
          max_tokens: int = 256, label_names: Sequence[str] | None = None,
          true_label: int | None = None, font_size: int = 13) -> np.ndarray:
     """The seeds' bar chart: one bar per token, height by normalized score, labels rotated."""
+    a = replace(a, tokens=[printable(t) for t in a.tokens])  # a control character breaks text layout
     font = font_for(a.tokens, font_size)
     shown = min(len(a.tokens), max_tokens)
     values = _scaled(a.scores[:shown], scale)
@@ -186,7 +190,7 @@ def evolution(history: Sequence[tuple[int, Attribution]], *, signed: bool, max_t
 
     Each row is normalized by its own max |score| (shape of attention, not magnitude).
     """
-    tokens = tuple(history[-1][1].tokens[:max_tokens])
+    tokens = tuple(printable(t) for t in history[-1][1].tokens[:max_tokens])
     header = _token_header(tokens, font_size)  # cached: the same probe every step
     cell_w, cell_h, left = _cell_width(len(tokens)), 18, MARGIN + 60
     rows = np.stack([_scaled(a.scores[: len(tokens)], None) for _, a in history])  # [steps, T]

@@ -13,8 +13,17 @@ import numpy as np
 
 from .attribution import Attribution, normalize_l1_share
 
-_MARKDOWN = set("\\`*_{}[]()#+-.!|~")
+_MARKDOWN = set("\\`*_{}[]()#+-.!|")  # what Python-Markdown (TensorBoard) unescapes; "~" is not markup there
 _HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+
+
+def is_control(ch: str) -> bool:
+    return ch in "\r\n\t" or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0
+
+
+def printable(text: str) -> str:
+    """Control characters (NUL, newlines, escapes) made visible as U+XXXX; everything else kept."""
+    return "".join(f"U+{ord(ch):04X}" if is_control(ch) else ch for ch in str(text))
 
 
 def escape_markdown(text: str) -> str:
@@ -25,8 +34,8 @@ def escape_markdown(text: str) -> str:
             out.append(_HTML[ch])
         elif ch in _MARKDOWN:
             out.append("\\" + ch)
-        elif ch in "\r\n\t" or (ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0):
-            out.append(f"U+{ord(ch):04X}")  # control characters made visible
+        elif is_control(ch):
+            out.append(printable(ch))  # control characters made visible
         else:
             out.append(ch)
     return "".join(out)
