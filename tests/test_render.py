@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -94,7 +97,8 @@ def test_bars_and_evolution_images():
     assert grid.shape[0] - grid_short.shape[0] == 3 * 18  # one row of cells per logged step
 
 
-def test_cjk_tokens_render_and_warn_once_without_a_font():
+def test_cjk_tokens_render_and_warn_once_without_a_font(monkeypatch):
+    monkeypatch.setattr(fonts, "CJK", ("/nonexistent/NotoSansCJK.ttc",))  # as on a machine without one
     korean = make(["[CLS]", "서울", "##은", "[SEP]"], [0.0, 1.0, 0.5, 0.0])
     assert needs_cjk(korean.tokens) and not needs_cjk(["paris", "##ed"])
     fonts._warn_missing_cjk.cache_clear()  # "once" is per process: start this test from zero
@@ -102,6 +106,38 @@ def test_cjk_tokens_render_and_warn_once_without_a_font():
         warnings.simplefilter("always")
         pixels = [render.heatmap(korean, signed=False) for _ in range(3)]
     assert all(p.shape[0] > 0 for p in pixels)
-    missing = [w for w in caught if "CJK font" in str(w.message)]
-    has_font = font_for(["서울"], 15).path.endswith((".ttc", ".otf")) or "CJK" in font_for(["서울"], 15).path
-    assert len(missing) == (0 if has_font else 1)
+    missing = [str(w.message) for w in caught if "CJK font" in str(w.message)]
+    assert len(missing) == 1 and "apt-get install fonts-noto-cjk" in missing[0]
+
+
+def _cjk_font_installed() -> bool:
+    """A CJK font, installing Debian's fonts-noto-cjk when this test can (root with apt-get)."""
+    if fonts._first_font(fonts.CJK, 15) is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-q", fonts.CJK_PACKAGE], capture_output=True, timeout=600,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        fonts._first_font.cache_clear()
+    return fonts._first_font(fonts.CJK, 15) is not None
+
+
+def _glyph(text: str, font) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (40, 40), 255)
+    ImageDraw.Draw(image).text((4, 4), text, fill=0, font=font)
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("pair", [("서", "울"), ("東", "京"), ("ひ", "ら")])
+def test_cjk_tokens_are_legible_with_a_cjk_font(pair):
+    if not _cjk_font_installed():
+        pytest.skip(f"no CJK font, and {fonts.CJK_PACKAGE} could not be installed here")
+    latin = fonts._first_font(fonts.LATIN, 15)
+    if latin is not None:  # the Latin font draws both as the same missing-glyph box
+        assert np.array_equal(_glyph(pair[0], latin), _glyph(pair[1], latin))
+    font = font_for(list(pair), 15)
+    first, second = _glyph(pair[0], font), _glyph(pair[1], font)
+    assert (first < 128).sum() > 20 and not np.array_equal(first, second)  # real, distinct glyphs
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no missing-font warning once a font is there
+        pixels = render.heatmap(make(["[CLS]", pair[0] + pair[1], "[SEP]"], [0.0, 1.0, 0.0]), signed=False)
+    assert pixels.shape[2] == 3
