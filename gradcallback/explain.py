@@ -21,6 +21,7 @@ from .adapters.tokenizers import Encoding
 from .attribution import TASKS, Attribution
 from .gradients import Chunk, score_function
 from .heads import HEADS, make_prediction
+from .windows import explain_windows
 from .targets import parse_targets
 
 
@@ -38,7 +39,7 @@ METHODS: dict[str, MethodSpec] = {
     "integrated_gradients": MethodSpec(methods.integrated_gradients, signed=True, needs=("baseline",)),
     "smoothgrad": MethodSpec(methods.smoothgrad, signed=False),
 }
-ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile")
+ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride")
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
 BASELINES = ("pad", "zeros", "mask")
 
@@ -72,7 +73,8 @@ def explain(
         target: None explains the prediction. Classification: a class index, or one per
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
-        **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`) and
+        **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
+            `doc_stride`: tokens shared by the windows of a QA context longer than the model) and
             method options (IG: `baseline`, `steps`, `quadrature`, `internal_batch_size`,
             `tolerance`, `max_steps`; smoothgrad: `base`, `samples`, `noise`, `seed`).
 
@@ -89,7 +91,8 @@ class Explainer:
     """Explains one model with one tokenizer; compiled functions are reused across calls."""
 
     def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
-                 max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False):
+                 max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False,
+                 doc_stride: int = 128):
         if task is not None and task not in TASKS:
             raise ValueError(f"Expected task in {TASKS} or None. Received: task={task!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -98,6 +101,7 @@ class Explainer:
         self.tokenizer = wrap_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.jit_compile = bool(jit_compile)
+        self.doc_stride = int(doc_stride)  # tokens shared by neighbouring windows of a long QA context
         known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]
         self.max_length = min(known) if known else None
         self._task = task
@@ -120,7 +124,8 @@ class Explainer:
         """Tokenize and validate probes; one warning for truncation, one for empty-content probes."""
         check_texts(inputs)
         encodings = [self.tokenizer.encode(text, self.max_length) for text in inputs]
-        cut = [(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]
+        # Long QA contexts are explained over windows (windows.py); other inputs are cut, with a warning.
+        cut = [(i, e.dropped) for i, e in enumerate(encodings) if e.dropped and not isinstance(inputs[i], tuple)]
         if cut:
             warnings.warn(f"Truncated to max_length={self.max_length} tokens (probe, tokens dropped): {cut}",
                           stacklevel=3)
@@ -150,6 +155,12 @@ class Explainer:
     def explain_encoded(self, texts: Sequence[Any], encodings: Sequence[Encoding], *, task: str,
                         method: str, target: Any = None, **options: Any) -> list[Attribution]:
         """Explain already-tokenized probes (the callback tokenizes its probe set once)."""
+        if task == "question_answering" and target in (None, "span") and any(e.dropped for e in encodings):
+            return explain_windows(self, texts, encodings, method=method, stride=self.doc_stride, **options)
+        if task == "question_answering" and any(e.dropped for e in encodings):
+            warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
+                          f"max_length={self.max_length} (probe, tokens dropped): "
+                          f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
         call_options = self._method_options(method, options)
         head, targets = parse_targets(task, target, encodings)
         fn = score_function(self.adapter, HEADS[head], self.jit_compile)

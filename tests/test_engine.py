@@ -143,10 +143,11 @@ def _char_span(tokenizer, pair, start, end):
     return slice(offsets[start][0], offsets[end][1])
 
 
-def test_question_answering_truncates_only_the_context(hf_qa, hf_tokenizer):
+def test_question_answering_with_explicit_targets_truncates_only_the_context(hf_qa, hf_tokenizer):
+    """Explicit targets are positions, so no windows (test_long_qa.py covers the default span)."""
     long_context = " ".join(["paris is the capital city of france"] * 20)
-    with pytest.warns(UserWarning, match="Truncated"):
-        a = explain(hf_qa, hf_tokenizer, [("what is the capital ?", long_context)])[0]
+    with pytest.warns(UserWarning, match="contexts cut at max_length=64"):
+        a = explain(hf_qa, hf_tokenizer, [("what is the capital ?", long_context)], target="start")[0]
     assert len(a) == 64 and a.tokens[:7] == ["[CLS]", "what", "is", "the", "capital", "?", "[SEP]"]
 
 
