@@ -267,12 +267,32 @@ def bench_memory(tiny: bool) -> list[tuple]:
     import subprocess
 
     rows = []
-    for size in ((8, 32) if tiny else (0, 32, 128, 512)):
+    for size in ((8, 32) if tiny else (0, 32, 128, 512, -1)):
         cmd = [sys.executable, __file__, "--memory-probe", str(size)] + (["--tiny"] if tiny else [])
         peak = int(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
-        label = "model loaded, gradient_norm only" if size == 0 else f"IG 64 probes x 64 steps, internal_batch_size={size}"
+        label = {0: "model loaded, gradient_norm only", -1: LARGE}.get(
+            size, f"IG 64 probes x 64 steps, internal_batch_size={size}")
         rows.append((f"peak RSS: {label}", f"{peak / 1024:.0f} MiB", "bounded by the chunk size", ""))
     return rows
+
+
+LARGE = "256 probes x 512 tokens: gradient_norm, IG 8 steps (internal_batch_size=64), faithfulness"
+
+
+def large_probe_set(explainer, tokenizer, tiny: bool) -> None:
+    """Every chunked path on 256 probes cut at 512 tokens (issue: no more than 24 GB)."""
+    import warnings
+
+    from gradcallback.faithfulness import faithfulness
+
+    texts = probe_texts(256 if not tiny else 8, repeat=20)  # ~600 tokens each, cut to the model's 512
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the truncation warning
+        encodings = explainer.encode(texts)
+    attributions = explainer.explain_encoded(texts, encodings, task="classification", method="gradient_norm")
+    explainer.explain_encoded(texts, encodings, task="classification", method="integrated_gradients", steps=8,
+                              internal_batch_size=64)
+    faithfulness(explainer, attributions, encodings, replacement=tokenizer.mask_token_id)
 
 
 def memory_probe(internal_batch_size: int, tiny: bool) -> None:
@@ -286,7 +306,9 @@ def memory_probe(internal_batch_size: int, tiny: bool) -> None:
     explainer = Explainer(model, tokenizer)
     texts = probe_texts(64)
     explainer.explain(texts[:2])
-    if internal_batch_size:
+    if internal_batch_size < 0:
+        large_probe_set(explainer, tokenizer, tiny)
+    elif internal_batch_size:
         explainer.explain(texts, method="integrated_gradients", steps=64, internal_batch_size=internal_batch_size)
     status = Path("/proc/self/status").read_text()
     print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
