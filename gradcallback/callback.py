@@ -7,20 +7,18 @@ subclass, and Keras 3's read-only `model` breaks tf-keras's base `__init__`. Bot
 from __future__ import annotations
 
 import os
-import traceback
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
 from .distribute import is_chief
 from .explain import Explainer
+from .guard import Guard
 from .monitors import (DiscoveryMonitor, DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor,
                        VocabularyMonitor)
 from .probes import ProbeSet
-from .spurious import SpuriousAttributionError, check_groups
+from .spurious import check_groups
 from .summaries import StepLogger
-from .tables import escape_markdown
 from .vocabulary import VocabularyCheck
 from .writers import EventWriter, JsonlWriter
 
@@ -229,7 +227,7 @@ class AttributionCallback:
         if self.spurious:
             self._monitors.append(SpuriousMonitor(self.spurious, self.spurious_threshold, self.on_spurious,
                                                   self.patience))
-        self._disabled: set[str] = set()
+        self._guard = Guard(self.strict, self._logger.events)
 
     def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
         """Explain the probes with every method and write everything for `step`."""
@@ -240,52 +238,27 @@ class AttributionCallback:
             return
         step, logger = int(step), self._logger
         if not logger.history:  # first logged step of this run
-            self._guarded("probe table", step, logger.log_probes, step)
+            self._guard.run("probe table", step, logger.log_probes, step)
             context = RunContext(self._explainer, self.probes, logger.events, self._encodings, logger.records)
             for monitor in self._monitors:
-                self._guarded(type(monitor).__name__, step, monitor.start, context, step)
+                self._guard.run(type(monitor).__name__, step, monitor.start, context, step)
         results = {}
         interval = self.every_n_steps or self.every_n_epochs
         for method in [m for m in self.methods if (step // interval) % self.method_every[m] == 0]:
-            attributions = self._guarded(f"attribution ({method})", step, self._explainer.explain_encoded,
+            attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
                                          self.probes.inputs, self._encodings, task=self.probes.task, method=method,
                                          target=self._targets, **self.method_options[method])
             if attributions is not None:
                 results[method] = attributions
-                self._guarded(f"writing ({method})", step, logger.log_method, step, epoch, method, attributions)
+                self._guard.run(f"writing ({method})", step, logger.log_method, step, epoch, method, attributions)
         if results:
-            self._guarded("prediction scalars", step, logger.log_predictions, step, next(iter(results.values())))
+            self._guard.run("prediction scalars", step, logger.log_predictions, step, next(iter(results.values())))
             for monitor in self._monitors:
-                self._guarded(type(monitor).__name__, step, monitor.log, step, results)
-        self._guarded("flush", step, logger.flush)
+                self._guard.run(type(monitor).__name__, step, monitor.log, step, results)
+        self._guard.run("flush", step, logger.flush)
         if self.verbose:
             print("\n" + logger.progress_line(step, epoch), flush=True)  # after a progress bar's \r
         self._next_step = self._step_after(step)
-
-    def _guarded(self, part: str, step: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one part of the logging; on error report it once and switch that part off (unless strict)."""
-        if part in self._disabled:
-            return None
-        try:
-            return fn(*args, **kwargs)
-        except SpuriousAttributionError:
-            raise  # the user asked for it: on_spurious="raise"
-        except Exception as error:
-            if self.strict:
-                raise
-            self._disabled.add(part)
-            self._report(part, step, error, traceback.format_exc())
-            return None
-
-    def _report(self, part: str, step: int, error: Exception, trace: str) -> None:
-        warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
-                      f"{error!r}\n{trace}", RuntimeWarning, stacklevel=3)
-        text = f"**{escape_markdown(part)}** failed at step {step}: {escape_markdown(repr(error))}\n\n    "
-        try:
-            self._logger.events.text("errors", text + trace.replace("\n", "\n    "), step,
-                                     "Errors inside gradcallback (training was not interrupted)")
-        except Exception:  # the writer itself may be what failed
-            pass
 
     def _step_after(self, step: int) -> int:  # the next global step to log at, every_n_steps mode
         return (step // (self.every_n_steps or 1) + 1) * (self.every_n_steps or 1)
