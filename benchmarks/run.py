@@ -276,7 +276,7 @@ def bench_memory(tiny: bool) -> list[tuple]:
     return rows
 
 
-LARGE = "256 probes x 512 tokens: gradient_norm, IG 8 steps (internal_batch_size=64), faithfulness"
+LARGE = "256 probes x 512 tokens, default chunking: gradient_norm, IG 8 steps, faithfulness"
 
 
 def large_probe_set(explainer, tokenizer, tiny: bool) -> None:
@@ -290,8 +290,7 @@ def large_probe_set(explainer, tokenizer, tiny: bool) -> None:
         warnings.simplefilter("ignore")  # the truncation warning
         encodings = explainer.encode(texts)
     attributions = explainer.explain_encoded(texts, encodings, task="classification", method="gradient_norm")
-    explainer.explain_encoded(texts, encodings, task="classification", method="integrated_gradients", steps=8,
-                              internal_batch_size=64)
+    explainer.explain_encoded(texts, encodings, task="classification", method="integrated_gradients", steps=8)
     faithfulness(explainer, attributions, encodings, replacement=tokenizer.mask_token_id)
 
 

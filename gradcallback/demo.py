@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[
 
 def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None = None, probes: int = 24,
              steps_per_epoch: int | None = None, seed: int = 0, learning_rate: float = 1e-4) -> Run:
-    """Fine-tune with the callback watching; returns what it wrote, read back from `logdir`."""
+    """Fine-tune with the callback watching; returns what it wrote (under `logdir/<date-time>/`)."""
     import numpy as np
     import tensorflow as tf
     import tf_keras
@@ -106,7 +107,8 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     chosen = probe_order(probe_texts, probe_labels)[:probes]
     probe_set = ProbeSet.from_texts([probe_texts[i] for i in chosen], tokenizer,
                                     labels=[probe_labels[i] for i in chosen], label_names=LABEL_NAMES)
-    callback = make_callback(probe_set, logdir, epochs, texts)
+    # A folder per run, so running the demo again adds a run instead of mixing two on one axis.
+    callback = make_callback(probe_set, str(Path(logdir) / time.strftime("%Y%m%d-%H%M%S")), epochs, texts)
     encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
     dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),

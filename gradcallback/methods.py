@@ -79,6 +79,20 @@ def quadrature_rule(name: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"Expected quadrature in {QUADRATURES}. Received: quadrature={name!r}")
 
 
+TOKENS_PER_CHUNK = 16384  # 128 rows of 128 tokens
+
+
+def chunk_rows(internal_batch_size: int | str, length: int) -> int:
+    """Rows per chunk: the given number, or "auto": 128 rows up to 128 tokens, fewer beyond, so a
+    chunk never holds more than TOKENS_PER_CHUNK tokens (attention memory grows with length)."""
+    if internal_batch_size == "auto":
+        return max(1, min(128, TOKENS_PER_CHUNK // max(length, 1)))
+    if not isinstance(internal_batch_size, int) or internal_batch_size < 1:
+        raise ValueError(f"Expected internal_batch_size to be a positive int or 'auto'. "
+                         f"Received: internal_batch_size={internal_batch_size!r}")
+    return internal_batch_size
+
+
 def integrated_gradients(
     fn: BoundScore,
     embeds: tf.Tensor,
@@ -88,7 +102,7 @@ def integrated_gradients(
     baseline: tf.Tensor,
     steps: int | str = 32,
     quadrature: str = "gausslegendre",
-    internal_batch_size: int = 128,
+    internal_batch_size: int | str = "auto",
     tolerance: float = 0.01,
     max_steps: int = 512,
 ) -> MethodOutput:
@@ -99,10 +113,11 @@ def integrated_gradients(
 
     approximated with `quadrature` at `steps` points. Completeness: sum_t s_t ~ f(x) - f(b);
     `delta` = sum_t s_t - (f(x) - f(b)). All (probe, step) points are evaluated in batched
-    chunks of `internal_batch_size` rows. `steps="auto"` starts at 16 and doubles, per probe,
+    chunks of `internal_batch_size` rows ("auto": see `chunk_rows`). `steps="auto"` starts at 16 and doubles, per probe,
     until |delta| <= tolerance * |f(x) - f(b)| or `max_steps`. Signed.
     """
     rows = np.arange(embeds.shape[0], dtype=np.int32) if rows is None else np.asarray(rows, np.int32)
+    internal_batch_size = chunk_rows(internal_batch_size, int(embeds.shape[1]))
     at_input = fn.evaluate(embeds, targets, rows)
     targets = at_input.targets  # fix the explained target at the input, not along the path
     f_base = fn.evaluate(baseline, targets, rows).values
@@ -157,7 +172,7 @@ def smoothgrad(
     samples: int = 8,
     noise: float = 0.1,
     seed: int = 0,
-    internal_batch_size: int = 128,
+    internal_batch_size: int | str = "auto",
     **base_options: Any,
 ) -> MethodOutput:
     """SmoothGrad noise tunnel (Smilkov et al. 2017): the mean of `base` over noisy inputs,
@@ -170,6 +185,7 @@ def smoothgrad(
     (batch invariance) and every call is deterministic. Wraps any method taking `rows`.
     """
     rows = np.arange(embeds.shape[0], dtype=np.int32) if rows is None else np.asarray(rows, np.int32)
+    internal_batch_size = chunk_rows(internal_batch_size, int(embeds.shape[1]))
     at_input = fn.evaluate(embeds, targets, rows)
     targets = at_input.targets
     n, hidden = int(embeds.shape[0]), int(embeds.shape[-1])

@@ -8,6 +8,7 @@ import numpy as np
 
 from gradcallback import AttributionCallback, Explainer, ProbeSet
 from gradcallback.faithfulness import faithfulness
+from gradcallback.runs import read_run
 
 from conftest import build_functional_classifier
 from test_callback import read_events
@@ -122,3 +123,31 @@ def test_callback_logs_discovery_and_plausibility(tmp_path, hf_tokenizer):
     assert {"discovery/candidates", "discovery/length/delete", "discovery/length/mask", "discovery/length/gap",
             "plausibility/gradient_norm/f1", "plausibility/gradient_norm/auprc"} <= set(events["scalars"])
     assert "discovery/candidates_table" in events["text"]
+
+
+def length_model(length_weight: float):
+    """Bag of words plus, with `length_weight`, a logit that grows with the number of tokens:
+    the shortcut no token attribution can show (issue 5, item 6)."""
+    keras.utils.set_random_seed(3)
+    ids = keras.Input((None,), dtype="int32")
+    content = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(100, 8, mask_zero=True)(ids))
+    length = keras.layers.Lambda(lambda x: keras.ops.sum(keras.ops.cast(keras.ops.greater(x, 0), "float32"),
+                                                         axis=1, keepdims=True))(ids)
+    by_length = keras.layers.Dense(2, kernel_initializer=keras.initializers.Constant([[0.0, length_weight]]),
+                                   bias_initializer=keras.initializers.Constant([0.0, -7.0 * length_weight]))
+    return keras.Model(ids, keras.layers.Dense(2)(content) + by_length(length))
+
+
+@pytest.mark.parametrize("length_weight, flagged", [(1.5, True), (0.0, False)])
+def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_weight, flagged):
+    probes = ProbeSet.from_texts(PROBES, hf_tokenizer)
+    callback = AttributionCallback(probes, tmp_path, discovery=True)
+    callback.log_now(0, model=length_model(length_weight))
+    callback.close()
+    events = read_events(tmp_path / "attributions")
+    assert ("discovery/length_note" in events["text"]) == flagged
+    scalars = read_run(tmp_path / "attributions").scalars
+    if flagged:
+        assert scalars["discovery/length/gap"][0] > 0.1 and scalars["discovery/length/mask"][0] < 0.05
+    else:
+        assert abs(scalars["discovery/length/gap"][0]) < 0.05

@@ -125,3 +125,12 @@ def test_one_trace_for_every_chunk_shape():
     longer_fn = function.bind(longer.chunk)
     methods.gradient_norm(longer_fn, tf.ones((3, 5, 2)), np.zeros((3, 2), np.int32))
     assert function.trace_count == first == 1
+
+
+def test_chunk_rows_bounds_tokens_per_chunk():
+    from gradcallback.methods import chunk_rows
+
+    assert [chunk_rows("auto", t) for t in (30, 128, 512, 100_000)] == [128, 128, 32, 1]
+    assert chunk_rows(7, 512) == 7  # an explicit size is kept
+    with pytest.raises(ValueError, match="Received: internal_batch_size=0"):
+        chunk_rows(0, 10)
