@@ -151,3 +151,17 @@ def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_w
         assert scalars["discovery/length/gap"][0] > 0.1 and scalars["discovery/length/mask"][0] < 0.05
     else:
         assert abs(scalars["discovery/length/gap"][0]) < 0.05
+
+
+def test_delete_vs_mask_perturbs_a_bounded_number_of_positions(hf_tokenizer):
+    from gradcallback.discovery import delete_vs_mask
+
+    explainer = Explainer(length_model(1.5), hf_tokenizer)
+    seen = []
+    explainer.class_probabilities = lambda encodings, targets: seen.append(len(encodings)) or np.zeros(len(targets))
+    texts = ["the movie was good and the film was great and it was fine", "the film is great"]
+    encodings = explainer.encode(texts)
+    attributions = Explainer(length_model(1.5), hf_tokenizer).explain_encoded(
+        texts, encodings, task="classification", method="gradient_norm")
+    delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id, max_positions=4)
+    assert seen == [4 + 4, 4 + 4]  # 4 positions in each probe (the short one has exactly 4 content tokens)
