@@ -279,7 +279,7 @@ def bench_memory(tiny: bool) -> list[tuple]:
 LARGE = "256 probes x 512 tokens, default chunking: gradient_norm, then IG (2 steps)"
 
 
-def large_probe_set(explainer, tokenizer, tiny: bool) -> None:
+def large_probe_set(explainer, tiny: bool) -> None:
     """The gradient paths on 256 probes cut at 512 tokens (issue: no more than 24 GB). Peak memory
     depends on the chunk, not on the number of IG steps, so 2 steps keep it to minutes on a CPU; the
     perturbation monitors are forward-only in `batch_size` chunks, lighter than a gradient chunk."""
@@ -305,7 +305,7 @@ def memory_probe(internal_batch_size: int, tiny: bool) -> None:
     texts = probe_texts(64)
     explainer.explain(texts[:2])
     if internal_batch_size < 0:
-        large_probe_set(explainer, tokenizer, tiny)
+        large_probe_set(explainer, tiny)
     elif internal_batch_size:
         explainer.explain(texts, method="integrated_gradients", steps=64, internal_batch_size=internal_batch_size)
     status = Path("/proc/self/status").read_text()
