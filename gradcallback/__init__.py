@@ -2,7 +2,7 @@
 
 from .attribution import Attribution, Prediction, normalize_l1_share, normalize_max_abs
 from .callback import AttributionCallback
-from .explain import METHODS, Explainer, explain
+from .engine import METHODS, Explainer, explain
 from .probes import ProbeSet
 from .spurious import SpuriousAttributionError
 from .vocabulary import VocabularyCheck, coverage

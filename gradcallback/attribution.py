@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-TASKS = ("classification", "question_answering", "token_classification")
+TASKS = ("classification", "question_answering", "token_classification", "causal_lm")
 
 
 @dataclass(frozen=True, eq=False)

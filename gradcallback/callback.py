@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from . import checks
 from .distribute import is_chief
-from .explain import Explainer
+from .engine import Explainer
 from .guard import Guard
 from .monitors import (DiscoveryMonitor, DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor,
                        VocabularyMonitor)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from .explain import METHODS
+from .engine import METHODS
 from .probes import ProbeSet
 from .vocabulary import VocabularyCheck
 

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from .attribution import Attribution, normalize_l1_share
 from .discovery import candidates_table, delete_vs_mask, shortcut_candidates
@@ -84,8 +83,9 @@ class VocabularyMonitor:
 
     def _rows(self) -> np.ndarray:
         """The tracked tokens' embedding rows only (the whole matrix is tens of MB)."""
-        matrix = self.context.explainer.adapter.embedding_matrix()
-        return tf.gather(matrix, list(self.custom.values())).numpy() if self.custom else np.zeros((0, 0))
+        adapter = self.context.explainer.adapter
+        adapter.sync()
+        return adapter.word_embeddings(np.array([list(self.custom.values())]))[0] if self.custom else np.zeros((0, 0))
 
     def log(self, step: int, results: dict[str, Sequence[Attribution]]) -> None:
         events = self.context.events

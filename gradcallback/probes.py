@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from .adapters import wrap_tokenizer
 from .adapters.tokenizers import Encoding
-from .explain import check_texts
+from .engine.explain import check_texts
 
 
 class ProbeSet:
@@ -34,7 +34,7 @@ class ProbeSet:
         self.label_names = list(label_names) if label_names is not None else None
         self.max_length = max_length
         wrapped = wrap_tokenizer(tokenizer)
-        self.encodings: list[Encoding] = [wrapped.encode(x, max_length or wrapped.model_max_length)
+        self.encodings: list[Encoding] = [wrapped.encode(x, max_length or wrapped.model_max_length, task)
                                           for x in self.inputs]
 
     def __len__(self) -> int:
@@ -59,6 +59,13 @@ class ProbeSet:
                    max_length=max_length)
 
     @classmethod
+    def from_prompts(cls, prompts: Sequence[str], tokenizer: Any, targets: Sequence[str] | None = None,
+                     max_length: int | None = None) -> "ProbeSet":
+        """Causal-LM probes: the next token after each prompt is explained. `targets`: the expected
+        next tokens (strings), used as labels (accuracy) and, with `target="label"`, as what is explained."""
+        return cls(prompts, tokenizer, task="causal_lm", labels=targets, max_length=max_length)
+
+    @classmethod
     def from_dataset(cls, dataset: Any, tokenizer: Any, n: int = 32, **kwargs: Any) -> "ProbeSet":
         """The first `n` examples of a `tf.data.Dataset` of texts, or of (text, label) pairs (batched or not)."""
         texts, labels = [], []
@@ -75,7 +82,7 @@ class ProbeSet:
         """The stored encodings, or new ones (with a warning) if the model takes fewer tokens."""
         if max_length is None or all(len(e.ids) <= max_length for e in self.encodings):
             return self.encodings
-        return explainer.encode(self.inputs)
+        return explainer.encode(self.inputs, self.task)
 
 
 def _examples(dataset: Any):

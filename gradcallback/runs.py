@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .eventfile import read_events
 from .metrics import token_mass
 
 RECORDS = "records.jsonl"
@@ -51,18 +52,21 @@ def find_runs(logdir: str | Path) -> list[Path]:
 
 
 def read_run(folder: str | Path, images: bool = False) -> Run:
-    """Scalars, texts (and, with `images=True`, PNG images) from the event files, plus the records."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """Scalars, texts (and, with `images=True`, PNG images) from the event files, plus the records.
+
+    Reads the files itself (`eventfile.read_events`): TensorBoard's loader would import TensorFlow.
+    """
     from tensorboard.util import tensor_util
 
-    run = Run(Path(folder))
-    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0, "images": 0})
-    accumulator.Reload()
-    for tag in accumulator.Tags()["tensors"]:
-        plugin = accumulator.SummaryMetadata(tag).plugin_data.plugin_name
-        for event in accumulator.Tensors(tag):
-            value = tensor_util.make_ndarray(event.tensor_proto)
-            _store(run, plugin, tag, event.step, value, images)
+    run, plugins = Run(Path(folder)), {}
+    for path in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in read_events(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name:
+                    plugins.setdefault(value.tag, value.metadata.plugin_data.plugin_name)
+                if value.HasField("tensor"):
+                    _store(run, plugins.get(value.tag, ""), value.tag, event.step,
+                           tensor_util.make_ndarray(value.tensor), images)
     path, rows = Path(folder) / RECORDS, []
     if path.exists():
         with open(path, encoding="utf-8") as lines:

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import metrics, render, tables
 from .attribution import Attribution, normalize_l1_share
-from .explain import is_signed
+from .engine import is_signed
 from .probes import ProbeSet
 from .writers import EventWriter, JsonlWriter
 

@@ -1,64 +1,87 @@
-"""Writers: the only code that imports `tf.summary`, plus the JSONL record file.
+"""Writers: the only code that writes event files, plus the JSONL record file.
 
-Both flush after every logged step: TensorBoard's writer otherwise flushes only every
-10 events or 120 s, and a crash would lose the latest epochs.
+Event files are written with tensorboard's own protos (the same tags, plugin names and data
+that `tf.summary` writes), framed as TFRecords by `eventfile.py`: no TensorFlow needed, so a
+run on JAX or PyTorch imports no TensorFlow to log. Both writers flush after every logged
+step: a crash would otherwise lose the latest epochs.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.image import metadata as image_metadata
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.text import metadata as text_metadata
+from tensorboard.util import tensor_util
+
+from .eventfile import EventFileWriter
+
+BLOB_SEQUENCE = summary_pb2.DATA_CLASS_BLOB_SEQUENCE
 
 
 class EventWriter:
-    """Images, text, scalars and histograms for TensorBoard, at absolute steps."""
+    """Images, text, scalars, histograms and plugin tensors for TensorBoard, at absolute steps."""
 
     def __init__(self, logdir: str | Path):
         self.logdir = str(logdir)
-        self._writer = tf.summary.create_file_writer(self.logdir)
+        self._file = EventFileWriter(Path(logdir))
+        self._described: set[str] = set()  # tags whose metadata went out (the first event carries it)
         self.latest: dict[str, tuple[int, Any]] = {}  # tag -> (step, value) of scalars and texts last written
+
+    def _write(self, tag: str, tensor: Any, step: int, metadata: summary_pb2.SummaryMetadata) -> None:
+        value = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+        if tag not in self._described:
+            value.metadata.CopyFrom(metadata)
+            self._described.add(tag)
+        self._file.write_summary(summary_pb2.Summary(value=[value]), step, time.time())
 
     def image(self, tag: str, pixels: np.ndarray, step: int, description: str | None = None) -> None:
         """An RGB uint8 [H, W, 3] image, PNG-encoded by PIL at fast compression (flat colours compress
-        well anyway; TF's own encoder was half the callback's time per step)."""
+        well anyway)."""
         buffer = io.BytesIO()
         Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
         # The image plugin's layout: [width, height, png...] as strings.
-        tensor = tf.constant([str(pixels.shape[1]), str(pixels.shape[0]), buffer.getvalue()])
+        blobs = np.array([str(pixels.shape[1]).encode(), str(pixels.shape[0]).encode(), buffer.getvalue()],
+                         dtype=object)
         meta = image_metadata.create_summary_metadata(display_name=tag, description=description or "")
-        with self._writer.as_default(step=step):
-            tf.summary.write(tag, tensor, metadata=meta)
+        meta.data_class = BLOB_SEQUENCE
+        self._write(tag, tensor_util.make_tensor_proto(blobs), step, meta)
 
     def text(self, tag: str, markdown: str, step: int, description: str | None = None) -> None:
         self.latest[tag] = (step, markdown)
-        with self._writer.as_default(step=step):
-            tf.summary.text(tag, markdown, description=description)
+        meta = text_metadata.create_summary_metadata(display_name=None, description=description or "")
+        meta.data_class = summary_pb2.DATA_CLASS_TENSOR
+        self._write(tag, tensor_util.make_tensor_proto(markdown.encode("utf-8")), step, meta)
 
     def scalar(self, tag: str, value: float, step: int, description: str | None = None) -> None:
         self.latest[tag] = (step, float(value))
-        with self._writer.as_default(step=step):
-            tf.summary.scalar(tag, float(value), description=description)
+        meta = scalar_metadata.create_summary_metadata(display_name=None, description=description or "")
+        meta.data_class = summary_pb2.DATA_CLASS_SCALAR
+        self._write(tag, tensor_util.make_tensor_proto(np.float32(value)), step, meta)
 
     def histogram(self, tag: str, values: np.ndarray, step: int, description: str | None = None) -> None:
-        with self._writer.as_default(step=step):
-            tf.summary.histogram(tag, np.asarray(values, np.float32), description=description)
+        value = histogram_pb(tag, np.asarray(values, np.float64), description=description or "").value[0]
+        value.metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
+        self._write(tag, value.tensor, step, value.metadata)
 
     def flush(self) -> None:
-        self._writer.flush()
+        self._file.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        self._file.close()
 
 
 class JsonlWriter:
-    """Appends one JSON object per line, so tools read results without parsing event files."""
+    """Writes one JSON object per line, so tools read results without parsing event files."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

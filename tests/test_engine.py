@@ -11,8 +11,8 @@ import tensorflow as tf
 
 import gradcallback as gc
 from gradcallback import Explainer, explain, normalize_l1_share, normalize_max_abs
-from gradcallback.gradients import score_function
-from gradcallback.heads import HEADS
+from gradcallback.engine.heads import HEADS
+from gradcallback.engine.score import Chunk, score_function
 
 from conftest import bert_config
 
@@ -52,18 +52,16 @@ def test_vanilla_gradients_equal_the_naive_one_hot_implementation(lively, hf_tok
 def test_gradient_norm_matches_central_finite_differences(lively, hf_tokenizer):
     explainer = Explainer(lively, hf_tokenizer)
     attribution = explainer.explain(["the cat sat on the mat"])[0]
-    ids = tf.constant([attribution.token_ids])
+    ids = np.array([attribution.token_ids], np.int32)
     embeds = explainer.adapter.word_embeddings(ids)
     fn = score_function(explainer.adapter, HEADS["class"])
     ones = np.ones(ids.shape, np.int32)
-    from gradcallback.gradients import Chunk
-
-    bound = fn.bind(Chunk.from_numpy({"ids": ids.numpy(), "mask": ones, "segment_ids": 0 * ones, "context": ones}))
+    bound = fn.bind(Chunk.from_numpy({"ids": ids, "mask": ones, "segment_ids": 0 * ones, "context": ones}))
     target = np.array([[attribution.target, 0]], np.int32)
     _, grads = bound.value_and_grad(embeds, target)
     eps, n = 1e-2, len(attribution)
-    unit = grads / tf.norm(grads, axis=-1, keepdims=True)  # move token t along its own gradient
-    steps = tf.eye(n)[:, :, None] * unit * eps  # [n, T, H]: row t perturbs token t only
+    unit = grads / np.linalg.norm(grads, axis=-1, keepdims=True)  # move token t along its own gradient
+    steps = (np.eye(n)[:, :, None] * unit * eps).astype(np.float32)  # [n, T, H]: row t perturbs token t only
     plus = bound.evaluate(embeds + steps, np.repeat(target, n, 0), np.zeros(n, np.int32)).values
     minus = bound.evaluate(embeds - steps, np.repeat(target, n, 0), np.zeros(n, np.int32)).values
     np.testing.assert_allclose((plus - minus) / (2 * eps), attribution.scores, rtol=2e-2, atol=1e-4)
@@ -80,14 +78,29 @@ def test_integrated_gradients_completeness(lively, hf_tokenizer, baseline):
         assert abs(a.scores.sum() - gap) <= 0.01 * abs(gap)
 
 
-def test_integrated_gradients_auto_steps(lively, hf_tokenizer):
-    result = explain(lively, hf_tokenizer, TEXTS, method="integrated_gradients", steps="auto",
-                     tolerance=0.001, max_steps=256, quadrature="riemann_trapezoid")
+def test_adaptive_integrated_gradients_meet_the_tolerance_and_evaluate_each_point_once(lively, hf_tokenizer):
+    explainer = Explainer(lively, hf_tokenizer)
+    explainer.explain(TEXTS[:1])  # compile first; then count what one adaptive call evaluates
+    function = score_function(explainer.adapter, HEADS["class"])
+    rows_before = function.rows
+    result = explainer.explain(TEXTS, method="integrated_gradients", steps="auto", tolerance=0.001)
     for a in result:
         gap = a.score - a.info["baseline_score"]
-        assert a.info["steps"] in (16, 32, 64, 128, 256)
-        assert abs(a.convergence_delta) <= 0.001 * abs(gap) or a.info["steps"] == 256
-    assert max(a.info["steps"] for a in result) > 16  # trapezoid needs more than the first try
+        assert a.info["quadrature"] == "clenshaw_curtis" and a.info["steps"] in (17, 33, 65, 129, 257)
+        assert abs(a.convergence_delta) <= max(0.001 * abs(gap), 1e-4)
+    # Every point of a probe's last level, once: f(x) and f(b) are points too, no extra passes.
+    assert function.rows - rows_before == sum(a.info["steps"] for a in result)
+    reference = explainer.explain(TEXTS, method="integrated_gradients", steps=256)
+    for a, ref in zip(result, reference):
+        np.testing.assert_allclose(a.scores, ref.scores, rtol=1e-3, atol=1e-3 * np.abs(ref.scores).max())
+
+
+def test_adaptive_integrated_gradients_stop_when_input_and_baseline_agree(lively, hf_tokenizer):
+    """f(x) = f(b) (the input is its own baseline): stop at the second level, not at max_steps."""
+    a = explain(lively, hf_tokenizer, ["the the the"], method="integrated_gradients", steps="auto",
+                baseline=hf_tokenizer.convert_tokens_to_ids("the"), max_steps=257)[0]
+    assert a.score == pytest.approx(a.info["baseline_score"], abs=1e-6)
+    assert a.info["steps"] == 17 and np.abs(a.scores).max() < 1e-4
 
 
 @pytest.mark.parametrize("method", sorted(gc.METHODS))

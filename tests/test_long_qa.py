@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradcallback import AttributionCallback, Explainer, ProbeSet
-from gradcallback.windows import split, take
+from gradcallback.engine.windows import split, take
 
 QUESTION = "what is the capital of france"
 LONG = " ".join(["the cat sat on the mat and the dog ran fast"] * 12 + ["paris is the capital city of france"])

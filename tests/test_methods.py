@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from gradcallback import methods
 from gradcallback.adapters.base import ModelAdapter
-from gradcallback.gradients import Chunk, ScoreFunction
-from gradcallback.heads import HEADS
+from gradcallback.engine import methods
+from gradcallback.engine.heads import HEADS
+from gradcallback.engine.integrated_gradients import integrated_gradients
+from gradcallback.engine.quadrature import QUADRATURES, clenshaw_curtis, quadrature_rule
+from gradcallback.engine.score import Chunk, ScoreFunction
+
+pytestmark = pytest.mark.backends  # runs on TensorFlow, JAX and PyTorch
 
 
 class QuadraticAdapter(ModelAdapter):
-    """logits = [sum_th e_th^2 / 2, 0]: the gradient w.r.t. e is e itself."""
+    """logits = [sum_th e_th^2 / 2, 0], in keras.ops: the gradient w.r.t. e is e itself, on any backend."""
 
     def __init__(self, hidden: int = 2):
         super().__init__(model=None)
-        self._matrix = tf.Variable(tf.eye(4, hidden))
+        self.backend = keras.backend.backend()
+        self._matrix = np.eye(4, hidden, dtype=np.float32)
 
     @staticmethod
     def matches(model):
@@ -26,20 +31,25 @@ class QuadraticAdapter(ModelAdapter):
     def embedding_matrix(self):
         return self._matrix
 
-    def forward(self, embeds, ids, mask, segment_ids):
-        mask = tf.cast(mask, tf.float32)[:, :, None]
-        half_square = tf.reduce_sum(mask * embeds**2, axis=[1, 2]) / 2
-        return {"logits": tf.stack([half_square, tf.zeros_like(half_square)], axis=1)}
+    @property
+    def embedding_shape(self):
+        return self._matrix.shape
+
+    def forward(self, embeds, ids, mask, segment_ids, state=None):
+        ops = keras.ops
+        mask = ops.expand_dims(ops.cast(mask, "float32"), -1)
+        half_square = ops.sum(mask * embeds**2, axis=(1, 2)) / 2
+        return {"logits": ops.stack([half_square, ops.zeros_like(half_square)], axis=1)}
 
 
-def bound(n: int, t: int, hidden: int = 2):
-    fn = ScoreFunction(QuadraticAdapter(hidden), HEADS["class"])
+def bound(n: int, t: int, hidden: int = 2, jit_compile: bool = False):
+    fn = ScoreFunction(QuadraticAdapter(hidden), HEADS["class"], jit_compile)
     ones = np.ones((n, t), np.int32)
     batch = {"ids": ones, "mask": ones, "segment_ids": 0 * ones, "context": ones}
     return fn.bind(Chunk.from_numpy(batch)), fn
 
 
-X = tf.constant([[[3.0, 4.0], [1.0, 0.0]]])  # one probe, two tokens, H = 2
+X = np.array([[[3.0, 4.0], [1.0, 0.0]]], np.float32)  # one probe, two tokens, H = 2
 CLASS0 = np.array([[0, 0]], np.int32)
 
 
@@ -57,45 +67,51 @@ def test_gradient_x_input_sums_gradient_times_input():
 
 def test_vanilla_gradients_uses_the_gram_matrix():
     fn, _ = bound(1, 2)
-    gram = tf.constant([[4.0, 0.0], [0.0, 1.0]])  # E^T E for E = diag(2, 1)
+    gram = np.array([[4.0, 0.0], [0.0, 1.0]], np.float32)  # E^T E for E = diag(2, 1)
     # ||E g|| for g = (3, 4): sqrt(36 + 16); for g = (1, 0): 2
     np.testing.assert_allclose(methods.vanilla_gradients(fn, X, CLASS0, gram=gram).scores,
                                [[np.sqrt(52.0), 2.0]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("quadrature", methods.QUADRATURES)
+@pytest.mark.parametrize("quadrature", QUADRATURES)
 def test_integrated_gradients_exact_on_quadratic(quadrature):
     fn, _ = bound(1, 2)
     # grad along the path from 0 is a * x, so s_t = ||x_t||^2 / 2 exactly for these rules
-    out = methods.integrated_gradients(fn, X, CLASS0, baseline=tf.zeros_like(X), steps=4, quadrature=quadrature)
+    steps = 5 if quadrature == "clenshaw_curtis" else 4
+    out = integrated_gradients(fn, X, CLASS0, baseline=np.zeros_like(X), steps=steps, quadrature=quadrature)
     np.testing.assert_allclose(out.scores, [[12.5, 0.5]], rtol=1e-5)
     np.testing.assert_allclose(out.delta, [0.0], atol=1e-5)
-    assert out.per_probe["steps"].tolist() == [4]
+    assert out.per_probe["steps"].tolist() == [steps]
 
 
 def test_integrated_gradients_chunking_does_not_change_results():
     fn, _ = bound(3, 2)
-    x = tf.constant(np.random.default_rng(1).normal(size=(3, 2, 2)), tf.float32)
+    x = np.random.default_rng(1).normal(size=(3, 2, 2)).astype(np.float32)
     targets = np.zeros((3, 2), np.int32)
-    base = tf.zeros_like(x)
-    whole = methods.integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=1000)
-    split = methods.integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=5)
+    base = np.zeros_like(x)
+    whole = integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=1000)
+    split = integrated_gradients(fn, x, targets, baseline=base, steps=8, internal_batch_size=5)
     np.testing.assert_allclose(whole.scores, split.scores, rtol=1e-6)
     # The public-library bug this guards against: attributions that scale with the step count.
-    more = methods.integrated_gradients(fn, x, targets, baseline=base, steps=32)
+    more = integrated_gradients(fn, x, targets, baseline=base, steps=32)
     np.testing.assert_allclose(whole.scores, more.scores, rtol=1e-5)
 
 
 def test_quadrature_rules_literal():
-    alphas, weights = methods.quadrature_rule("riemann_trapezoid", 3)
+    alphas, weights = quadrature_rule("riemann_trapezoid", 3)
     assert alphas.tolist() == [0.0, 0.5, 1.0] and weights.tolist() == [0.25, 0.5, 0.25]
-    alphas, weights = methods.quadrature_rule("riemann_middle", 2)
+    alphas, weights = quadrature_rule("riemann_middle", 2)
     assert alphas.tolist() == [0.25, 0.75] and weights.tolist() == [0.5, 0.5]
-    alphas, weights = methods.quadrature_rule("gausslegendre", 2)
+    alphas, weights = quadrature_rule("gausslegendre", 2)
     np.testing.assert_allclose(alphas, [0.2113248654, 0.7886751346], rtol=1e-9)
     np.testing.assert_allclose(weights, [0.5, 0.5], rtol=1e-12)
+    # Clenshaw-Curtis with 3 points is Simpson's rule: 1/6, 4/6, 1/6
+    alphas, weights = clenshaw_curtis(2)
+    np.testing.assert_allclose(alphas, [0.0, 0.5, 1.0], atol=1e-15)
+    np.testing.assert_allclose(weights, [1 / 6, 4 / 6, 1 / 6], rtol=1e-12)
+    np.testing.assert_allclose(clenshaw_curtis(16)[0][::2], clenshaw_curtis(8)[0], atol=1e-15)  # nested
     with pytest.raises(ValueError, match="quadrature="):
-        methods.quadrature_rule("simpson", 4)
+        quadrature_rule("simpson", 4)
 
 
 def test_smoothgrad_is_deterministic_and_averages_noise():
@@ -116,21 +132,29 @@ def test_smoothgrad_wraps_another_method():
     np.testing.assert_allclose(out.scores, [[25.0, 1.0]], rtol=1e-6)
 
 
-def test_one_trace_for_every_chunk_shape():
+def test_compiled_shapes_stay_bounded():
+    """Backends that compile per shape see rows padded to powers of two (lengths are bucketed by the
+    engine); TensorFlow without XLA and PyTorch take any shape."""
     fn, function = bound(1, 2)
     methods.gradient_norm(fn, X, CLASS0)
     methods.gradient_norm(fn, X, CLASS0)
     first = function.trace_count
-    longer, _ = bound(3, 5)
-    longer_fn = function.bind(longer.chunk)
-    methods.gradient_norm(longer_fn, tf.ones((3, 5, 2)), np.zeros((3, 2), np.int32))
-    assert function.trace_count == first == 1
+    for rows in (3, 4):  # both padded to 4 rows where shapes are static
+        longer, _ = bound(rows, 5)
+        methods.gradient_norm(function.bind(longer.chunk), np.ones((rows, 5, 2), np.float32),
+                              np.zeros((rows, 2), np.int32))
+    if keras.backend.backend() == "torch":
+        assert function.trace_count == 0  # eager
+    elif function.static_shapes:  # JAX: one trace per compiled shape
+        assert function.trace_count == first + 1
+    else:
+        assert function.trace_count == first == 1
 
 
 def test_chunk_rows_bounds_tokens_per_chunk():
-    from gradcallback.methods import chunk_rows
+    from gradcallback.engine.methods import chunk_rows
 
-    assert [chunk_rows("auto", t) for t in (30, 128, 512, 100_000)] == [128, 128, 32, 1]
+    assert [chunk_rows("auto", t) for t in (30, 128, 256, 512, 100_000)] == [128, 128, 32, 8, 1]
     assert chunk_rows(7, 512) == 7  # an explicit size is kept
     with pytest.raises(ValueError, match="Received: internal_batch_size=0"):
         chunk_rows(0, 10)

@@ -1,19 +1,24 @@
-"""Adapter for Keras 3 models: keras-hub tasks and any model with a token `Embedding` layer.
+"""Adapter for Keras 3 models on any backend: keras-hub tasks and any model with a token `Embedding`.
 
-Like Captum's layer attributions, it intercepts the token embedding layer: the
-layer instance's `call` is wrapped so that, while an attribution runs, it returns
-the (watched) embeddings we pass in instead of looking them up itself.
+Like Captum's layer attributions, it intercepts the token embedding layer: while an
+attribution runs (`attached()`), the layer instance's `call` returns the embeddings we
+pass in instead of looking them up itself; the override is removed afterwards. A final
+softmax or sigmoid (a Dense activation, or a Softmax/Activation layer) is bypassed the
+same way, so the pre-activation logit is explained and probabilities come out exact.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Any
+import warnings
+from typing import Any, Iterator
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from .base import ModelAdapter, task_from_class_name
+from .outputs import final_activation, standard_outputs
 
 
 def _all_layers(model: Any) -> list[Any]:
@@ -51,28 +56,27 @@ def find_token_embedding(model: Any, embedding_layer: Any = None) -> keras.layer
     if not layers:
         raise ValueError(
             "Expected a Keras model with a token `keras.layers.Embedding` layer (or pass "
-            f"`embedding_layer=`). Received: model={type(model).__name__}"
+            f"`embedding_layer=`). Received: model={type(model).__name__} with layers "
+            f"{[type(l).__name__ for l in getattr(model, 'layers', [])][:8]}"
         )
     return max(layers, key=lambda l: l.input_dim)
 
 
-class _EmbeddingOverride:
-    """Wraps one Embedding layer's `call` so an attribution can substitute its output."""
+class _Patch:
+    """Replaces one layer instance's `call` while installed; restores whatever was there before."""
 
-    def __init__(self, layer: keras.layers.Embedding):
-        self._local = threading.local()
-        original = layer.call
+    def __init__(self, layer: Any, make_call: Any):
+        self.layer, self.make_call, self.previous = layer, make_call, None
 
-        def call(inputs, *args, **kwargs):
-            override = getattr(self._local, "value", None)
-            if override is not None and not kwargs.get("reverse", False):
-                return override
-            return original(inputs, *args, **kwargs)
+    def install(self) -> None:
+        self.previous = self.layer.__dict__.get("call")  # another adapter's patch, or None
+        object.__setattr__(self.layer, "call", self.make_call(self.layer.call))  # outside Keras tracking
 
-        layer.call = call
-
-    def set(self, value: tf.Tensor | None) -> None:
-        self._local.value = value
+    def remove(self) -> None:
+        if self.previous is None:
+            object.__delattr__(self.layer, "call")
+        else:
+            object.__setattr__(self.layer, "call", self.previous)
 
 
 class KerasAdapter(ModelAdapter):
@@ -80,30 +84,104 @@ class KerasAdapter(ModelAdapter):
     def matches(model: Any) -> bool:
         return isinstance(model, keras.Model)
 
-    def __init__(self, model: Any, embedding_layer: Any = None):
-        super().__init__(model)
+    def __init__(self, model: Any, embedding_layer: Any = None, output: str = "auto"):
+        super().__init__(model, output=output)
+        self.backend = keras.backend.backend()
         self.layer = find_token_embedding(model, embedding_layer)
-        if not hasattr(self.layer, "_gradcallback_override"):
-            # Stored outside Keras attribute tracking: one wrapper per layer instance.
-            object.__setattr__(self.layer, "_gradcallback_override", _EmbeddingOverride(self.layer))
-        self._override = self.layer._gradcallback_override
+        self._override = threading.local()
         self._input_roles = _input_roles(model)
+        self._final = final_activation(model) if output == "auto" else None  # (layer, "softmax"|"sigmoid")
+        self.output_kind = output if output != "auto" else "logits"
+        self._probed, self._depth = output != "auto", 0
+        self._patches = [_Patch(self.layer, self._embedding_call)]
+        if self._final is not None:
+            self._patches.append(_Patch(self._final[0], _bypass_activation))
 
-    def embedding_matrix(self) -> tf.Variable:
-        return self.layer.embeddings
+    def _embedding_call(self, original: Any) -> Any:
+        def call(inputs, *args, **kwargs):
+            value = getattr(self._override, "value", None)
+            if value is not None and not kwargs.get("reverse", False):
+                return value
+            return original(inputs, *args, **kwargs)
 
-    def forward(self, embeds: tf.Tensor, ids: tf.Tensor, mask: tf.Tensor, segment_ids: tf.Tensor) -> dict[str, tf.Tensor]:
-        by_role = {"ids": ids, "mask": mask, "segments": segment_ids}
-        if self._input_roles is None:
-            inputs = ids
-        else:
-            inputs = {name: by_role[role] for name, role in self._input_roles.items()}
-        self._override.set(tf.cast(embeds, self.layer.compute_dtype))
+        return call
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[None]:
+        if self._depth == 0:
+            for patch in self._patches:
+                patch.install()
+        self._depth += 1
         try:
-            outputs = self.model(inputs, training=False)
+            self._probe_outputs()
+            yield
         finally:
-            self._override.set(None)
-        return _name_outputs(outputs)
+            self._depth -= 1
+            if self._depth == 0:
+                for patch in reversed(self._patches):
+                    patch.remove()
+
+    def embedding_matrix(self) -> np.ndarray:
+        return np.asarray(keras.ops.convert_to_numpy(self.layer.embeddings), np.float32)
+
+    @property
+    def embedding_shape(self) -> tuple[int, int]:
+        return int(self.layer.input_dim), int(self.layer.output_dim)
+
+    def word_embeddings(self, ids: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        if matrix is not None:
+            return super().word_embeddings(ids, matrix)
+        rows = keras.ops.take(self.layer.embeddings, keras.ops.convert_to_tensor(np.asarray(ids, np.int32)), axis=0)
+        return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(rows, "float32")))  # no full copy of E
+
+    def sync(self) -> None:
+        # Mid-epoch, Keras' JAX trainer holds the weights apart from the variables (purged); Keras'
+        # own Callback.model property syncs them the same way before a callback reads them.
+        sync = getattr(self.model, "jax_state_sync", None)
+        if callable(sync):
+            sync()
+
+    def state(self) -> Any:
+        if self.backend != "jax":
+            return None
+        return ([v.value for v in self.model.trainable_variables],
+                [v.value for v in self.model.non_trainable_variables])
+
+    def forward(self, embeds: Any, ids: Any, mask: Any, segment_ids: Any, state: Any = None) -> dict[str, Any]:
+        by_role = {"ids": ids, "mask": mask, "segments": segment_ids}
+        inputs = ids if self._input_roles is None else {n: by_role[r] for n, r in self._input_roles.items()}
+        self._override.value = keras.ops.cast(embeds, self.layer.compute_dtype)
+        try:
+            if state is None:
+                outputs = self.model(inputs, training=False)
+            else:
+                outputs, _ = self.model.stateless_call(state[0], state[1], inputs, training=False)
+        finally:
+            self._override.value = None
+        return standard_outputs(outputs, self.output_kind)
+
+    def _probe_outputs(self) -> None:
+        """Once: with no final activation to bypass, check whether a classifier's outputs are
+        probabilities (non-negative rows summing to 1), and if so explain those, with a warning."""
+        if self._probed or self._final is not None or self.detect_task() != "classification":
+            return
+        self._probed = True
+        self.sync()
+        ids = np.ones((1, 4), np.int32)
+        by_role = {"ids": ids, "mask": np.ones_like(ids), "segments": np.zeros_like(ids)}
+        inputs = ids if self._input_roles is None else {n: by_role[r] for n, r in self._input_roles.items()}
+        out = keras.ops.convert_to_numpy(self.model(inputs, training=False))
+        if out.ndim == 2 and out.shape[1] > 1 and (out >= 0).all() \
+                and np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
+            self.output_kind = "probabilities"
+            warnings.warn("The model's outputs are probabilities and its logits cannot be reached: explaining "
+                          "the probability of each class. Pass output='logits' or 'probabilities' to say so.",
+                          stacklevel=4)
+
+    def describe_output(self) -> str:
+        if self._final is not None:
+            return f"logit before the model's final {self._final[1]}"
+        return "probability" if self.output_kind == "probabilities" else "logit"
 
     def detect_task(self) -> str | None:
         by_name = task_from_class_name(type(self.model).__name__)
@@ -129,6 +207,22 @@ class KerasAdapter(ModelAdapter):
         return int(min(lengths)) if lengths else None
 
 
+def _bypass_activation(original: Any) -> Any:
+    """A final Softmax/Activation layer's call becomes the identity; a Dense's activation is skipped."""
+    layer = original.__self__
+    if not hasattr(layer, "kernel"):
+        return lambda inputs, *args, **kwargs: inputs
+
+    def call(inputs, *args, **kwargs):
+        activation, layer.activation = layer.activation, keras.activations.linear
+        try:
+            return original(inputs, *args, **kwargs)
+        finally:
+            layer.activation = activation
+
+    return call
+
+
 def _input_roles(model: Any) -> dict[str, str] | None:
     """Map each named model input to "ids", "mask" or "segments"; None for a single-input model."""
     inputs = getattr(model, "inputs", None)
@@ -140,11 +234,3 @@ def _input_roles(model: Any) -> dict[str, str] | None:
         low = name.lower()
         roles[name] = "mask" if "mask" in low else "segments" if ("segment" in low or "type" in low) else "ids"
     return roles
-
-
-def _name_outputs(outputs: Any) -> dict[str, tf.Tensor]:
-    if isinstance(outputs, dict):
-        return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
-    if isinstance(outputs, (list, tuple)) and len(outputs) == 2:
-        return {"start_logits": tf.cast(outputs[0], tf.float32), "end_logits": tf.cast(outputs[1], tf.float32)}
-    return {"logits": tf.cast(outputs, tf.float32)}

@@ -93,7 +93,7 @@ class HFTokenizer:
     def token_id(self, token: str) -> int:
         return int(self.tokenizer.convert_tokens_to_ids(token))
 
-    def encode(self, text: Text, max_length: int | None) -> Encoding:
+    def encode(self, text: Text, max_length: int | None, task: str | None = None) -> Encoding:
         pair = isinstance(text, tuple)
         args = text if pair else (text,)
         kwargs = dict(return_token_type_ids=True, return_special_tokens_mask=True, verbose=False)
@@ -117,12 +117,20 @@ class HFTokenizer:
 
 
 class KerasHubTokenizer:
-    """A keras-hub WordPiece tokenizer (or a preprocessor that holds one)."""
+    """A keras-hub tokenizer (WordPiece, BPE, SentencePiece), or a preprocessor that holds one.
+
+    The special-token layout (start, separator, end, pad, mask) comes from the preprocessor's
+    packer when given one (RoBERTa separates a pair with two end tokens, BERT with one [SEP]),
+    else from the tokenizer's `start_token_id` / `end_token_id` / `pad_token_id`.
+    """
+
+    kind = "keras-hub"
 
     def __init__(self, tokenizer: Any):
         self.preprocessor = tokenizer if hasattr(tokenizer, "tokenizer") else None
         self.tokenizer = tokenizer.tokenizer if self.preprocessor is not None else tokenizer
         self.model_max_length = _sane_max(getattr(self.preprocessor, "sequence_length", None))
+        self.start, self.sep, self.end = _layout(self.preprocessor, self.tokenizer)
 
     @staticmethod
     def matches(tokenizer: Any) -> bool:
@@ -134,9 +142,12 @@ class KerasHubTokenizer:
         return int(self.tokenizer.vocabulary_size())
 
     def special_id(self, name: str) -> int | None:
+        aliases = {"cls": "start", "sep": "end", "bos": "start", "eos": "end"}
         value = getattr(self.tokenizer, f"{name}_token_id", None)
+        if value is None and name in aliases:
+            value = getattr(self.tokenizer, f"{aliases[name]}_token_id", None)
         if value is None and name == "unk":
-            token = getattr(self.tokenizer, "oov_token", "[UNK]")
+            token = getattr(self.tokenizer, "oov_token", None) or getattr(self.tokenizer, "unk_token", None)
             value = self.tokenizer.token_to_id(token) if token else None
         return None if value is None else int(value)
 
@@ -146,11 +157,9 @@ class KerasHubTokenizer:
     def tokens_to_string(self, tokens: list[str]) -> str:
         return merge_wordpieces(tokens)
 
-    kind = "keras-hub"
-
     @property
     def unk_token(self) -> str | None:
-        return getattr(self.tokenizer, "oov_token", "[UNK]")
+        return getattr(self.tokenizer, "oov_token", None) or getattr(self.tokenizer, "unk_token", None)
 
     def words(self, text: str) -> list[str]:
         return split_words(text)
@@ -167,29 +176,56 @@ class KerasHubTokenizer:
     def _piece_ids(self, text: str) -> list[int]:
         return [int(i) for i in np.asarray(self.tokenizer(text)).reshape(-1)]
 
-    def encode(self, text: Text, max_length: int | None) -> Encoding:
-        cls_id, sep_id = self.special_id("cls"), self.special_id("sep")
+    def encode(self, text: Text, max_length: int | None, task: str | None = None) -> Encoding:
+        """[start] a [sep] b [end] as the packer lays it out; a causal-LM prompt gets no end token and
+        keeps its last tokens when cut (they are next to the predicted one)."""
         parts = [self._piece_ids(t) for t in (text if isinstance(text, tuple) else (text,))]
-        full = sum(map(len, parts)) + len(parts) + 1
+        end = [] if task == "causal_lm" else self.end
+        full = sum(map(len, parts)) + len(self.start) + len(self.sep) * (len(parts) - 1) + len(end)
         if max_length is not None and full > max_length:
             room = max_length - (full - len(parts[-1]))
             if room < 1:
                 raise ValueError(f"The question alone is longer than max_length={max_length}.")
-            parts[-1] = parts[-1][:room]
-        ids, segments, special = [cls_id], [0], [True]
+            parts[-1] = parts[-1][-room:] if task == "causal_lm" else parts[-1][:room]
+        ids, segments, special = list(self.start), [0] * len(self.start), [True] * len(self.start)
         for segment, piece_ids in enumerate(parts):
-            ids += piece_ids + [sep_id]
-            segments += [segment] * (len(piece_ids) + 1)
-            special += [False] * len(piece_ids) + [True]
+            closing = end if segment == len(parts) - 1 else self.sep
+            ids += piece_ids + closing
+            segments += [segment] * (len(piece_ids) + len(closing))
+            special += [False] * len(piece_ids) + [True] * len(closing)
         special_arr = np.asarray(special, dtype=bool)
-        pair = len(parts) == 2
         return Encoding(
             ids=np.asarray(ids, dtype=np.int32),
             segment_ids=np.asarray(segments, dtype=np.int32),
             special_mask=special_arr,
-            context_mask=_context_after_first_separator(special_arr) if pair else ~special_arr,
+            context_mask=_context_after_first_separator(special_arr) if len(parts) == 2 else ~special_arr,
             dropped=full - len(ids),
         )
+
+
+def _layout(preprocessor: Any, tokenizer: Any) -> tuple[list[int], list[int], list[int]]:
+    """(start, separator, end) id lists, from the preprocessor's packer or the tokenizer."""
+    packer = getattr(preprocessor, "packer", None)
+    if preprocessor is not None and packer is None and hasattr(preprocessor, "build"):
+        preprocessor.build(None)  # keras-hub preprocessors create their packer when built
+        packer = getattr(preprocessor, "packer", None)
+    if packer is not None and hasattr(packer, "start_value"):
+        ids = lambda v: [_token_id(tokenizer, x) for x in (v if isinstance(v, (list, tuple)) else [v])]  # noqa: E731
+        start, end = ids(packer.start_value) if packer.start_value is not None else [], \
+            ids(packer.end_value) if packer.end_value is not None else []
+        sep = ids(packer.sep_value) if getattr(packer, "sep_value", None) is not None else end
+        return start, sep, end
+    start, end = getattr(tokenizer, "start_token_id", None), getattr(tokenizer, "end_token_id", None)
+    if start is None and end is None:
+        raise ValueError("Expected a keras-hub tokenizer or preprocessor with special tokens (start_token_id / "
+                         "end_token_id, or a preprocessor's packer) to lay out model inputs. "
+                         f"Received: tokenizer={type(tokenizer).__name__} without special tokens")
+    start, end = [int(start)] if start is not None else [], [int(end)] if end is not None else []
+    return start, end, end
+
+
+def _token_id(tokenizer: Any, value: Any) -> int:
+    return int(tokenizer.token_to_id(value)) if isinstance(value, str) else int(value)
 
 
 def split_words(text: str) -> list[str]:

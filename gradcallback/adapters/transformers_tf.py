@@ -1,7 +1,8 @@
 """Adapter for transformers TF models (TFBert*, TFDistilBert*, TFRoberta*, TFElectra*, ...).
 
 Uses only public transformers API: `get_input_embeddings()` for the word-embedding
-matrix and the `inputs_embeds` argument to run the model from embeddings.
+matrix and the `inputs_embeds` argument to run the model from embeddings. Served by the
+TensorFlow backend whatever Keras 3's own backend is.
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from .base import ModelAdapter, task_from_class_name
 
 
+def is_transformers_tf(model: Any) -> bool:
+    return any(c.__module__.startswith("transformers.") for c in type(model).__mro__) and hasattr(
+        model, "get_input_embeddings") and type(model).__name__.startswith("TF")
+
+
 class TransformersTFAdapter(ModelAdapter):
+    backend = "tensorflow"
+
     @staticmethod
     def matches(model: Any) -> bool:
-        return any(c.__module__.startswith("transformers.") for c in type(model).__mro__) and hasattr(
-            model, "get_input_embeddings"
-        )
+        return is_transformers_tf(model)
 
-    def __init__(self, model: Any, embedding_layer: Any = None):
-        super().__init__(model)  # the word embeddings are always get_input_embeddings()
+    def __init__(self, model: Any, embedding_layer: Any = None, output: str = "auto"):
+        super().__init__(model, output=output)  # the word embeddings are always get_input_embeddings()
         params = inspect.signature(model.call).parameters
         self._takes_segments = "token_type_ids" in params
         # RoBERTa-style embeddings derive positions from the ids (skipping padding); with
@@ -31,7 +38,7 @@ class TransformersTFAdapter(ModelAdapter):
         self._positions = getattr(embeddings, "create_position_ids_from_input_ids", None)
         self._positions = self._positions if "position_ids" in params else None
 
-    def embedding_matrix(self) -> tf.Variable:
+    def _variable(self) -> tf.Variable:
         layer = self.model.get_input_embeddings()
         for name in ("weight", "embeddings"):  # TF*Embeddings layers / keras Embedding
             if isinstance(getattr(layer, name, None), tf.Variable):
@@ -41,7 +48,20 @@ class TransformersTFAdapter(ModelAdapter):
             f"Received: layer={type(layer).__name__}"
         )
 
-    def forward(self, embeds: tf.Tensor, ids: tf.Tensor, mask: tf.Tensor, segment_ids: tf.Tensor) -> dict[str, tf.Tensor]:
+    def embedding_matrix(self) -> np.ndarray:
+        return np.asarray(self._variable().numpy(), np.float32)
+
+    @property
+    def embedding_shape(self) -> tuple[int, int]:
+        shape = self._variable().shape
+        return int(shape[0]), int(shape[1])
+
+    def word_embeddings(self, ids: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        if matrix is not None:
+            return super().word_embeddings(ids, matrix)
+        return tf.cast(tf.gather(self._variable(), np.asarray(ids)), tf.float32).numpy()  # no full copy of E
+
+    def forward(self, embeds: Any, ids: Any, mask: Any, segment_ids: Any, state: Any = None) -> dict[str, Any]:
         dtype = self.model.get_input_embeddings().compute_dtype or tf.float32
         inputs = {"inputs_embeds": tf.cast(embeds, dtype), "attention_mask": mask}
         if self._takes_segments:

@@ -1,8 +1,9 @@
 """The attribution engine: `explain()` and the reusable `Explainer` behind it.
 
-Tokenizes probes, sorts them by length, pads each chunk only to its longest probe,
-runs one method per chunk through the compiled score function, and returns one
-`Attribution` per probe with padding removed.
+Tokenizes probes, sorts them by length, pads each chunk only to its longest probe (to a
+length bucket where the backend compiles per shape), runs one method per chunk through the
+backend's compiled score function, and returns one `Attribution` per probe with padding
+removed. Works on numpy; the model is touched only through its adapter and backend.
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import tensorflow as tf
 
+from ..adapters import get_adapter, wrap_tokenizer
+from ..adapters.tokenizers import Encoding
+from ..attribution import TASKS, Attribution
 from . import methods
-from .adapters import get_adapter, wrap_tokenizer
-from .adapters.tokenizers import Encoding
-from .attribution import TASKS, Attribution
-from .gradients import Chunk, score_function
-from .heads import HEADS, make_prediction
-from .windows import explain_windows
+from .backends import check_backend
+from .batching import chunks, pad
+from .integrated_gradients import integrated_gradients
+from .predictions import make_prediction, softmax
+from .score import Chunk, score_function
 from .targets import parse_targets
+from .windows import explain_windows
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,10 @@ METHODS: dict[str, MethodSpec] = {
     "gradient_norm": MethodSpec(methods.gradient_norm, signed=False),
     "vanilla_gradients": MethodSpec(methods.vanilla_gradients, signed=False, needs=("gram",)),
     "gradient_x_input": MethodSpec(methods.gradient_x_input, signed=True),
-    "integrated_gradients": MethodSpec(methods.integrated_gradients, signed=True, needs=("baseline",)),
+    "integrated_gradients": MethodSpec(integrated_gradients, signed=True, needs=("baseline",)),
     "smoothgrad": MethodSpec(methods.smoothgrad, signed=False),
 }
-ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride")
+ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride", "output")
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
 BASELINES = ("pad", "zeros", "mask")
 
@@ -51,32 +54,48 @@ def is_signed(method: str, options: dict | None = None) -> bool:
     return METHODS[method].signed
 
 
-def explain(
-    model: Any,
-    tokenizer: Any,
-    inputs: Sequence[Any],
-    *,
-    task: str | None = None,
-    method: str = "gradient_norm",
-    target: Any = None,
-    **options: Any,
-) -> list[Attribution]:
+def method_options(method: str, options: dict) -> dict:
+    """The options as the method function takes them; ValueError for an unknown method or option
+    (checked against the method's own signature) or a bad smoothgrad base."""
+    if method not in METHODS:
+        raise ValueError(f"Expected method in {sorted(METHODS)}. Received: method={method!r}")
+    accepted = {p.name for p in inspect.signature(METHODS[method].fn).parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.name != "gram"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"Unknown options for {method}: {unknown}; accepted: {sorted(accepted)}. "
+                         f"Received: {', '.join(f'{k}={options[k]!r}' for k in unknown)}")
+    call = {k: v for k, v in options.items() if k != "baseline"}
+    if method == "smoothgrad":
+        base = call.get("base", "gradient_norm")
+        if base not in SMOOTHGRAD_BASES:
+            raise ValueError(f"Expected base in {SMOOTHGRAD_BASES}. Received: base={base!r}")
+        call["base"] = METHODS[base].fn
+    return call
+
+
+def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | None = None,
+            method: str = "gradient_norm", target: Any = None, **options: Any) -> list[Attribution]:
     """Token attributions for `inputs`, one `Attribution` per input.
 
     Args:
-        model: a transformers TF model or a Keras 3 model (keras-hub tasks included).
+        model: a transformers TF model or a Keras 3 model (keras-hub tasks included) on the
+            TensorFlow, JAX or PyTorch backend.
         tokenizer: its transformers tokenizer, or keras-hub tokenizer/preprocessor.
-        inputs: texts, or (question, context) pairs for question answering.
-        task: "classification", "question_answering" or "token_classification";
+        inputs: texts (prompts for a causal LM), or (question, context) pairs for question answering.
+        task: "classification", "question_answering", "token_classification" or "causal_lm";
             detected from the model when None.
         method: one of `METHODS`.
         target: None explains the prediction. Classification: a class index, or one per
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
+            Causal LM: the next token after the prompt, as a token string or id (or one per input).
         **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
-            `doc_stride`: tokens shared by the windows of a QA context longer than the model) and
-            method options (IG: `baseline`, `steps`, `quadrature`, `internal_batch_size`,
-            `tolerance`, `max_steps`; smoothgrad: `base`, `samples`, `noise`, `seed`).
+            `doc_stride`: tokens shared by the windows of a QA context longer than the model,
+            `output`: "auto", "logits" or "probabilities", what a Keras classifier outputs) and
+            method options (IG: `baseline`, `steps` (an int, or "auto" for a tolerance), `quadrature`,
+            `internal_batch_size`, `tolerance`, `atol`, `max_steps`; smoothgrad: `base`, `samples`,
+            `noise`, `seed`).
 
     Example:
         >>> attributions = explain(model, tokenizer, ["The sky is green"])
@@ -92,12 +111,13 @@ class Explainer:
 
     def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
                  max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False,
-                 doc_stride: int = 128):
+                 doc_stride: int = 128, output: str = "auto"):
         if task is not None and task not in TASKS:
             raise ValueError(f"Expected task in {TASKS} or None. Received: task={task!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
-        self.adapter = get_adapter(model, embedding_layer)
+        self.adapter = get_adapter(model, embedding_layer, output)
+        self.backend = check_backend(self.adapter)
         self.tokenizer = wrap_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.jit_compile = bool(jit_compile)
@@ -120,10 +140,10 @@ class Explainer:
             raise ValueError(f"A {task} model takes {want}. Received: inputs[0]={inputs[0]!r}")
         return task
 
-    def encode(self, inputs: Sequence[Any]) -> list[Encoding]:
+    def encode(self, inputs: Sequence[Any], task: str | None = None) -> list[Encoding]:
         """Tokenize and validate probes; one warning for truncation, one for empty-content probes."""
         check_texts(inputs)
-        encodings = [self.tokenizer.encode(text, self.max_length) for text in inputs]
+        encodings = [self.tokenizer.encode(text, self.max_length, task) for text in inputs]
         # Long QA contexts are explained over windows (windows.py); other inputs are cut, with a warning.
         cut = [(i, e.dropped) for i, e in enumerate(encodings) if e.dropped and not isinstance(inputs[i], tuple)]
         if cut:
@@ -149,7 +169,7 @@ class Explainer:
                 **options: Any) -> list[Attribution]:
         inputs = list(inputs)
         task = self.task_for(inputs)
-        return self.explain_encoded(inputs, self.encode(inputs), task=task, method=method,
+        return self.explain_encoded(inputs, self.encode(inputs, task), task=task, method=method,
                                     target=target, **options)
 
     def explain_encoded(self, texts: Sequence[Any], encodings: Sequence[Encoding], *, task: str,
@@ -161,99 +181,85 @@ class Explainer:
             warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
                           f"max_length={self.max_length} (probe, tokens dropped): "
                           f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
-        call_options = self._method_options(method, options)
-        head, targets = parse_targets(task, target, encodings)
-        fn = score_function(self.adapter, HEADS[head], self.jit_compile)
-        needs = self._needs(method, options)
-        shared = {"gram": self._gram()} if "gram" in needs else {}
-        extra_info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
-        results: list[Attribution | None] = [None] * len(encodings)
-        for index in _chunks(encodings, self.batch_size):
-            batch = _pad([encodings[i] for i in index], self._pad_id())
-            embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
-            extra = dict(shared)
-            if "baseline" in needs:
-                extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
-            chunk = Chunk.from_numpy(batch)
-            out = METHODS[method].fn(fn.bind(chunk), embeds, targets[index], **call_options, **extra)
-            for row, i in enumerate(index):
-                results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, extra_info)
+        call_options = method_options(method, options)
+        head, targets = parse_targets(task, target, encodings, self.tokenizer)
+        self.adapter.sync()  # weights current (JAX's trainer keeps them apart mid-epoch)
+        with self.adapter.attached():
+            fn = score_function(self.adapter, _head(head), self.jit_compile)
+            needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
+            shared = {"gram": self._gram()} if "gram" in needs else {}
+            results: list[Attribution | None] = [None] * len(encodings)
+            for index in chunks(encodings, self.batch_size):
+                batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
+                embeds = self.adapter.word_embeddings(batch["ids"])
+                extra = dict(shared)
+                if "baseline" in needs:
+                    extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
+                out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds, targets[index],
+                                         **call_options, **extra)
+                info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
+                for row, i in enumerate(index):
+                    results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, info)
         return results  # type: ignore[return-value]
 
     def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:
-        """Forward passes only, batched: softmax over classes per probe, [N, C] (classification)."""
-        fn = score_function(self.adapter, HEADS["class"], self.jit_compile)
+        """Forward passes only, batched: the class probabilities per probe, [N, C] (classification)."""
+        self.adapter.sync()
         targets = np.full((len(encodings), 2), -1, np.int32)
         out: list[np.ndarray | None] = [None] * len(encodings)
-        for index in _chunks(encodings, self.batch_size):
-            batch = _pad([encodings[i] for i in index], self._pad_id())
-            embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
-            logits = fn.bind(Chunk.from_numpy(batch)).evaluate(embeds, targets[index]).outputs["logits"]
-            z = np.exp(logits - logits.max(axis=1, keepdims=True))
-            for row, i in enumerate(index):
-                out[i] = z[row] / z[row].sum()
+        with self.adapter.attached():
+            fn = score_function(self.adapter, _head("class"), self.jit_compile)
+            for index in chunks(encodings, self.batch_size):
+                batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
+                embeds = self.adapter.word_embeddings(batch["ids"])
+                logits = fn.bind(Chunk.from_numpy(batch)).evaluate(embeds, targets[index]).outputs["logits"]
+                for row, i in enumerate(index):
+                    out[i] = softmax(logits[row].astype(np.float64))
         return np.stack(out)
 
     def class_probabilities(self, encodings: Sequence[Encoding], classes: Sequence[int]) -> np.ndarray:
         """Each probe's probability of the given class."""
         return self.class_distributions(encodings)[np.arange(len(encodings)), np.asarray(classes)]
 
-    def _needs(self, method: str, options: dict) -> tuple[str, ...]:
-        if method == "smoothgrad":
-            return METHODS[options.get("base", "gradient_norm")].needs
-        return METHODS[method].needs
-
-    def _method_options(self, method: str, options: dict) -> dict:
-        if method not in METHODS:
-            raise ValueError(f"Expected method in {sorted(METHODS)}. Received: method={method!r}")
-        spec = METHODS[method]
-        accepted = {p.name for p in inspect.signature(spec.fn).parameters.values()
-                    if p.kind is p.KEYWORD_ONLY and p.name not in ("gram",)}
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise ValueError(f"Unknown options for {method}: {unknown}; accepted: {sorted(accepted)}. "
-                             f"Received: {', '.join(f'{k}={options[k]!r}' for k in unknown)}")
-        call = {k: v for k, v in options.items() if k != "baseline"}
-        if method == "smoothgrad":
-            base = call.get("base", "gradient_norm")
-            if base not in SMOOTHGRAD_BASES:
-                raise ValueError(f"Expected base in {SMOOTHGRAD_BASES}. Received: base={base!r}")
-            call["base"] = METHODS[base].fn
-        return call
-
     def _pad_id(self) -> int:
         return self.tokenizer.special_id("pad") or 0
 
-    def _gram(self) -> tf.Tensor:
-        matrix = tf.cast(self.adapter.embedding_matrix(), tf.float32)
-        return tf.matmul(matrix, matrix, transpose_a=True)  # E^T E, [H, H]
+    def _gram(self) -> np.ndarray:
+        matrix = self.adapter.embedding_matrix().astype(np.float64)
+        return (matrix.T @ matrix).astype(np.float32)  # E^T E, [H, H]
 
-    def _baseline(self, embeds: tf.Tensor, batch: dict, kind: Any) -> tf.Tensor:
+    def _baseline(self, embeds: np.ndarray, batch: dict, kind: Any) -> np.ndarray:
         """IG baseline: special tokens and padding keep their input embedding (seed 002);
         every other position gets the [PAD]/[MASK]/given token's embedding, or zeros."""
-        keep = tf.constant((batch["special"] | (batch["mask"] == 0))[:, :, None])
+        keep = (batch["special"] | (batch["mask"] == 0))[:, :, None]
         if kind == "zeros":
-            fill = tf.zeros_like(embeds)
+            fill = np.zeros_like(embeds)
         else:
             token = {"pad": self._pad_id(), "mask": self.tokenizer.special_id("mask")}.get(kind, kind)
-            if not isinstance(token, (int, np.integer)) or not 0 <= token < self.adapter.vocab_size:
+            if not isinstance(token, (int, np.integer)) or isinstance(token, bool) \
+                    or not 0 <= token < self.adapter.vocab_size:
                 raise ValueError(f"Expected baseline in {BASELINES} or a token id below "
                                  f"{self.adapter.vocab_size}. Received: baseline={kind!r}")
-            fill = tf.broadcast_to(self.adapter.word_embeddings(tf.constant([[int(token)]])), tf.shape(embeds))
-        return tf.where(keep, embeds, fill)
+            fill = np.broadcast_to(self.adapter.word_embeddings(np.array([[int(token)]])), embeds.shape)
+        return np.where(keep, embeds, fill).astype(np.float32)
 
     def _attribution(self, text: Any, enc: Encoding, out: methods.MethodOutput, row: int,
                      method: str, task: str, extra_info: dict) -> Attribution:
         length = len(enc.ids)
         ev = out.evaluation
-        outputs = {k: v[row, :length] if v.ndim >= 2 and task != "classification" else v[row]
-                   for k, v in ev.outputs.items()}
+        per_token = task == "question_answering"  # start/end logits are [T]; others were reduced to [C]
+        outputs = {k: v[row, :length] if per_token else v[row] for k, v in ev.outputs.items()}
         tokens = self.tokenizer.convert_ids_to_tokens(enc.ids)
         prediction = make_prediction(task, outputs, ev.predicted[row])
         if prediction.span is not None:
             prediction = replace(prediction, answer=self._answer(text, enc, tokens, prediction.span))
+        if task == "causal_lm":
+            prediction = replace(prediction, answer=self.tokenizer.convert_ids_to_tokens([prediction.label])[0])
         target = ev.targets[row]
         info = dict(out.info, **extra_info, **{k: v[row].item() for k, v in out.per_probe.items()})
+        info["explained"] = self.adapter.describe_output() if task == "classification" else "logit"
+        if task == "causal_lm":
+            info["target_token"] = self.tokenizer.convert_ids_to_tokens([int(target[1])])[0]
         return Attribution(
             tokens=tokens, token_ids=enc.ids.copy(), scores=out.scores[row, :length].astype(np.float32),
             method=method, target=int(target[0]) if task == "classification" else (int(target[0]), int(target[1])),
@@ -269,6 +275,12 @@ class Explainer:
         return self.tokenizer.tokens_to_string(tokens[start: end + 1])
 
 
+def _head(name: str) -> Any:
+    from .heads import HEADS  # keras.ops: imported once a model is explained, not with the package
+
+    return HEADS[name]
+
+
 def check_texts(inputs: Sequence[Any]) -> None:
     if not inputs:
         raise ValueError("Expected at least one input. Received: inputs=[]")
@@ -278,23 +290,3 @@ def check_texts(inputs: Sequence[Any]) -> None:
             raise ValueError(f"Expected a str or a (question, context) pair of str. Received: inputs[{i}]={text!r}")
         if any(not p.strip() for p in parts):
             raise ValueError(f"Empty text at probe {i}. Received: inputs[{i}]={text!r}")
-
-
-def _chunks(encodings: Sequence[Encoding], size: int) -> list[np.ndarray]:
-    """Probe indices grouped by similar length (longest first) so padding stays small."""
-    order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-    return [order[i: i + size] for i in range(0, len(order), size)]
-
-
-def _pad(encodings: Sequence[Encoding], pad_id: int) -> dict[str, np.ndarray]:
-    """Stack a chunk, padded to its own longest probe."""
-    length = max(len(e.ids) for e in encodings)
-    out = {"ids": np.full((len(encodings), length), pad_id, np.int32)}
-    for name in ("mask", "segment_ids", "context", "special"):
-        out[name] = np.zeros((len(encodings), length), bool if name == "special" else np.int32)
-    for row, e in enumerate(encodings):
-        n = len(e.ids)
-        out["ids"][row, :n], out["mask"][row, :n] = e.ids, 1
-        out["segment_ids"][row, :n], out["context"][row, :n] = e.segment_ids, e.context_mask
-        out["special"][row, :n] = e.special_mask
-    return out

@@ -9,9 +9,11 @@ import numpy as np
 QA_MODES = ("span", "start", "end")
 
 
-def parse_targets(task: str, target: Any, encodings: Sequence[Any]) -> tuple[str, np.ndarray]:
+def parse_targets(task: str, target: Any, encodings: Sequence[Any], tokenizer: Any = None) -> tuple[str, np.ndarray]:
     """(head name, targets [N, 2]) for `task`; ValueError for a target the task cannot take."""
     n = len(encodings)
+    if task == "causal_lm":
+        return "next_token", _next_token_targets(target, encodings, tokenizer)
     if task == "classification":
         return "class", _per_probe(target, n, _class_target)
     if task == "question_answering":
@@ -76,3 +78,26 @@ def _check_positions(targets: np.ndarray, encodings: Sequence[Any], both: bool) 
         positions = t if both else t[:1]
         if (positions >= len(e.ids)).any():
             raise ValueError(f"Target position beyond probe {i}'s {len(e.ids)} tokens. Received: target={tuple(t)}")
+
+
+def _next_token_targets(target: Any, encodings: Sequence[Any], tokenizer: Any) -> np.ndarray:
+    """(last prompt position, token id or -1) per prompt; a token is given as its string or id."""
+    def token(t: Any) -> int:
+        if t is None:
+            return -1
+        if isinstance(t, str) and tokenizer is not None:
+            encoded = tokenizer.encode(t, None, "causal_lm")
+            ids = [int(i) for i in encoded.ids[~encoded.special_mask]]
+            if len(ids) != 1:
+                raise ValueError(f"Expected a target that is one token; {t!r} is {len(ids)} tokens: "
+                                 f"{tokenizer.convert_ids_to_tokens(ids)}. Received: target={t!r}")
+            return ids[0]
+        if isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 0:
+            return int(t)
+        raise ValueError(f"Expected the next token as a string, a token id or None. Received: target={t!r}")
+
+    single = target is None or isinstance(target, (str, int, np.integer))
+    tokens = [token(target)] * len(encodings) if single else [token(t) for t in target]
+    if len(tokens) != len(encodings):
+        raise ValueError(f"Expected one target per prompt ({len(encodings)}). Received: target={target!r}")
+    return np.asarray([(len(e.ids) - 1, t) for e, t in zip(encodings, tokens)], np.int32)

@@ -1,0 +1,37 @@
+"""Backends: the only code that imports a framework's autodiff, one small module each.
+
+Each module has `compile(adapter, head, jit_compile)` returning an object with
+`evaluate(embeds, targets, ids, mask, segment_ids, context)` -> (values, resolved, predicted, outputs)
+and `value_and_grad(...)` -> (values, grads, resolved, predicted, outputs), numpy in and out,
+plus `static_shapes` (compiles per shape: pad to buckets) and `trace_count`.
+
+The backend is the adapter's: a Keras 3 model's is `keras.backend.backend()`; transformers TF
+models are always served by TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def check_backend(adapter: Any) -> str:
+    """The adapter's backend, or a ValueError naming it and what is supported."""
+    name = getattr(adapter, "backend", None)
+    if name not in BACKENDS:
+        raise ValueError(f"gradcallback computes gradients with the {', '.join(BACKENDS)} backends. "
+                         f"Received: a model on the {name!r} backend (KERAS_BACKEND={name})")
+    if name == "tensorflow" and type(adapter).__name__ == "TransformersTFAdapter":
+        import keras
+
+        if keras.backend.backend() != "tensorflow":  # the heads are written in keras.ops
+            raise ValueError("transformers TF models need Keras 3's TensorFlow backend in the same process "
+                             f"(KERAS_BACKEND=tensorflow). Received: KERAS_BACKEND={keras.backend.backend()}")
+    return name
+
+
+def compile_score(adapter: Any, head: Any, jit_compile: bool) -> Any:
+    module = importlib.import_module(f"{__name__}.{check_backend(adapter)}")
+    return module.compile(adapter, head, jit_compile)

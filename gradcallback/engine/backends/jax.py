@@ -1,0 +1,55 @@
+"""JAX: `jax.jit(jax.value_and_grad(...))` over the model's stateless call.
+
+The weights are arguments of the compiled function, read current at every call
+(`adapter.state()`, after `adapter.sync()`): calling the model object inside `jit` would bake
+the weights of the first trace in as constants, and attributions would go stale as training
+moves them. jit has no dynamic shapes: the engine pads lengths and rows to buckets, so a
+fixed probe set compiles a few shapes once (enable JAX's persistent compilation cache to
+keep them across processes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+
+from ..heads import Head, run_head
+
+
+class JaxScore:
+    static_shapes = True
+
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+        self.adapter, self.head = adapter, head
+        self.trace_count = 0
+
+        def run(embeds, state, targets, ids, mask, segment_ids, context):
+            self.trace_count += 1  # a Python side effect: runs only while tracing
+            return run_head(adapter, head, embeds, targets, ids, mask, segment_ids, context, state)
+
+        def summed(embeds, *args):
+            values, resolved, predicted, outputs = run(embeds, *args)
+            # Rows are independent, so the gradient of the sum is each row's own gradient.
+            return values.sum(), (values, resolved, predicted, outputs)
+
+        self._evaluate = jax.jit(run)
+        self._value_and_grad = jax.jit(jax.value_and_grad(summed, has_aux=True))
+
+    def evaluate(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        return _numpy(self._evaluate(embeds, self.adapter.state(), *arrays))
+
+    def value_and_grad(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        (_, (values, resolved, predicted, outputs)), grads = self._value_and_grad(
+            embeds, self.adapter.state(), *arrays)
+        return _numpy((values, grads, resolved, predicted, outputs))
+
+
+def _numpy(results: tuple) -> tuple:
+    return tuple({k: np.asarray(v) for k, v in r.items()} if isinstance(r, dict) else np.asarray(r)
+                 for r in results)
+
+
+def compile(adapter: Any, head: Head, jit_compile: bool) -> JaxScore:  # noqa: A001 - the backend protocol
+    return JaxScore(adapter, head, jit_compile)

@@ -1,0 +1,59 @@
+"""TensorFlow: one `tf.function` per (adapter, head) with a GradientTape watching only the embeddings.
+
+Dynamic batch and length dimensions, so chunks of any shape reuse one trace; with
+`jit_compile` XLA compiles each new shape once (the engine pads to buckets) and then runs
+faster. Serves Keras 3 models on the TensorFlow backend, transformers TF and tf-keras models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ..heads import Head, run_head
+
+
+class TFScore:
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+        self.adapter, self.head = adapter, head
+        self.static_shapes = bool(jit_compile)
+        self.trace_count = 0  # incremented only while tracing: a test watches it
+        signature = [
+            tf.TensorSpec([None, None, adapter.hidden_size], tf.float32),  # embeds [M, T, H]
+            tf.TensorSpec([None, 2], tf.int32),  # targets [M, 2]
+            *[tf.TensorSpec([None, None], tf.int32)] * 4,  # ids, mask, segment ids, context [M, T]
+        ]
+        self._evaluate = tf.function(self._evaluate_graph, input_signature=signature, jit_compile=jit_compile)
+        self._value_and_grad = tf.function(self._value_and_grad_graph, input_signature=signature,
+                                           jit_compile=jit_compile)
+
+    def _evaluate_graph(self, embeds, targets, ids, mask, segment_ids, context):
+        self.trace_count += 1
+        return run_head(self.adapter, self.head, embeds, targets, ids, mask, segment_ids, context)
+
+    def _value_and_grad_graph(self, embeds, targets, ids, mask, segment_ids, context):
+        self.trace_count += 1
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(embeds)
+            values, resolved, predicted, outputs = run_head(self.adapter, self.head, embeds, targets, ids, mask,
+                                                            segment_ids, context)
+        # Rows are independent (inference mode, masked attention), so the gradient of
+        # the sum is each row's own gradient.
+        grads = tape.gradient(values, embeds, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return values, grads, resolved, predicted, outputs
+
+    def evaluate(self, *arrays: np.ndarray) -> tuple:
+        return _numpy(self._evaluate(*arrays))
+
+    def value_and_grad(self, *arrays: np.ndarray) -> tuple:
+        return _numpy(self._value_and_grad(*arrays))
+
+
+def _numpy(results: tuple) -> tuple:
+    return tuple({k: v.numpy() for k, v in r.items()} if isinstance(r, dict) else r.numpy() for r in results)
+
+
+def compile(adapter: Any, head: Head, jit_compile: bool) -> TFScore:  # noqa: A001 - the backend protocol
+    return TFScore(adapter, head, jit_compile)

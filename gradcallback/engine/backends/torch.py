@@ -1,0 +1,47 @@
+"""PyTorch: a leaf embeddings tensor with `requires_grad`, and `torch.autograd.grad` with respect
+to it alone, so parameters' `.grad` stay as they were; the model runs with `training=False`
+and its train/eval mode is not touched. Eager: no compilation, any shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import torch
+
+from ..heads import Head, run_head
+
+
+class TorchScore:
+    static_shapes = False
+    trace_count = 0
+
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+        self.adapter, self.head = adapter, head
+
+    def _run(self, embeds: torch.Tensor, arrays: tuple) -> tuple:
+        tensors = [keras.ops.convert_to_tensor(a) for a in arrays]
+        return run_head(self.adapter, self.head, embeds, *tensors)
+
+    def evaluate(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        with torch.no_grad():
+            return _numpy(self._run(keras.ops.convert_to_tensor(embeds), arrays))
+
+    def value_and_grad(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        leaf = keras.ops.convert_to_tensor(embeds).detach().requires_grad_(True)
+        with torch.enable_grad():
+            values, resolved, predicted, outputs = self._run(leaf, arrays)
+            (grads,) = torch.autograd.grad(values.sum(), leaf, allow_unused=True)
+        grads = torch.zeros_like(leaf) if grads is None else grads  # the output ignores the input
+        return _numpy((values, grads, resolved, predicted, outputs))
+
+
+def _numpy(results: tuple) -> tuple:
+    as_numpy = lambda t: t.detach().cpu().numpy()  # noqa: E731
+    return tuple({k: as_numpy(v) for k, v in r.items()} if isinstance(r, dict) else as_numpy(r) for r in results)
+
+
+def compile(adapter: Any, head: Head, jit_compile: bool) -> TorchScore:  # noqa: A001 - the backend protocol
+    return TorchScore(adapter, head, jit_compile)

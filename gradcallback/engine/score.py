@@ -1,0 +1,132 @@
+"""The gradient interface every method uses: f(embeds) -> one scalar per row, and d f / d embeds.
+
+`ScoreFunction` is built once per (adapter, head, jit_compile) by the backend that serves the
+adapter (`engine/backends/`: TensorFlow, JAX or PyTorch) and reused. Methods receive a
+`BoundScore`, the function bound to one chunk of probes. Everything here is numpy in, numpy
+out; only the backend touches framework tensors and autodiff.
+
+Compiled shapes stay bounded: where the backend compiles per shape (jax.jit, TF with XLA),
+lengths are padded to a few buckets by the engine and rows to powers of two here, so a fixed
+probe set compiles a handful of shapes once per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # heads import keras.ops, which imports the backend's framework
+    from .heads import Head
+
+
+@dataclass(frozen=True, eq=False)
+class Chunk:
+    """The padded context of a chunk of probes; rows of a method's batch index into it."""
+
+    ids: np.ndarray  # int32 [B, T] token ids
+    mask: np.ndarray  # int32 [B, T] attention mask
+    segment_ids: np.ndarray  # int32 [B, T]
+    context: np.ndarray  # int32 [B, T] answer-span candidates (QA)
+
+    @classmethod
+    def from_numpy(cls, batch: dict[str, np.ndarray]) -> "Chunk":
+        as_int = lambda name: np.ascontiguousarray(batch[name], dtype=np.int32)  # noqa: E731
+        return cls(as_int("ids"), as_int("mask"), as_int("segment_ids"), as_int("context"))
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """f at some embeddings, with the targets it was taken at (numpy)."""
+
+    values: np.ndarray  # float32 [N]: the explained value per row
+    targets: np.ndarray  # int32 [N, 2]: targets used (-1 entries resolved to the prediction)
+    predicted: np.ndarray  # int32 [N, 2]: the model's own prediction
+    outputs: dict[str, np.ndarray]  # what the head kept of the adapter's outputs
+
+
+LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+
+
+def length_bucket(length: int, limit: int | None = None) -> int:
+    """The padded length for a chunk whose longest probe has `length` tokens (at most `limit`)."""
+    bucket = next((b for b in LENGTH_BUCKETS if b >= length), -(-length // 512) * 512)
+    return max(length, min(bucket, limit)) if limit else bucket
+
+
+def row_bucket(rows: int) -> int:
+    """Rows padded to the next power of two (at most 2x the work, in the last chunk only)."""
+    return 1 << max(0, int(rows - 1).bit_length())
+
+
+class ScoreFunction:
+    """f(embeds) for one adapter and one head, compiled once by its backend.
+
+    `calls` and `rows` count backend calls and the (unpadded) rows they evaluated: tests
+    check that a method evaluates each point once, benchmarks report them.
+    """
+
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool = False):
+        from .backends import compile_score
+
+        self.adapter, self.head = adapter, head
+        self.compiled = compile_score(adapter, head, jit_compile)
+        self.static_shapes = bool(self.compiled.static_shapes)
+        self.calls = self.rows = 0
+
+    @property
+    def trace_count(self) -> int:
+        return self.compiled.trace_count
+
+    def bind(self, chunk: Chunk) -> "BoundScore":
+        return BoundScore(self, chunk)
+
+
+class BoundScore:
+    """A `ScoreFunction` bound to one chunk of probes: what methods receive."""
+
+    def __init__(self, function: ScoreFunction, chunk: Chunk):
+        self.function, self.chunk = function, chunk
+
+    def _args(self, embeds: Any, targets: Any, rows: Any) -> tuple[int, tuple]:
+        embeds = np.asarray(embeds, np.float32)
+        m = embeds.shape[0]
+        rows = np.arange(m) if rows is None else np.asarray(rows, np.int64)
+        targets = np.asarray(targets, np.int32).reshape(m, 2)
+        padded = row_bucket(m) if self.function.static_shapes else m
+        if padded > m:  # extra rows repeat row 0: valid inputs whose results are dropped
+            fill = np.zeros(padded - m, np.int64)
+            embeds = np.concatenate([embeds, embeds[fill]])
+            targets, rows = np.concatenate([targets, targets[fill]]), np.concatenate([rows, rows[fill]])
+        c = self.chunk
+        self.function.calls += 1
+        self.function.rows += m
+        return m, (embeds, targets, c.ids[rows], c.mask[rows], c.segment_ids[rows], c.context[rows])
+
+    def evaluate(self, embeds: Any, targets: Any, rows: Any = None) -> Evaluation:
+        """Forward pass only."""
+        m, args = self._args(embeds, targets, rows)
+        values, resolved, predicted, outputs = self.function.compiled.evaluate(*args)
+        return _evaluation(m, values, resolved, predicted, outputs)
+
+    def value_and_grad(self, embeds: Any, targets: Any, rows: Any = None) -> tuple[Evaluation, np.ndarray]:
+        """Forward pass and d f / d embeds [M, T, H] in one compiled call."""
+        m, args = self._args(embeds, targets, rows)
+        values, grads, resolved, predicted, outputs = self.function.compiled.value_and_grad(*args)
+        return _evaluation(m, values, resolved, predicted, outputs), np.asarray(grads[:m], np.float32)
+
+
+def _evaluation(m: int, values, resolved, predicted, outputs) -> Evaluation:
+    return Evaluation(values=np.asarray(values[:m], np.float32), targets=np.asarray(resolved[:m], np.int32),
+                      predicted=np.asarray(predicted[:m], np.int32),
+                      outputs={k: np.asarray(v[:m], np.float32) for k, v in outputs.items()})
+
+
+def score_function(adapter: Any, head: Head, jit_compile: bool = False) -> ScoreFunction:
+    """The cached `ScoreFunction` for (adapter, head, jit_compile): compiled once, reused every call."""
+    cache = adapter.__dict__.setdefault("_score_functions", {})
+    key = (head.name, bool(jit_compile))
+    if key not in cache:
+        cache[key] = ScoreFunction(adapter, head, jit_compile)
+    return cache[key]
