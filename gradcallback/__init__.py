@@ -1,24 +1,36 @@
-"""gradcallback: see what your transformer text model looks at while it trains."""
+"""gradcallback: see what your transformer text model looks at while it trains.
 
-from .attribution import Attribution, Prediction, normalize_l1_share, normalize_max_abs
-from .callback import AttributionCallback
-from .engine import METHODS, Explainer, explain
-from .probes import ProbeSet
-from .spurious import SpuriousAttributionError
-from .vocabulary import VocabularyCheck, coverage
+Importing it imports no deep-learning framework: the engine imports the backend a model needs
+when a model is explained.
+"""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+from .attribution import Attribution, Prediction, normalize_l1_share, normalize_max_abs  # noqa: E402
+from .callback import AttributionCallback  # noqa: E402
+from .engine import METHODS, Explainer, explain  # noqa: E402
+from .monitors import Drift, Faithfulness, Monitor, ShortcutDiscovery, SpuriousGroups, VocabularyCheck  # noqa: E402
+from .probes import ProbeSet  # noqa: E402
+from .spurious import SpuriousAttributionError  # noqa: E402
+from .summaries import Display  # noqa: E402
+from .vocabulary import coverage  # noqa: E402
 
 __all__ = [
     "Attribution",
     "AttributionCallback",
+    "Display",
+    "Drift",
     "Explainer",
+    "Faithfulness",
     "METHODS",
+    "Monitor",
     "Prediction",
+    "ProbeSet",
+    "ShortcutDiscovery",
+    "SpuriousAttributionError",
+    "SpuriousGroups",
     "VocabularyCheck",
     "coverage",
-    "ProbeSet",
-    "SpuriousAttributionError",
     "explain",
     "normalize_l1_share",
     "normalize_max_abs",

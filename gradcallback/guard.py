@@ -16,6 +16,7 @@ class Guard:
 
     def __init__(self, strict: bool, events: Any):
         self.strict, self.events = strict, events
+        self.setup = False  # while True (the step logged before training starts), errors propagate
         self.disabled: set[str] = set()
 
     def run(self, part: str, step: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -26,7 +27,7 @@ class Guard:
         except SpuriousAttributionError:
             raise  # the user asked for it: on_spurious="raise"
         except Exception as error:
-            if self.strict:
+            if self.strict or self.setup:
                 raise
             self.disabled.add(part)
             self.report(part, step, error, traceback.format_exc())

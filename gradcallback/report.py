@@ -11,7 +11,11 @@ from typing import Any
 
 from .runs import Run, top_tokens
 
-ALERT_TAGS = ("spurious/alerts", "vocabulary/alerts", "discovery/length_note", "errors")
+ALERT_TAGS = ("discovery/length_note", "errors")  # and every monitor's "<name>/alerts"
+
+
+def is_alert(tag: str) -> bool:
+    return tag in ALERT_TAGS or tag.endswith("/alerts")
 
 
 def summarize(run: Run, k: int = 5) -> dict[str, Any]:
@@ -20,27 +24,26 @@ def summarize(run: Run, k: int = 5) -> dict[str, Any]:
     for step in run.steps:
         scalars = {tag: values[step] for tag, values in sorted(run.scalars.items())
                    if step in values and not tag.startswith("vocabulary/probes") and "training_texts" not in tag}
-        alerts = [{"tag": tag, "text": run.texts[tag][step]} for tag in ALERT_TAGS if step in run.texts.get(tag, {})]
+        alerts = [{"tag": tag, "text": run.texts[tag][step]} for tag in sorted(run.texts)
+                  if is_alert(tag) and step in run.texts[tag]]
         tops = {m: [[t, round(s, 4)] for t, s in top_tokens(run, m, step, k)] for m in run.methods}
         steps.append({"step": step, "epoch": run.epoch_of(step), "scalars": scalars, "alerts": alerts,
                       "top_tokens": {m: t for m, t in tops.items() if t}})
     coverage = {tag: next(iter(values.values())) for tag, values in sorted(run.scalars.items())
                 if tag.startswith(("vocabulary/probes/", "vocabulary/training_texts/"))}
-    return {"run": str(run.folder), "methods": run.methods, "coverage": coverage, "steps": steps}
+    return {"run": str(run.folder), "methods": run.methods, "coverage": coverage, "steps": steps,
+            "monitors": run.info.get("monitors", []), "backend": run.info.get("backend"),
+            "step_axis": run.info.get("step_axis")}
 
 
 def columns(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """(header, scalar tag) of the per-step table: the figures a reader checks first."""
     tags = {tag for s in summary["steps"] for tag in s["scalars"]}
     wanted = [("accuracy", "probes/accuracy"), ("confidence", "probes/mean_confidence")]
-    wanted += [(f"{t.split('/')[1]} share", t) for t in sorted(tags) if t.startswith("spurious/")
-               and t.endswith("/share")]
-    for method in summary["methods"]:
-        wanted += [(f"{method} stability", f"{method}/rank_stability"),
-                   (f"{method} fragmented", f"vocabulary/{method}/fragmented_share"),
-                   (f"{method} comp@3", f"faithfulness/{method}/comprehensiveness/k3")]
-    wanted += [("random comp@3", "faithfulness/random/comprehensiveness/k3"), ("candidates", "discovery/candidates")]
-    return [(header, tag) for header, tag in wanted if tag in tags]
+    wanted += [(f"{method} stability", f"{method}/rank_stability") for method in summary["methods"]]
+    # Each monitor names its own columns (run.json), user-written monitors included.
+    wanted += [(header, tag) for monitor in summary.get("monitors", []) for header, tag in monitor["columns"]]
+    return [(header, tag) for header, tag in dict.fromkeys(wanted) if tag in tags]
 
 
 def as_text(summary: dict[str, Any]) -> str:
@@ -50,7 +53,8 @@ def as_text(summary: dict[str, Any]) -> str:
     rows = [[str(s["step"]), "" if s["epoch"] is None else str(s["epoch"])]
             + [format_number(s["scalars"].get(tag)) for _, tag in cols] + [str(len(s["alerts"]))]
             for s in summary["steps"]]
-    lines = [f"run: {summary['run']}", "", *_aligned([header] + rows)]
+    about = ", ".join(f"{m['name']} ({m['method']})" for m in summary.get("monitors", []))
+    lines = [f"run: {summary['run']}" + (f"  [monitors: {about}]" if about else ""), "", *_aligned([header] + rows)]
     if summary["coverage"]:
         lines += ["", "coverage at train begin: " + ", ".join(
             f"{tag.removeprefix('vocabulary/')} {value:.1%}" for tag, value in summary["coverage"].items())]

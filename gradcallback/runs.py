@@ -15,6 +15,22 @@ from .eventfile import read_events
 from .metrics import token_mass
 
 RECORDS = "records.jsonl"
+RUN_INFO = "run.json"
+
+
+def new_run_dir(base: Path) -> Path:
+    """`base`, or `base_2`, `base_3`, ... when `base` already holds another run's files: one run, one
+    folder, so TensorBoard and `report` never mix two runs on one step axis."""
+    candidate, n = base, 1
+    while (candidate / RECORDS).exists() or (candidate.exists() and any(candidate.glob("events.out.tfevents.*"))):
+        n += 1
+        candidate = base.with_name(f"{base.name}_{n}")
+    return candidate
+
+
+def write_run_info(folder: Path, info: dict) -> None:
+    """What a run is (methods, monitors and their report columns, backend, step axis), for `report`."""
+    (folder / RUN_INFO).write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
 
 
 @dataclass
@@ -26,6 +42,7 @@ class Run:
     texts: dict[str, dict[int, str]] = field(default_factory=dict)
     images: dict[str, dict[int, bytes]] = field(default_factory=dict)  # PNG bytes
     records: list[dict] = field(default_factory=list)  # attribution rows, one per (step, method, probe)
+    info: dict = field(default_factory=dict)  # run.json: methods, monitors and their report columns
     monitor_records: list[dict] = field(default_factory=list)  # rows with another "kind"
 
     @property
@@ -44,7 +61,7 @@ class Run:
 
 
 def find_runs(logdir: str | Path) -> list[Path]:
-    """Every callback folder under `logdir` (the folders holding a `records.jsonl`), sorted."""
+    """Every run folder under `logdir` (the folders holding a `records.jsonl`), sorted."""
     root = Path(logdir)
     if not root.is_dir():
         raise ValueError(f"Expected a log folder written by AttributionCallback. Received: logdir={str(root)!r}")
@@ -67,6 +84,8 @@ def read_run(folder: str | Path, images: bool = False) -> Run:
                 if value.HasField("tensor"):
                     _store(run, plugins.get(value.tag, ""), value.tag, event.step,
                            tensor_util.make_ndarray(value.tensor), images)
+    if (Path(folder) / RUN_INFO).exists():
+        run.info = json.loads((Path(folder) / RUN_INFO).read_text(encoding="utf-8"))
     path, rows = Path(folder) / RECORDS, []
     if path.exists():
         with open(path, encoding="utf-8") as lines:

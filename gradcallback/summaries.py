@@ -14,7 +14,8 @@ Tags (under `<log_dir>/attributions/`):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -26,24 +27,89 @@ from .probes import ProbeSet
 from .writers import EventWriter, JsonlWriter
 
 
-class StepLogger:
-    """Writes one logged step for every method; keeps the history evolution images need."""
+AGGREGATES, STYLES, COLOR_SCALES = ("token", "word"), ("text", "bars"), ("per_image", "fixed")
 
-    def __init__(self, events: EventWriter, records: JsonlWriter, probes: ProbeSet, *, top_k: int,
-                 aggregate: str, style: str, color_scale: str, max_tokens: int, image_width: int,
-                 target: str, method_options: dict):
+
+@dataclass(frozen=True)
+class Display:
+    """How attributions are drawn and tabulated.
+
+    Args:
+        top_k: tokens per probe in the top-token tables.
+        aggregate: "token", or "word" to merge word pieces (##, Ġ, ▁) with summed scores.
+        style: "text" heatmaps, or "bars" for the seeds' bar charts.
+        color_scale: "per_image" (each image's own max), or "fixed" (the first logged step's max per
+            probe, so images compare across steps).
+        max_tokens: longest token sequence drawn; longer probes are cut with a note.
+        image_width: heatmap width in pixels (at most 1600).
+        evolution_steps: logged steps an evolution image shows: the first and the latest ones (memory
+            and bytes per logged step stay flat however long the run).
+    """
+
+    top_k: int = 10
+    aggregate: str = "token"
+    style: str = "text"
+    color_scale: str = "per_image"
+    max_tokens: int = 256
+    image_width: int = 1200
+    evolution_steps: int = 50
+
+    def __post_init__(self):
+        for name in ("top_k", "max_tokens", "image_width", "evolution_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
+        for name, allowed in (("aggregate", AGGREGATES), ("style", STYLES), ("color_scale", COLOR_SCALES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Expected {name} in {allowed}. Received: {name}={getattr(self, name)!r}")
+
+
+class History:
+    """Per method: the first logged step and the latest `window` ones (bounded, whatever the run length)."""
+
+    def __init__(self, window: int):
+        self.first: dict[str, tuple[int, list[Attribution]]] = {}
+        self.recent: dict[str, deque] = defaultdict(lambda: deque(maxlen=window))
+
+    def add(self, method: str, step: int, attributions: list[Attribution]) -> None:
+        self.first.setdefault(method, (step, attributions))
+        self.recent[method].append((step, attributions))
+
+    def previous(self, method: str) -> list[Attribution] | None:
+        return self.recent[method][-1][1] if self.recent[method] else None
+
+    def steps(self, method: str) -> list[tuple[int, list[Attribution]]]:
+        """The first step, then the window (without repeating the first)."""
+        if method not in self.first:
+            return []
+        first = self.first[method]
+        return [first] + [item for item in self.recent[method] if item[0] != first[0]]
+
+    def as_dict(self) -> dict[str, list[tuple[int, list[Attribution]]]]:
+        return {method: self.steps(method) for method in self.first}
+
+
+class StepLogger:
+    """Writes one logged step for every method; keeps the bounded history evolution images need."""
+
+    def __init__(self, events: EventWriter, records: JsonlWriter, probes: ProbeSet, *, display: Display,
+                 target: str, method_options: dict, explained: str = "logit"):
         self.events, self.records, self.probes = events, records, probes
-        self.top_k, self.aggregate, self.style, self.color_scale = top_k, aggregate, style, color_scale
-        self.max_tokens, self.image_width, self.target = max_tokens, image_width, target
-        self.method_options = method_options
-        self.history: dict[str, list[tuple[int, list[Attribution]]]] = defaultdict(list)
+        self.display, self.target, self.method_options, self.explained = display, target, method_options, explained
+        self.top_k, self.aggregate, self.style, self.color_scale = (display.top_k, display.aggregate, display.style,
+                                                                    display.color_scale)
+        self.max_tokens, self.image_width = display.max_tokens, display.image_width
+        self.history = History(display.evolution_steps)
         self.scales: dict[tuple[str, int], float] = {}
 
     def describe(self, method: str) -> str:
         if self.probes.task == "question_answering":
             what = "the predicted answer span (start + end logits)"
+        elif self.probes.task == "causal_lm":
+            what = "each probe's expected next token" if self.target == "label" else "the predicted next token"
         else:
-            what = "each probe's label" if self.target == "label" else "the predicted class logit"
+            what = "each probe's label" if self.target == "label" else "the predicted class"
+            what += f" ({self.explained})"
         return f"method: {method}; target: {what}"
 
     def log_probes(self, step: int) -> None:
@@ -56,8 +122,8 @@ class StepLogger:
 
     def log_method(self, step: int, epoch: int | None, method: str, attributions: list[Attribution]) -> None:
         """Everything one method produces at one step."""
-        previous = self.history[method][-1][1] if self.history[method] else None
-        self.history[method].append((step, attributions))
+        previous = self.history.previous(method)
+        self.history.add(method, step, attributions)
         self._images(method, attributions, step)
         self._texts(method, attributions, step)
         self._scalars(method, attributions, previous, step)
@@ -71,20 +137,18 @@ class StepLogger:
             self.events.scalar("probes/accuracy", metrics.accuracy(attributions, self.probes.labels), step,
                                description="Share of probes predicted correctly")
 
-    def progress_line(self, step: int, epoch: int | None) -> str:
-        """One line for the console: probe accuracy, top tokens, spurious shares and alerts of `step`."""
+    def progress_line(self, step: int, epoch: int | None, fragments: Sequence[str], seconds: float) -> str:
+        """One line for the console: probe accuracy, top tokens, the monitors' fragments, alerts, and
+        how long the step's work took."""
         now = {tag: value for tag, (at, value) in self.events.latest.items() if at == step}
-        parts = [f"gradcallback step {step}" + ("" if epoch is None else f" (epoch {epoch})")]
+        parts = [f"gradcallback step {step}" + ("" if epoch is None else f" (epoch {epoch})") + f" [{seconds:.1f} s]"]
         if "probes/accuracy" in now:
             parts.append(f"probe accuracy {now['probes/accuracy']:.2f}")
-        for method, logged in self.history.items():
+        for method, logged in self.history.recent.items():
             if logged and logged[-1][0] == step:
                 top = metrics.token_mass(((a.tokens, a.scores) for a in logged[-1][1]), 3)
                 parts.append(f"{method} top: " + ", ".join(token for token, _ in top))
-        parts += [f"{tag.split('/')[1]} share {value:.2f}" for tag, value in now.items()
-                  if tag.startswith("spurious/") and tag.endswith("/share")]
-        if "discovery/candidates" in now:
-            parts.append(f"shortcut candidates {int(now['discovery/candidates'])}")
+        parts += list(fragments)
         alerts = [tag for tag in now if tag.endswith("alerts") or tag in ("errors", "discovery/length_note")]
         return " | ".join(parts + [f"ALERT: see {tag}" for tag in alerts])
 
@@ -103,7 +167,7 @@ class StepLogger:
             pixels = draw(a, signed=signed, scale=scale, width=self.image_width, max_tokens=self.max_tokens,
                           label_names=self.probes.label_names, true_label=true)
             self.events.image(f"{method}/heatmap/probe_{i:03d}", pixels, step, self.describe(method))
-            history = [(s, atts[i]) for s, atts in self.history[method]]
+            history = [(s, atts[i]) for s, atts in self.history.steps(method)]
             self.events.image(f"{method}/evolution/probe_{i:03d}",
                               render.evolution(history, signed=signed, max_tokens=self.max_tokens), step,
                               self.describe(method) + "; rows are logged steps")

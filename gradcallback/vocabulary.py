@@ -135,28 +135,3 @@ def _word_stat(tok: Any, word: str, count: int) -> WordStat:
 
 def _is_wordlike(word: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in word)
-
-
-@dataclass(frozen=True)
-class VocabularyCheck:
-    """What `AttributionCallback(vocabulary=...)` checks.
-
-    Args:
-        terms: domain words (names, product codes) always reported with their pieces.
-        texts: a sample of training texts whose coverage is logged at train begin.
-        min_pieces: pieces from which a word counts as fragmented.
-        custom_tokens: tokens added after the pretrained vocabulary to track; None takes
-            the tokenizer's added tokens (`tokenizer.add_tokens`), special ones excluded.
-    """
-
-    terms: Sequence[str] = ()
-    texts: Sequence[str] = ()
-    min_pieces: int = 3
-    custom_tokens: Sequence[str] | None = None
-
-    def __post_init__(self):
-        if not isinstance(self.min_pieces, int) or self.min_pieces < 2:
-            raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={self.min_pieces!r}")
-        for name in ("terms", "texts"):
-            if isinstance(getattr(self, name), str):
-                raise ValueError(f"Expected a list of strings for {name}. Received: {name}={getattr(self, name)!r}")

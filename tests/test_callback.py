@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gradcallback import AttributionCallback, ProbeSet
+from gradcallback import AttributionCallback, Display, ProbeSet
 
 from conftest import build_functional_classifier, build_hf
 
@@ -33,8 +33,7 @@ def read_events(run_dir) -> dict[str, dict[str, list[int]]]:
 
 def expected_tags(method: str, n_probes: int, stability: bool = True) -> dict[str, set[str]]:
     images = {f"{method}/{kind}/probe_{i:03d}" for kind in ("heatmap", "evolution") for i in range(n_probes)}
-    scalars = {f"{method}/special_token_share", f"{method}/rank_stability_vs_first", "probes/mean_confidence",
-               "probes/accuracy"}
+    scalars = {f"{method}/special_token_share", "probes/mean_confidence", "probes/accuracy"}
     if stability:
         scalars.add(f"{method}/rank_stability")
     return {"images": images, "text": {"probes", f"{method}/top_tokens", f"{method}/token_table"},
@@ -110,7 +109,7 @@ def test_resumed_run_continues_the_axis_and_callback_is_reusable(tmp_path, hf_to
 def test_custom_training_loop_with_log_now(tmp_path, hf_tokenizer):
     model = build_functional_classifier(seed=4)
     probes = ProbeSet.from_texts(TEXTS[:2], hf_tokenizer)
-    callback = AttributionCallback(probes, tmp_path, methods=("gradient_x_input",), style="bars")
+    callback = AttributionCallback(probes, tmp_path, methods=("gradient_x_input",), display=Display(style="bars"))
     for step in (0, 10, 20):
         callback.log_now(step, model=model)
     callback.close()
@@ -148,7 +147,7 @@ def test_question_answering_logs_span_images(tmp_path, hf_qa, hf_tokenizer):
 
 def test_markdown_tables_escape_tokens(tmp_path, hf_tokenizer, functional_classifier):
     probes = ProbeSet.from_texts(["the | cat < b > sat !"], hf_tokenizer)
-    callback = AttributionCallback(probes, tmp_path, top_k=20)
+    callback = AttributionCallback(probes, tmp_path, display=Display(top_k=20))
     callback.log_now(0, model=functional_classifier)
     callback.close()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -164,14 +163,16 @@ def test_markdown_tables_escape_tokens(tmp_path, hf_tokenizer, functional_classi
     ({"methods": ("saliency",)}, "Received: method='saliency'"),
     ({"every_n_epochs": 0}, "Received: every_n_epochs=0"),
     ({"every_n_steps": -2}, "Received: every_n_steps=-2"),
-    ({"aggregate": "sentence"}, "Received: aggregate='sentence'"),
+    ({"display": {"top_k": 3}}, "Received: display=\\{'top_k': 3\\}"),
     ({"target": "label"}, "Received: target='label', labels=None"),
-    ({"method_options": {"ig": {}}}, "Received: method='ig'"),
+    ({"method_options": {"ig": {}}}, "Received: method_options keys \\['ig'\\]"),
 ])
 def test_constructor_validates(tmp_path, hf_tokenizer, kwargs, message):
     probes = ProbeSet.from_texts(TEXTS, hf_tokenizer)
     with pytest.raises(ValueError, match=message):
         AttributionCallback(probes, tmp_path, **kwargs)
+    with pytest.raises(ValueError, match="Received: aggregate='sentence'"):
+        Display(aggregate="sentence")
 
 
 def test_probe_set_validation_and_dataset(hf_tokenizer):
@@ -197,7 +198,7 @@ def test_fixed_colour_scale_keeps_the_first_steps_scale(tmp_path, hf_tokenizer):
     model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))  # varied scores
     model(model.dummy_inputs, training=False)
     callback = AttributionCallback(ProbeSet.from_texts(["the cat sat on the mat and the dog ran fast"], hf_tokenizer),
-                                   tmp_path, color_scale="fixed", jit_compile=False)
+                                   tmp_path, display=Display(color_scale="fixed"), jit_compile=False)
     callback.log_now(0, model=model)
     model.classifier.kernel.assign(model.classifier.kernel * 3.0)  # a linear head: every gradient triples
     callback.log_now(1, model=model)

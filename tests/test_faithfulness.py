@@ -6,7 +6,7 @@ import keras
 import pytest
 import numpy as np
 
-from gradcallback import AttributionCallback, Explainer, ProbeSet
+from gradcallback import AttributionCallback, Explainer, Faithfulness, ProbeSet, ShortcutDiscovery
 from gradcallback.faithfulness import faithfulness
 from gradcallback.runs import read_run
 
@@ -55,16 +55,15 @@ def test_removing_every_content_token_and_keeping_all_of_them(hf_tokenizer):
     assert abs(figures["sufficiency/p100"]) < 1e-6
 
 
-def test_callback_logs_faithfulness_for_each_method_and_random(tmp_path, hf_tokenizer):
+def test_callback_logs_faithfulness_for_its_method_and_random(tmp_path, hf_tokenizer):
     model = build_functional_classifier(seed=4, num_classes=2)
     callback = AttributionCallback(ProbeSet.from_texts(PROBES[:3], hf_tokenizer), tmp_path,
-                                   methods=("gradient_norm", "gradient_x_input"), faithfulness=True)
+                                   methods=("gradient_norm",), monitors=[Faithfulness(method="gradient_x_input")])
     callback.log_now(0, model=model)
     callback.close()
     scalars = {t for t in read_events(tmp_path / "attributions")["scalars"] if t.startswith("faithfulness/")}
     names = [f"{kind}/{k}" for kind in ("comprehensiveness", "sufficiency") for k in ("k1", "k3", "k5", "p10", "p20")]
-    assert scalars == {f"faithfulness/{m}/{n}" for m in ("gradient_norm", "gradient_x_input", "random")
-                       for n in names + ["aopc"]}
+    assert scalars == {f"faithfulness/{m}/{n}" for m in ("gradient_x_input", "random") for n in names + ["aopc"]}
 
 
 def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
@@ -116,7 +115,8 @@ def test_plausibility_literal():
 def test_callback_logs_discovery_and_plausibility(tmp_path, hf_tokenizer):
     model = build_functional_classifier(seed=4, num_classes=2)
     probes = ProbeSet.from_texts(PROBES[:3], hf_tokenizer, rationales=[["good"], ["fine"], ["awful"]])
-    callback = AttributionCallback(probes, tmp_path, faithfulness=True, discovery=True)
+    callback = AttributionCallback(probes, tmp_path, monitors=[Faithfulness(method="gradient_norm"),
+                                                               ShortcutDiscovery(method="gradient_norm")])
     callback.log_now(0, model=model)
     callback.close()
     events = read_events(tmp_path / "attributions")
@@ -141,7 +141,7 @@ def length_model(length_weight: float):
 @pytest.mark.parametrize("length_weight, flagged", [(1.5, True), (0.0, False)])
 def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_weight, flagged):
     probes = ProbeSet.from_texts(PROBES, hf_tokenizer)
-    callback = AttributionCallback(probes, tmp_path, discovery=True)
+    callback = AttributionCallback(probes, tmp_path, monitors=[ShortcutDiscovery(method="gradient_norm")])
     callback.log_now(0, model=length_model(length_weight))
     callback.close()
     events = read_events(tmp_path / "attributions")

@@ -28,19 +28,43 @@ def broken_heatmap(*args, **kwargs):
     raise RuntimeError("renderer exploded")
 
 
+def breaks_after(calls: int):
+    """A heatmap renderer that works `calls` times, then fails: a failure during training."""
+    original, count = render.heatmap, [0]
+
+    def heatmap(*args, **kwargs):
+        count[0] += 1
+        if count[0] > calls:
+            raise RuntimeError("renderer exploded")
+        return original(*args, **kwargs)
+
+    return heatmap
+
+
 def test_a_failing_part_is_reported_once_and_training_goes_on(tmp_path, hf_tokenizer, monkeypatch):
-    monkeypatch.setattr(render, "heatmap", broken_heatmap)
+    monkeypatch.setattr(render, "heatmap", breaks_after(len(TEXTS)))  # step 0 draws, step 1 fails
     callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path, strict=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history = fit(build_functional_classifier(seed=7, num_classes=2), hf_tokenizer, callback)
     assert len(history.history["loss"]) == 2  # training finished
     reports = [str(w.message) for w in caught if "switched off" in str(w.message)]
-    assert len(reports) == 1 and "writing (gradient_norm) failed at step 0" in reports[0]
+    assert len(reports) == 1 and "writing (gradient_norm) failed at step 1" in reports[0]
     assert "renderer exploded" in reports[0] and "Traceback" in reports[0]
     events = read_events(tmp_path / "attributions")
-    assert events["text"]["errors"] == [0]
+    assert events["text"]["errors"] == [1]
     assert events["scalars"]["probes/mean_confidence"] == [0, 1, 2]  # the other parts kept logging
+
+
+def test_a_failure_before_training_starts_raises_even_when_not_strict(tmp_path, hf_tokenizer, monkeypatch):
+    """Step 0 is logged before the first batch: failing there means every step would fail, so the run
+    stops before it trains rather than running to the end with nothing logged."""
+    monkeypatch.setattr(render, "heatmap", broken_heatmap)
+    callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path, strict=False)
+    model = build_functional_classifier(seed=7, num_classes=2)
+    with pytest.raises(RuntimeError, match="renderer exploded"):
+        fit(model, hf_tokenizer, callback)
+    assert not model.optimizer.iterations.numpy()
 
 
 def test_strict_reraises(tmp_path, hf_tokenizer, monkeypatch):
@@ -65,6 +89,6 @@ def test_unwritable_log_dir_fails_before_training(tmp_path, hf_tokenizer):
     blocker.write_text("not a folder")
     callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), blocker, strict=False)
     model = build_functional_classifier(seed=7, num_classes=2)
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match="Expected a log_dir that can be written .* Received: log_dir="):
         fit(model, hf_tokenizer, callback)
     assert not model.optimizer.iterations.numpy()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gradcallback import AttributionCallback, ProbeSet
+from gradcallback import AttributionCallback, Faithfulness, ProbeSet, ShortcutDiscovery, SpuriousGroups
 from gradcallback.cli import main
 from gradcallback.html import as_html
 from gradcallback.report import as_text, summarize
@@ -27,8 +27,9 @@ def logged_run(tmp_path_factory, hf_tokenizer):
     logdir = tmp_path_factory.mktemp("report")
     callback = AttributionCallback(probes, logdir, methods=("gradient_norm", "integrated_gradients"),
                                    method_options={"integrated_gradients": {"steps": 8, "every": 2}},
-                                   spurious={"movie": ["movie"]}, spurious_threshold={"movie": 0.0},
-                                   discovery=True, faithfulness=True, verbose=True)
+                                   monitors=[SpuriousGroups({"movie": ["movie"]}, threshold=0.0, rise=None),
+                                             ShortcutDiscovery(method="gradient_norm"),
+                                             Faithfulness(method="gradient_norm")], verbose=True)
     with pytest.warns(UserWarning, match="Spurious attribution"):
         for step in range(3):
             callback.log_now(step, epoch=step, model=model)
@@ -45,7 +46,8 @@ def test_runs_read_back_every_kind_of_value(logged_run):
     assert sorted({r["step"] for r in run.records if r["method"] == "integrated_gradients"}) == [0, 2]
     assert sorted({r["step"] for r in run.records if r["method"] == "gradient_norm"}) == [0, 1, 2]
     assert set(run.scalars["probes/accuracy"]) == {0, 1, 2}
-    assert set(run.scalars["spurious/movie/where_present/integrated_gradients"]) == {0, 2}
+    # the spurious monitor reads integrated gradients at every step, whatever `every` says for the images
+    assert set(run.scalars["spurious/movie/where_present"]) == {0, 1, 2}
     assert run.images["gradient_norm/heatmap/probe_002"][2].startswith(b"\x89PNG")
     assert [r["step"] for r in run.monitor_records if r["kind"] == "shortcut_candidates"] == [0, 1, 2]
     shares = dict(top_tokens(run, "gradient_norm", 2, k=100))
@@ -100,11 +102,12 @@ def test_report_on_a_folder_without_runs(tmp_path, capsys):
 def test_verbose_prints_one_line_per_logged_step(tmp_path, hf_tokenizer, capsys):
     model = build_hf("bert", "classification", seed=3)
     probes = ProbeSet.from_texts(TEXTS[:2], hf_tokenizer, labels=[0, 1])
-    callback = AttributionCallback(probes, tmp_path, spurious={"movie": ["movie"]}, verbose=True)
+    callback = AttributionCallback(probes, tmp_path, verbose=True,
+                                   monitors=[SpuriousGroups({"movie": ["movie"]}, method="gradient_norm")])
     for step in range(2):
         callback.log_now(step, epoch=step, model=model)
     callback.close()
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcallback step")]
     assert len(lines) == 2
-    assert lines[1].startswith("gradcallback step 1 (epoch 1) | probe accuracy ")
-    assert "gradient_norm top: " in lines[1] and "movie share " in lines[1]
+    assert re.match(r"gradcallback step 1 \(epoch 1\) \[\d+\.\d s\] \| probe accuracy ", lines[1])
+    assert "gradient_norm top: " in lines[1] and "spurious: movie 0." in lines[1]

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from gradcallback import AttributionCallback, ProbeSet
+from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.spurious import SpuriousAttributionError, check_groups, group_mask, group_shares
 
@@ -37,19 +37,19 @@ def planted_data(plant: bool, n: int = 96, seed: int = 0):
     return texts, np.array(labels)
 
 
-def train(tmp_path, tokenizer, plant: bool, **callback_args):
+def train(tmp_path, tokenizer, plant: bool, strict=None, **monitor_args):
     texts, labels = planted_data(plant)
     probe_texts = ["the movie was river good", "this film is river fine", "it was river awful", "the film is great"]
     model = build_functional_classifier(seed=11, num_classes=2)
     model.compile(optimizer=keras.optimizers.Adam(3e-2),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    callback = AttributionCallback(ProbeSet.from_texts(probe_texts, tokenizer), tmp_path,
-                                   spurious={"planted": ["river"], "punctuation": re.compile(r"^\W+$")},
-                                   spurious_threshold={"planted": 0.2}, jit_compile=False,
-                                   # gradient_norm misses this shortcut: the planted token's tanh unit
-                                   # saturates as it is learned and its gradient vanishes; IG does not.
-                                   methods=("integrated_gradients",),
-                                   method_options={"integrated_gradients": {"steps": 16}}, **callback_args)
+    # gradient_norm misses this shortcut: the planted token's tanh unit saturates as it is learned
+    # and its gradient vanishes; IG (the monitors' default method) does not.
+    monitor = SpuriousGroups({"planted": ["river"], "punctuation": re.compile(r"^\W+$")},
+                             threshold={"planted": 0.2}, rise=None, statistic="overall", **monitor_args)
+    callback = AttributionCallback(ProbeSet.from_texts(probe_texts, tokenizer), tmp_path, jit_compile=False,
+                                   methods=("integrated_gradients",), monitors=[monitor], strict=strict,
+                                   method_options={"integrated_gradients": {"steps": 16}})
     ids = tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -78,14 +78,14 @@ def test_planted_shortcut_share_rises_and_warns(tmp_path, hf_tokenizer):
 
 
 def test_stop_finishes_the_epoch_and_records_why(tmp_path, hf_tokenizer):
-    callback, history, _ = train(tmp_path, hf_tokenizer, plant=True, on_spurious="stop", patience=2)
+    callback, history, _ = train(tmp_path, hf_tokenizer, plant=True, on_alert="stop", patience=2)
     assert len(history.history["loss"]) < 6  # stopped early
     assert callback.stop_reason and "'planted'" in callback.stop_reason
 
 
 def test_raise_carries_the_figures(tmp_path, hf_tokenizer):
     with pytest.raises(SpuriousAttributionError) as caught:
-        train(tmp_path, hf_tokenizer, plant=True, on_spurious="raise", strict=False)
+        train(tmp_path, hf_tokenizer, plant=True, on_alert="raise", strict=False)
     assert caught.value.shares["planted"] > 0.2 and caught.value.thresholds == {"planted": 0.2}
 
 
@@ -106,13 +106,15 @@ def test_group_matching_literal():
     np.testing.assert_allclose(group_shares([a], groups["special"]), [0.1])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"spurious": {"names": "atiku"}}, "Received: spurious\\['names'\\]='atiku'"),
-    ({"spurious": {"names": ["atiku"]}, "spurious_threshold": {"people": 0.2}}, "'people'"),
-    ({"spurious": {"names": ["atiku"]}, "spurious_threshold": {"names": 2}}, "Received: spurious_threshold"),
-    ({"spurious": {"names": ["atiku"]}, "on_spurious": "panic"}, "Received: on_spurious='panic'"),
-    ({"patience": 0}, "Received: patience=0"),
+@pytest.mark.parametrize("groups, kwargs, message", [
+    ({"names": "atiku"}, {}, "Received: spurious\\['names'\\]='atiku'"),
+    ({"names": ["atiku"]}, {"threshold": {"people": 0.2}}, "'people'"),
+    ({"names": ["atiku"]}, {"threshold": {"names": 2}}, "Received: threshold=2"),
+    ({"names": ["atiku"]}, {"on_alert": "panic"}, "Received: on_alert='panic'"),
+    ({"names": ["atiku"]}, {"patience": 0}, "Received: patience=0"),
+    ({"names": ["atiku"]}, {"statistic": "median"}, "Received: statistic='median'"),
+    ({"names": ["atiku"]}, {"rise": None}, "Received: threshold=None, rise=None"),
 ])
-def test_spurious_arguments_are_validated(tmp_path, hf_tokenizer, kwargs, message):
+def test_spurious_arguments_are_validated(groups, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        AttributionCallback(ProbeSet.from_texts(["a good movie"], hf_tokenizer), tmp_path, **kwargs)
+        SpuriousGroups(groups, **kwargs)

@@ -60,7 +60,7 @@ def test_tensorboard_lists_our_run_and_tags(tmp_path, hf_tokenizer, functional_c
                                            for i in (0, 1)}
     assert set(text["attributions"]) == {"probes", "gradient_norm/top_tokens", "gradient_norm/token_table"}
     assert set(scalars["attributions"]) == {"gradient_norm/special_token_share", "gradient_norm/rank_stability",
-                                            "gradient_norm/rank_stability_vs_first", "probes/mean_confidence"}
+                                            "probes/mean_confidence"}
     assert [s["step"] for s in steps] == [0, 1]  # every logged step is served (images=0 serves none)
     assert png.startswith(b"\x89PNG")
     assert server.returncode is not None

@@ -98,8 +98,8 @@ def _train_with_added_token(hf_tokenizer, tmp_path, freeze: bool):
     optimizer, loss_fn = tf_keras.optimizers.Adam(1e-2), tf_keras.losses.SparseCategoricalCrossentropy(True)
     enc = dict(tokenizer(TRAIN, padding=True, return_tensors="tf"))
     probes = ProbeSet.from_texts(["atiku won", "the cat sat"], tokenizer)
-    callback = AttributionCallback(probes, tmp_path, jit_compile=False,
-                                   vocabulary=VocabularyCheck(texts=TRAIN, terms=["atiku", "ezekwesili"]))
+    check = VocabularyCheck(texts=TRAIN, terms=["atiku", "ezekwesili"], method="gradient_norm")
+    callback = AttributionCallback(probes, tmp_path, jit_compile=False, monitors=[check])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         callback.set_model(model)
@@ -125,10 +125,10 @@ def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_pat
     assert {"vocabulary/probes", "vocabulary/training_texts"} <= set(events["text"])
     custom = {t for t in events["scalars"] if t.startswith("vocabulary/custom/")}
     assert custom == {f"vocabulary/custom/00_atiku/{k}" for k in
-                      ("embedding_norm", "moved", "gradient_norm/attribution_share")}
+                      ("embedding_norm", "moved", "attribution_share")}
     trained = read_events(tmp_path / "trained" / "attributions")
     assert "vocabulary/alerts" not in trained["text"]
-    assert trained["scalars"]["vocabulary/gradient_norm/fragmented_share"] == [0, 1, 2]
+    assert trained["scalars"]["vocabulary/fragmented_share"] == [0, 1, 2]
     assert {f"vocabulary/probes/{k}_share" for k in ("whole", "fragmented", "unknown")} <= set(trained["scalars"])
 
 
@@ -136,7 +136,7 @@ def test_fragmented_share_of_attribution():
     import numpy as np
 
     from gradcallback.attribution import Attribution, Prediction
-    from gradcallback.monitors import fragmented_share
+    from gradcallback.monitors.vocabulary import fragmented_share
 
     tokens = ["[CLS]", "at", "##ik", "##u", "won", "[SEP]"]
     a = Attribution(tokens=tokens, token_ids=np.arange(6), scores=np.array([0, 1, 1, 2, 4, 0], np.float32),

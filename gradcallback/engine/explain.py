@@ -22,6 +22,7 @@ from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
 from .integrated_gradients import integrated_gradients
+from .options import BASELINES, check_values
 from .predictions import make_prediction, softmax
 from .score import Chunk, score_function
 from .targets import parse_targets
@@ -44,7 +45,6 @@ METHODS: dict[str, MethodSpec] = {
 }
 ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride", "output")
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
-BASELINES = ("pad", "zeros", "mask")
 
 
 def is_signed(method: str, options: dict | None = None) -> bool:
@@ -65,6 +65,7 @@ def method_options(method: str, options: dict) -> dict:
     if unknown:
         raise ValueError(f"Unknown options for {method}: {unknown}; accepted: {sorted(accepted)}. "
                          f"Received: {', '.join(f'{k}={options[k]!r}' for k in unknown)}")
+    check_values(method, options)
     call = {k: v for k, v in options.items() if k != "baseline"}
     if method == "smoothgrad":
         base = call.get("base", "gradient_norm")

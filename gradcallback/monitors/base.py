@@ -1,0 +1,103 @@
+"""The `Monitor` protocol: checks the callback runs at every logged step, like Keras callbacks in a list.
+
+A monitor is any object with these attributes and methods (subclassing `Monitor` is optional):
+
+    name: str                      tag prefix and the name in `report` and the progress line
+    method: str | None             the attribution method it reads; the callback computes it at
+                                   every step the monitor logs (None: it needs no attributions)
+    tasks: tuple[str, ...]         probe-set tasks it works on (checked before training starts)
+    check(context)                 set-up checks against the model and probes: raise ValueError
+    start(context, step)           once per run, before the first logged step
+    log(step, attributions)        every logged step, with `method`'s attributions of the probes
+    columns() -> [(header, tag)]   the scalars `gradcallback report` shows per step
+    progress(step) -> str | None   its fragment of the callback's verbose line
+    stop_reason: str | None        set it to ask the callback to stop training (at the epoch's end)
+
+It writes through `context.events` (an `EventWriter`: scalar, text, image, histogram) and may add
+rows to `context.records` (a `JsonlWriter`; give them a "kind"). Arguments are validated in the
+monitor's own `__init__`, so a mistake fails where it is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..attribution import TASKS, Attribution
+
+DEFAULT_METHOD = "integrated_gradients"  # chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients
+
+
+@dataclass
+class RunContext:
+    """What a monitor may use: the run's explainer (adapter, tokenizer), probes, writers and encodings."""
+
+    explainer: Any
+    probes: Any
+    events: Any
+    encodings: Any = None  # the probe encodings the run explains
+    records: Any = None  # the run's JsonlWriter, for monitor rows ({"kind": ...}) tools read back
+
+
+class Monitor:
+    """Base class with the protocol's defaults; override what your monitor needs."""
+
+    name: str = "monitor"
+    method: str | None = DEFAULT_METHOD
+    tasks: tuple[str, ...] = TASKS
+    stop_reason: str | None = None
+
+    def check(self, context: RunContext) -> None:
+        """Raise ValueError for a set-up this monitor cannot work with (before training starts)."""
+
+    def start(self, context: RunContext, step: int) -> None:
+        self.context = context
+
+    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+        raise NotImplementedError
+
+    def columns(self) -> list[tuple[str, str]]:
+        return []
+
+    def progress(self, step: int) -> str | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, method={self.method!r})"
+
+
+REQUIRED = ("name", "method", "tasks", "check", "start", "log", "columns", "progress")
+
+
+def check_monitor(monitor: Any, methods: Sequence[str]) -> None:
+    """ValueError unless `monitor` follows the protocol and names a known method."""
+    missing = [a for a in REQUIRED if not hasattr(monitor, a)]
+    if missing:
+        raise ValueError(f"Expected a monitor with {list(REQUIRED)} (see gradcallback.monitors.Monitor); "
+                         f"missing {missing}. Received: monitor={monitor!r}")
+    if monitor.method is not None and monitor.method not in methods:
+        raise ValueError(f"Expected a monitor's method in {sorted(methods)}. Received: {monitor!r}")
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
+    if value not in allowed:
+        raise ValueError(f"Expected {name} in {tuple(allowed)}. Received: {name}={value!r}")
+    return value
+
+
+def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"Expected {name} to be a number in [{low}, {high}]. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
+    return value
+
+
+def check_tasks(monitor: Any, task: str) -> None:
+    if task not in monitor.tasks:
+        raise ValueError(f"{type(monitor).__name__} works on {', '.join(monitor.tasks)} probes. "
+                         f"Received: a {task} probe set")

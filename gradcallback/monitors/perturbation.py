@@ -1,0 +1,132 @@
+"""Monitors that perturb the probes and run batched forward passes: `Faithfulness` and `ShortcutDiscovery`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Sequence
+
+from ..attribution import Attribution
+from ..discovery import candidates_table, delete_vs_mask, shortcut_candidates
+from ..faithfulness import faithfulness, plausibility
+from ..tables import escape_markdown
+from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
+
+REPLACEMENTS = ("mask", "pad")
+
+
+def replacement_id(context: Any, replace: str) -> int:
+    """The [MASK] or [PAD] id put in place of a token; ValueError when the tokenizer has none."""
+    token_id = context.explainer.tokenizer.special_id(replace)
+    if token_id is None:
+        raise ValueError(f"The tokenizer has no {replace} token to put in place of removed tokens. "
+                         f"Received: replace={replace!r}")
+    return token_id
+
+
+class Faithfulness(Monitor):
+    """ERASER comprehensiveness and sufficiency (at 1, 3, 5 tokens and 10%, 20% of the content
+    tokens) and AOPC of `method`'s ranking and of a random ranking, tokens replaced in place by
+    [MASK] (or [PAD]) in batched forward passes; with probe rationales, plausibility (F1, AUPRC).
+
+    Tags: `faithfulness/<method or random>/{comprehensiveness,sufficiency}/{k1,k3,k5,p10,p20}`,
+    `.../aopc`, `plausibility/<method>/{f1,auprc}`.
+    """
+
+    name = "faithfulness"
+    tasks = ("classification",)
+
+    def __init__(self, method: str = DEFAULT_METHOD, replace: str = "mask", top_k: int = 10):
+        self.method, self.replace = method, check_choice("replace", replace, REPLACEMENTS)
+        self.top_k = check_positive("top_k", top_k)
+
+    def check(self, context: Any) -> None:
+        replacement_id(context, self.replace)
+
+    def start(self, context: Any, step: int) -> None:
+        self.context, self.replacement, self.latest = context, replacement_id(context, self.replace), {}
+
+    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+        ctx = self.context
+        for ranking in (self.method, "random"):
+            seed = step if ranking == "random" else None  # the random baseline ranks the same probes
+            figures = faithfulness(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement, seed=seed)
+            for name, value in figures.items():
+                ctx.events.scalar(f"faithfulness/{ranking}/{name}", value, step,
+                                  f"ranking: {ranking}; tokens replaced by [{self.replace.upper()}]; "
+                                  "target: the explained class")
+            self.latest[ranking] = figures.get("comprehensiveness/k3")
+        if ctx.probes.rationales is not None:
+            for name, value in plausibility(attributions, ctx.probes.rationales, self.top_k).items():
+                ctx.events.scalar(f"plausibility/{self.method}/{name}", value, step,
+                                  f"method: {self.method}; agreement of the top-{self.top_k} words with the rationales")
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [(f"{r} comp@3", f"faithfulness/{r}/comprehensiveness/k3") for r in (self.method, "random")]
+
+    def progress(self, step: int) -> str | None:
+        if self.latest.get(self.method) is None:
+            return None
+        return f"comp@3 {self.latest[self.method]:.2f} (random {self.latest['random']:.2f})"
+
+
+class ShortcutDiscovery(Monitor):
+    """Shortcut candidates found without a lexicon: the tokens holding the most `method` attribution
+    (up to `max_candidates`) whose masking flips the prediction or drops the explained class's
+    probability by >= `min_drop` on >= `min_fraction` of the probes containing them; and the
+    delete-vs-mask check (`length_check`): deleting vs masking a token, a gap hints at a model that
+    reacts to length or position, which no token attribution shows.
+
+    Tags: `discovery/candidates`, `discovery/candidates_table`, `discovery/length/{delete,mask,gap}`,
+    `discovery/length_note`; rows of kind "shortcut_candidates" in records.jsonl.
+    """
+
+    name = "discovery"
+    tasks = ("classification",)
+    GAP_NOTE = 0.1  # a mean |probability change| gap that deserves a note
+
+    def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
+                 min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True):
+        self.method, self.replace = method, check_choice("replace", replace, REPLACEMENTS)
+        self.options = dict(max_candidates=check_positive("max_candidates", max_candidates),
+                            min_drop=check_fraction("min_drop", min_drop),
+                            min_fraction=check_fraction("min_fraction", min_fraction))
+        self.length_check = bool(length_check)
+
+    def check(self, context: Any) -> None:
+        replacement_id(context, self.replace)
+
+    def start(self, context: Any, step: int) -> None:
+        self.context, self.replacement, self.found = context, replacement_id(context, self.replace), None
+
+    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+        ctx = self.context
+        self.found = shortcut_candidates(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement,
+                                         **self.options)
+        about = f"method: {self.method}; tokens masked with [{self.replace.upper()}]"
+        ctx.events.scalar("discovery/candidates", len(self.found), step, about)
+        ctx.events.text("discovery/candidates_table", candidates_table(self.found), step, about)
+        if ctx.records is not None:
+            ctx.records.write({"step": step, "kind": "shortcut_candidates", "method": self.method,
+                               "candidates": [asdict(c) for c in self.found]})
+        if self.length_check:
+            self._length(step, attributions, about)
+
+    def _length(self, step: int, attributions: Sequence[Attribution], about: str) -> None:
+        ctx = self.context
+        gap = delete_vs_mask(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement)
+        for name, value in gap.items():
+            ctx.events.scalar(f"discovery/length/{name}", value, step,
+                              "mean |change| of the explained class's probability when one token is deleted vs masked")
+        if gap["gap"] > self.GAP_NOTE:
+            ctx.events.text("discovery/length_note", escape_markdown(
+                f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
+                f"{gap['mask']:.3f}: the model may react to length or position, which token attributions "
+                "cannot show."), step, about)
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [("candidates", "discovery/candidates"), ("length gap", "discovery/length/gap")]
+
+    def progress(self, step: int) -> str | None:
+        if not self.found:
+            return None
+        return "shortcut candidates: " + ", ".join(c.token for c in self.found[:3])

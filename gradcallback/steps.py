@@ -1,0 +1,60 @@
+"""The callback's step axis and schedule.
+
+Epoch mode: step s = s epochs completed (step 0 = before training). Keras' own TensorBoard
+callback logs `epoch_loss` at step e for epoch e (0-based), so our step s sits next to its
+step s - 1: the attributions after the epoch whose loss it logged. Steps mode: the global step
+(optimizer iterations after the batch), the same axis as Keras' `batch_*` scalars.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def read_iterations(model: Any) -> int | None:
+    """The optimizer's iteration count, or None when it cannot be read without forcing a weight sync
+    (Keras' JAX trainer holds the state apart from the variables mid-epoch)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    if iterations is None:
+        return None
+    if hasattr(iterations, "_value") and getattr(iterations, "_value") is None:  # purged by the JAX trainer
+        return None
+    value = iterations.numpy() if hasattr(iterations, "numpy") else iterations
+    try:
+        return int(value)
+    except TypeError:
+        return None
+
+
+class StepClock:
+    """When to log, and at which x-axis value."""
+
+    def __init__(self, every_n_epochs: int, every_n_steps: int | None):
+        self.every_n_epochs, self.every_n_steps = every_n_epochs, every_n_steps
+        self.axis = "epochs" if every_n_steps is None else "steps"
+        self.next_step, self._epoch_first = 0, 0
+
+    def start(self, model: Any) -> None:
+        self._epoch_first = read_iterations(model) or 0
+        self.next_step = self._after(self._epoch_first)
+
+    def epoch_begins(self, model: Any, epoch: int) -> None:
+        """At an epoch's start every trainer has synced its weights: remember where the epoch starts."""
+        value = read_iterations(model)
+        self._epoch_first = value if value is not None else self._epoch_first
+
+    def global_step(self, model: Any, batch: int) -> int:
+        value = read_iterations(model)
+        return value if value is not None else self._epoch_first + batch + 1
+
+    def due(self, step: int, every: int) -> bool:
+        """Whether a method with `every: n` runs at `step` (logged steps 0, n, 2n, ...)."""
+        interval = self.every_n_steps or self.every_n_epochs
+        return (step // interval) % every == 0
+
+    def logged(self, step: int) -> None:
+        self.next_step = self._after(step)
+
+    def _after(self, step: int) -> int:  # the next global step to log at, steps mode
+        n = self.every_n_steps or 1
+        return (step // n + 1) * n
