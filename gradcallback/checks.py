@@ -77,11 +77,11 @@ def monitors(given: Any, probes: ProbeSet) -> list:
 def probe_set(probes: Any, target: str) -> None:
     if not isinstance(probes, ProbeSet):
         raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
-    if target == "label" and probes.labels is None:
-        raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")
     if target == "label" and probes.task == "question_answering":
         raise ValueError("QA labels are answer texts, not positions: explain the predicted span. "
                          "Received: target='label' with a question_answering probe set")
+    if target == "label" and probes.labels is None:
+        raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")
 
 
 def writable(folder: Path) -> None:

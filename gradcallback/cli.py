@@ -66,6 +66,14 @@ def report_command(args: argparse.Namespace) -> int:
     if not folders:
         print(f"error: no records.jsonl under {args.logdir}: is it an AttributionCallback log_dir?", file=sys.stderr)
         return 2
+    if args.run_name:
+        folders = [f for f in folders if f.name == args.run_name or str(f) == args.run_name]
+        if not folders:
+            print(f"error: no run named {args.run_name} under {args.logdir}", file=sys.stderr)
+            return 2
+    elif len(folders) > 1 and not args.json:
+        print(f"{len(folders)} runs: " + ", ".join(str(f.relative_to(args.logdir)) for f in folders)
+              + " (each reported on its own; --run NAME for one)\n")
     runs = [read_run(folder, images=bool(args.html)) for folder in folders]
     summaries = [summarize(run) for run in runs]
     if args.json:
@@ -92,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("logdir", help="the log_dir given to AttributionCallback")
     report.add_argument("--html", help="also write one self-contained HTML file (images inline)")
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.add_argument("--run", dest="run_name", help="report only this run (a folder name, e.g. attributions_2)")
     report.set_defaults(run=report_command)
     cov = commands.add_parser("coverage", help="how a tokenizer covers the words of a text file")
     cov.add_argument("texts", help="text file, one text per line")

@@ -18,7 +18,9 @@ FEW_STEPS = {
     "finetune_qa.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
     "keras_hub_classifier.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
     "custom_training_loop.py": ["--steps", "2", "--every", "2", "--probes", "2"],
+    "custom_monitor.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],
 }
+BACKEND = {"keras_hub_classifier.py": "jax"}  # the keras-hub example runs on JAX here (any backend works)
 
 
 def test_every_example_has_a_smoke_test():
@@ -27,7 +29,8 @@ def test_every_example_has_a_smoke_test():
 
 @pytest.mark.parametrize("script", sorted(FEW_STEPS))
 def test_example_runs_and_writes_attributions(script, tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1",
+               KERAS_BACKEND=BACKEND.get(script, "tensorflow"))
     done = subprocess.run([sys.executable, str(EXAMPLES / script), "--logdir", str(tmp_path), *FEW_STEPS[script]],
                           env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -36,3 +39,6 @@ def test_example_runs_and_writes_attributions(script, tmp_path):
     assert {"gradient_norm/heatmap/probe_000", "gradient_norm/heatmap/probe_001"} <= set(run.images)
     assert "probes/accuracy" in run.scalars and "gradient_norm/top_tokens" in run.texts
     assert all(len(r["tokens"]) == len(r["scores"]) for r in run.records)
+    if script == "custom_monitor.py":  # a user's monitor: its tags, and its column in `report`
+        assert set(run.scalars["position/edge_share"]) == set(run.steps)
+        assert run.info["monitors"][0]["columns"] == [["edge share", "position/edge_share"]]
