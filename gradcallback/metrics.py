@@ -22,10 +22,11 @@ def mean_confidence(attributions: Sequence[Attribution]) -> float:
 
 
 def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:
-    """Share of probes whose prediction matches the label: class index, or answer text (QA, case-insensitive)."""
+    """Share of probes whose prediction matches the label: class index, or answer text (QA, causal LM's
+    next token; case-insensitive, word-start markers Ġ and ▁ ignored)."""
     hits = []
     for a, label in zip(attributions, labels):
-        if a.task == "question_answering":
+        if a.task in ("question_answering", "causal_lm"):
             hits.append(_norm(a.prediction.answer) == _norm(label))
         else:
             hits.append(a.prediction.label == label)
@@ -33,7 +34,7 @@ def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:
 
 
 def _norm(text: str | None) -> str:
-    return " ".join((text or "").lower().split())
+    return " ".join((text or "").replace("Ġ", " ").replace("▁", " ").lower().split())
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:

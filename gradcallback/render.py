@@ -67,10 +67,14 @@ def header_lines(a: Attribution, label_names: Sequence[str] | None, true_label: 
     if a.task == "question_answering":
         lines = [f"Q: {a.text[0]}" if isinstance(a.text, tuple) else "",
                  f"Answer: {p.answer!r}  (tokens {p.span[0]}-{p.span[1]}, p={p.probability:.3f})"]
+    elif a.task == "causal_lm":  # the prompt is drawn below; name the next token that is explained
+        lines = [f"Next token: {printable(a.info.get('target_token', '?'))!r}   predicted: "
+                 f"{printable(p.answer or '?')!r} p={p.probability:.3f}"]
     else:
         lines = [f"Predicted: {name(p.label)}  p={p.probability:.3f}"
                  + (f"   True: {name(true_label)}" if true_label is not None else "")]
-    target = a.target if a.task != "classification" else name(a.target)
+    target = a.target if a.task not in ("classification", "causal_lm") else \
+        name(a.target) if a.task == "classification" else repr(printable(a.info.get("target_token", "")))
     lines.append(f"{a.method}  target={target}" + (
         f"  delta={a.convergence_delta:+.2e}" if a.convergence_delta is not None else ""))
     return [line for line in lines if line]

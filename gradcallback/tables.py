@@ -112,7 +112,7 @@ def token_mass_table(attributions: Sequence[Attribution], k: int, aggregate: str
 
 def _prediction_text(a: Attribution, label_names: Sequence[str] | None) -> str:
     p = a.prediction
-    if a.task == "question_answering":
+    if a.task in ("question_answering", "causal_lm"):
         return f"{p.answer!r} p={p.probability:.2f}"
     name = label_names[p.label] if label_names and 0 <= p.label < len(label_names) else str(p.label)
     return f"{name} p={p.probability:.2f}"

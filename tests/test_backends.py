@@ -246,3 +246,31 @@ def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
         for ours, theirs in zip(explain(model, tokenizer, TEXTS, method=method, **options), jax_scores[method]):
             assert ours.tokens == theirs["tokens"]
             assert np.corrcoef(ours.scores, theirs["scores"])[0, 1] >= 0.999, method
+
+
+@pytest.mark.backends
+def test_callback_on_a_causal_lm(tmp_path):
+    """Prompts in, the next token's logit explained; the heatmap names the token; labels are next tokens."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from hub_models import build_causal_lm, set_deterministic_weights
+
+    model = build_causal_lm()
+    set_deterministic_weights(model, scale=0.3)
+    probes = ProbeSet.from_prompts(["the cat sat on the", "the dog ran"], model.preprocessor, targets=[" mat", " fast"])
+    callback = AttributionCallback(probes, tmp_path, methods=("gradient_norm", "integrated_gradients"),
+                                   target="label", method_options={"integrated_gradients": {"steps": 8}})
+    callback.log_now(0, model=model)
+    callback.close()
+    run = read_run(callback.run_dir, images=True)
+    assert [r["target"][1] for r in run.records if r["method"] == "gradient_norm"] == \
+        [model.preprocessor.tokenizer.token_to_id(t) for t in ("Ġmat", "Ġfast")]
+    assert run.scalars["probes/accuracy"][0] in (0.0, 0.5, 1.0)
+    image = Image.open(BytesIO(run.images["integrated_gradients/heatmap/probe_000"][0]))
+    assert image.size[0] > 100
+    from gradcallback.render import header_lines
+
+    a = callback.history["integrated_gradients"][0][1][0]
+    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġmat'   predicted: ")

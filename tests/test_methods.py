@@ -154,7 +154,7 @@ def test_compiled_shapes_stay_bounded():
 def test_chunk_rows_bounds_tokens_per_chunk():
     from gradcallback.engine.methods import chunk_rows
 
-    assert [chunk_rows("auto", t) for t in (30, 128, 256, 512, 100_000)] == [128, 128, 32, 8, 1]
+    assert [chunk_rows("auto", t) for t in (30, 128, 256, 512, 100_000)] == [128, 64, 16, 4, 1]
     assert chunk_rows(7, 512) == 7  # an explicit size is kept
     with pytest.raises(ValueError, match="Received: internal_batch_size=0"):
         chunk_rows(0, 10)

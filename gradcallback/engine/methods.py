@@ -59,7 +59,7 @@ def vanilla_gradients(fn: BoundScore, embeds: np.ndarray, targets: np.ndarray, r
 
 
 TOKENS_PER_CHUNK = 16384  # 128 rows of 128 tokens: activations grow with rows x tokens
-PAIRS_PER_CHUNK = 128 * 128 * 128  # attention scores grow with rows x tokens^2
+PAIRS_PER_CHUNK = 128 * 128 * 64  # attention scores grow with rows x tokens^2
 
 
 def chunk_rows(internal_batch_size: int | str, length: int) -> int:
