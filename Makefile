@@ -35,4 +35,9 @@ demo: $(STAMP)
 	$(QUIET) $(VENV)/bin/gradcallback demo --logdir runs/demo
 
 bench: $(STAMP)
+	$(PY) -m pip install -q captum  # benchmark-only: Captum for the IG comparison
 	$(QUIET) $(PY) benchmarks/run.py
+	$(QUIET) $(PY) benchmarks/backends.py
+	$(QUIET) $(PY) benchmarks/ig.py
+	$(QUIET) $(PY) benchmarks/memory.py
+	$(QUIET) $(PY) benchmarks/bounded.py

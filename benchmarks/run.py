@@ -369,8 +369,10 @@ def main(argv=None) -> int:
     rows += bench_callback_overhead(model, tokenizer, args.tiny)
     table = "| measure | value | target | met |\n|---|---|---|---|\n" + "\n".join(
         f"| {m} | {v} | {t} | {'' if ok == '' else ('yes' if ok else 'NO')} |" for m, v, t, ok in rows)
-    text = f"# Benchmark results\n\n{header(name)}\n{table}\n"
-    Path(args.out).write_text(text)
+    from backends import replace_section
+
+    text = f"## Engine, callback and monitors (TensorFlow)\n\n`python benchmarks/run.py`\n\n{header(name)}\n{table}\n"
+    replace_section(Path(args.out), "## Engine, callback and monitors (TensorFlow)", text)
     print(text)
     return 0
 

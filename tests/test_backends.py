@@ -274,3 +274,35 @@ def test_callback_on_a_causal_lm(tmp_path):
 
     a = callback.history["integrated_gradients"][0][1][0]
     assert header_lines(a, None, None)[0].startswith("Next token: 'Ġmat'   predicted: ")
+
+
+INVARIANT_TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]
+INVARIANT_OPTIONS = {"integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 4}}
+
+
+@pytest.fixture(scope="module")
+def lively_hub():
+    from hub_models import build_classifier, set_deterministic_weights
+
+    model = build_classifier("bert")
+    set_deterministic_weights(model, seed=3, scale=0.3)
+    return model
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("method", ["gradient_norm", "gradient_x_input", "vanilla_gradients", "integrated_gradients",
+                                    "smoothgrad"])
+def test_method_invariants_on_this_backend(lively_hub, method):
+    """Every method on a keras-hub model: finite, one score per token, batch invariant, deterministic."""
+    from gradcallback import explain
+
+    options = INVARIANT_OPTIONS.get(method, {})
+    alone = explain(lively_hub, lively_hub.preprocessor, ["a good movie"], method=method, **options)[0]
+    mixed = explain(lively_hub, lively_hub.preprocessor, INVARIANT_TEXTS, method=method, **options)[2]
+    again = explain(lively_hub, lively_hub.preprocessor, INVARIANT_TEXTS, method=method, **options)[2]
+    assert alone.tokens == ["[CLS]", "a", "good", "movie", "[SEP]"]
+    assert alone.scores.dtype == np.float32 and alone.scores.shape == (5,)
+    assert np.isfinite(alone.scores).all() and np.abs(alone.scores).sum() > 0
+    np.testing.assert_allclose(mixed.scores, alone.scores, rtol=1e-4, atol=1e-4 * np.abs(alone.scores).max())
+    np.testing.assert_array_equal(mixed.scores, again.scores)
+    assert alone.method == method and alone.target == alone.prediction.label

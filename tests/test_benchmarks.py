@@ -23,3 +23,20 @@ def test_benchmark_script_smoke(tmp_path):
                     "render one heatmap image", "gradient_norm, 128 probes x 32 tokens",
                     "peak RSS: IG 64 probes x 64 steps, internal_batch_size=32", "callback overhead per epoch", "time inside the callback per logged epoch"):
         assert f"| {measure}" in text, measure
+
+
+def test_backends_benchmark_smoke(tmp_path):
+    """Every backend's process runs the engine and a fit with the callback (tiny keras-hub BERT)."""
+    out = tmp_path / "RESULTS.md"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "backends.py"), "--tiny", "--repeats", "1",
+                    "--out", str(out)], check=True, env=env, capture_output=True, timeout=600)
+    text = out.read_text()
+    assert "## Backends" in text and all(f"| {b} | " in text for b in ("tensorflow", "jax", "torch"))
+
+
+def test_bounded_benchmark_smoke(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bounded.py"), "--steps", "800", "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    assert "| event-file bytes per logged step |" in out.read_text()
