@@ -278,31 +278,66 @@ def test_callback_on_a_causal_lm(tmp_path):
 
 INVARIANT_TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]
 INVARIANT_OPTIONS = {"integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 4}}
+METHOD_NAMES = ["gradient_norm", "gradient_x_input", "vanilla_gradients", "integrated_gradients", "smoothgrad"]
 
 
-@pytest.fixture(scope="module")
-def lively_hub():
+@pytest.fixture(scope="module", params=["transformers-tf", pytest.param("keras-hub", marks=pytest.mark.backends)])
+def lively(request, hf_tokenizer):
+    """A BERT classifier with large weights (gradients far from zero), and its tokenizer."""
+    if request.param == "transformers-tf":
+        if keras.backend.backend() != "tensorflow":
+            pytest.skip("transformers TF models run in the TensorFlow process")
+        import tensorflow as tf
+        from transformers import TFBertForSequenceClassification
+
+        from conftest import bert_config
+
+        tf.keras.utils.set_random_seed(1)
+        model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))
+        model(model.dummy_inputs, training=False)
+        return model, hf_tokenizer
     from hub_models import build_classifier, set_deterministic_weights
 
     model = build_classifier("bert")
     set_deterministic_weights(model, seed=3, scale=0.3)
-    return model
+    return model, model.preprocessor
 
 
-@pytest.mark.backends
-@pytest.mark.parametrize("method", ["gradient_norm", "gradient_x_input", "vanilla_gradients", "integrated_gradients",
-                                    "smoothgrad"])
-def test_method_invariants_on_this_backend(lively_hub, method):
-    """Every method on a keras-hub model: finite, one score per token, batch invariant, deterministic."""
-    from gradcallback import explain
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_method_invariants(lively, method):
+    """Every method, every adapter, every backend: finite, one score per token, batch invariant, deterministic."""
+    from gradcallback import METHODS, explain
 
+    assert sorted(METHOD_NAMES) == sorted(METHODS)
+    model, tokenizer = lively
     options = INVARIANT_OPTIONS.get(method, {})
-    alone = explain(lively_hub, lively_hub.preprocessor, ["a good movie"], method=method, **options)[0]
-    mixed = explain(lively_hub, lively_hub.preprocessor, INVARIANT_TEXTS, method=method, **options)[2]
-    again = explain(lively_hub, lively_hub.preprocessor, INVARIANT_TEXTS, method=method, **options)[2]
+    alone = explain(model, tokenizer, ["a good movie"], method=method, **options)[0]
+    mixed = explain(model, tokenizer, INVARIANT_TEXTS, method=method, **options)[2]
+    again = explain(model, tokenizer, INVARIANT_TEXTS, method=method, **options)[2]
     assert alone.tokens == ["[CLS]", "a", "good", "movie", "[SEP]"]
     assert alone.scores.dtype == np.float32 and alone.scores.shape == (5,)
     assert np.isfinite(alone.scores).all() and np.abs(alone.scores).sum() > 0
     np.testing.assert_allclose(mixed.scores, alone.scores, rtol=1e-4, atol=1e-4 * np.abs(alone.scores).max())
     np.testing.assert_array_equal(mixed.scores, again.scores)
     assert alone.method == method and alone.target == alone.prediction.label
+
+
+@pytest.mark.backends
+def test_a_fixed_probe_set_compiles_once_per_run(tmp_path, hf_tokenizer):
+    """Lengths padded to buckets and rows to powers of two: after the first logged step, no new traces."""
+    from gradcallback.adapters import get_adapter
+
+    model = build_functional_classifier(seed=7, num_classes=2)
+    texts = ["the cat sat", "the cat sat on the mat and the dog ran fast at the river", "a good movie"]
+    callback = AttributionCallback(ProbeSet.from_texts(texts, hf_tokenizer), tmp_path,
+                                   methods=("gradient_norm", "integrated_gradients"),
+                                   method_options={"integrated_gradients": {"steps": "auto"}})
+    callback.log_now(0, model=model)
+    functions = get_adapter(model).__dict__["_score_functions"].values()
+    traces = sum(f.trace_count for f in functions)
+    for step in (1, 2, 3):
+        model.layers[-1].kernel.assign(model.layers[-1].kernel * 1.5)  # new weights, same shapes
+        callback.log_now(step, model=model)
+    callback.close()
+    assert sum(f.trace_count for f in functions) == traces
+    assert traces <= {"jax": 12, "tensorflow": 4, "torch": 0}[keras.backend.backend()]
