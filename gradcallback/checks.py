@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .engine import METHODS
-from .engine.explain import method_options
+from .engine.registry import method_options
 from .monitors.base import check_monitor, check_tasks
 from .probes import ProbeSet
 

@@ -2,6 +2,7 @@
 for TensorFlow, JAX and PyTorch under `backends/`.
 
     explain.py              explain(), Explainer: tokenize, chunk, pad, run a method, build Attributions
+    registry.py             the methods, what each needs, and checks of their options
     methods.py              gradient_norm, gradient_x_input, vanilla_gradients, smoothgrad
     integrated_gradients.py integrated gradients, fixed rules and the nested adaptive rule
     quadrature.py           the rules
@@ -10,6 +11,7 @@ for TensorFlow, JAX and PyTorch under `backends/`.
     backends/               tensorflow.py, jax.py, torch.py: the only autodiff code
 """
 
-from .explain import METHODS, Explainer, explain, is_signed, method_options
+from .explain import Explainer, explain
+from .registry import METHODS, is_signed, method_options
 
 __all__ = ["METHODS", "Explainer", "explain", "is_signed", "method_options"]
