@@ -7,6 +7,7 @@ subclass, and Keras 3's read-only `model` breaks tf-keras's base `__init__`. Bot
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -236,7 +237,7 @@ class AttributionCallback:
             self._started = True
         if not self.is_chief:
             return
-        step, logger = int(step), self._logger
+        step, logger, started = int(step), self._logger, time.monotonic()
         if not logger.history:  # first logged step of this run
             self._guard.run("probe table", step, logger.log_probes, step)
             context = RunContext(self._explainer, self.probes, logger.events, self._encodings, logger.records)
@@ -247,7 +248,7 @@ class AttributionCallback:
         for method in [m for m in self.methods if (step // interval) % self.method_every[m] == 0]:
             attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
                                          self.probes.inputs, self._encodings, task=self.probes.task, method=method,
-                                         target=self._targets, **self.method_options[method])
+                                         target=self._targets, progress=False, **self.method_options[method])
             if attributions is not None:
                 results[method] = attributions
                 self._guard.run(f"writing ({method})", step, logger.log_method, step, epoch, method, attributions)
@@ -257,7 +258,8 @@ class AttributionCallback:
                 self._guard.run(type(monitor).__name__, step, monitor.log, step, results)
         self._guard.run("flush", step, logger.flush)
         if self.verbose:
-            print("\n" + logger.progress_line(step, epoch), flush=True)  # after a progress bar's \r
+            took = f" | took {time.monotonic() - started:.2f} s"  # the callback's own cost, next to Keras' step time
+            print("\n" + logger.progress_line(step, epoch) + took, flush=True)  # after a progress bar's \r
         self._next_step = self._step_after(step)
 
     def _step_after(self, step: int) -> int:  # the next global step to log at, every_n_steps mode

@@ -21,6 +21,7 @@ from .adapters.tokenizers import Encoding
 from .attribution import TASKS, Attribution
 from .gradients import Chunk, score_function
 from .heads import HEADS, make_prediction
+from .progress import progress_bar, units_per_probe  # progress hook
 from .windows import explain_windows
 from .targets import parse_targets
 
@@ -59,6 +60,7 @@ def explain(
     task: str | None = None,
     method: str = "gradient_norm",
     target: Any = None,
+    progress: bool | None = None,
     **options: Any,
 ) -> list[Attribution]:
     """Token attributions for `inputs`, one `Attribution` per input.
@@ -73,6 +75,8 @@ def explain(
         target: None explains the prediction. Classification: a class index, or one per
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
+        progress: None shows a progress bar on stderr when the work will take more than about
+            2 s; True always; False never.
         **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
             `doc_stride`: tokens shared by the windows of a QA context longer than the model) and
             method options (IG: `baseline`, `steps`, `quadrature`, `internal_batch_size`,
@@ -84,7 +88,7 @@ def explain(
     """
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     explainer = Explainer(model, tokenizer, task=task, **engine)
-    return explainer.explain(inputs, method=method, target=target, **options)
+    return explainer.explain(inputs, method=method, target=target, progress=progress, **options)
 
 
 class Explainer:
@@ -161,6 +165,7 @@ class Explainer:
             warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
                           f"max_length={self.max_length} (probe, tokens dropped): "
                           f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
+        progress = options.pop("progress", None)  # progress hook (after the windows branch, which passes it on)
         call_options = self._method_options(method, options)
         head, targets = parse_targets(task, target, encodings)
         fn = score_function(self.adapter, HEADS[head], self.jit_compile)
@@ -168,6 +173,8 @@ class Explainer:
         shared = {"gram": self._gram()} if "gram" in needs else {}
         extra_info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
         results: list[Attribution | None] = [None] * len(encodings)
+        bar = progress_bar(len(encodings), progress, label=method,  # progress hook
+                           per_item=units_per_probe(METHODS[method].fn, options))
         for index in _chunks(encodings, self.batch_size):
             batch = _pad([encodings[i] for i in index], self._pad_id())
             embeds = self.adapter.word_embeddings(tf.constant(batch["ids"]))
@@ -178,6 +185,8 @@ class Explainer:
             out = METHODS[method].fn(fn.bind(chunk), embeds, targets[index], **call_options, **extra)
             for row, i in enumerate(index):
                 results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, extra_info)
+            bar.items_done(len(index))  # progress hook
+        bar.close()  # progress hook
         return results  # type: ignore[return-value]
 
     def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:

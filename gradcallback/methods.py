@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .gradients import BoundScore, Evaluation
+from .progress import advance  # progress hook: IG points and SmoothGrad samples
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +146,7 @@ def _integrate(fn, x, b, targets, rows, steps, quadrature, internal_batch_size) 
         _, grads = fn.value_and_grad(b_p + alpha * (x_p - b_p), targets[probe], rows[probe])
         weighted = grads * tf.constant(weights[step], tf.float32)[:, None, None]
         total += tf.math.unsorted_segment_sum(weighted, probe, n)
+        advance(len(pair))  # progress hook
     return tf.reduce_sum((x - b) * total, axis=-1).numpy()
 
 
@@ -200,4 +202,5 @@ def smoothgrad(
         noisy = tf.gather(embeds, probe) + eps * tf.gather(sigma, probe)
         part = base(fn, noisy, targets[probe], rows[probe], **base_options)
         total += tf.math.unsorted_segment_sum(part.scores, probe, n)
+        advance(len(pair))  # progress hook
     return MethodOutput((total / samples).numpy(), at_input, info={"samples": samples, "noise": noise})
