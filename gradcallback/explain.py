@@ -18,7 +18,7 @@ import tensorflow as tf
 from . import methods
 from .adapters import get_adapter, wrap_tokenizer
 from .adapters.tokenizers import Encoding
-from .attribution import TASKS, Attribution
+from .attribution import TASKS, Attribution, AttributionList
 from .gradients import Chunk, score_function
 from .heads import HEADS, make_prediction
 from .progress import progress_bar, units_per_probe  # progress hook
@@ -63,7 +63,8 @@ def explain(
     progress: bool | None = None,
     **options: Any,
 ) -> list[Attribution]:
-    """Token attributions for `inputs`, one `Attribution` per input.
+    """Token attributions for `inputs`, one `Attribution` per input (an `AttributionList`, which
+    Jupyter shows as coloured tokens).
 
     Args:
         model: a transformers TF model or a Keras 3 model (keras-hub tasks included).
@@ -88,7 +89,7 @@ def explain(
     """
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     explainer = Explainer(model, tokenizer, task=task, **engine)
-    return explainer.explain(inputs, method=method, target=target, progress=progress, **options)
+    return AttributionList(explainer.explain(inputs, method=method, target=target, progress=progress, **options))
 
 
 class Explainer:
