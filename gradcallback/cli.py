@@ -3,6 +3,8 @@
     gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N]
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
+    gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
+                         [--html out.html] [--png out.png] [--json]
 
 Every command runs in `quiet_console()` (entered before anything imports TensorFlow or JAX), so
 the console shows our lines and Keras' progress bar; `--verbose` shows the frameworks' logging.
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from . import explain_command
 from .quiet import quiet_console
 
 
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--min-pieces", type=int, default=3, help="pieces from which a word counts as fragmented")
     cov.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     cov.set_defaults(run=coverage_command)
+    explain_command.add_parser(commands)
     for command in commands.choices.values():  # `--verbose` also after the command's name
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
