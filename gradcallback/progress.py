@@ -74,7 +74,8 @@ class Progress:
             return
         self.done, self.total = done, max(self.total, done)  # steps="auto" may need more than guessed
         if self._bar is None and self._worth_showing():
-            self._bar = _backend(self.total, self.done, self.stream or sys.stderr, self.label)
+            unit = "probe" if self.per_item == 1 else "pass"  # IG points, SmoothGrad samples: gradient passes
+            self._bar = _backend(self.total, self.done, self.stream or sys.stderr, self.label, unit)
         if self._bar is not None:
             self._bar.update(self.done, self.total)
         if self.done >= self.total:
@@ -115,19 +116,19 @@ def units_per_probe(method_fn: Callable, options: Mapping[str, Any]) -> int:
     return 1
 
 
-def _backend(total: int, done: int, stream: TextIO, label: str) -> Any:
+def _backend(total: int, done: int, stream: TextIO, label: str, unit: str) -> Any:
     try:
         import tqdm  # noqa: F401
     except ImportError:
-        return _KerasBar(total, done, stream, label)
-    return _TqdmBar(total, done, stream, label)
+        return _KerasBar(total, done, stream, label, unit)
+    return _TqdmBar(total, done, stream, label, unit)
 
 
 class _TqdmBar:
-    def __init__(self, total: int, done: int, stream: TextIO, label: str):
+    def __init__(self, total: int, done: int, stream: TextIO, label: str, unit: str):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, file=stream, desc=label or None, dynamic_ncols=True,
+        self.bar = tqdm(total=total, initial=done, file=stream, desc=label or None, unit=unit, dynamic_ncols=True,
                         mininterval=0.5)
 
     def update(self, done: int, total: int) -> None:
@@ -143,12 +144,12 @@ class _TqdmBar:
 class _KerasBar:
     """Keras' Progbar prints to sys.stdout; it is pointed at the stream while it prints."""
 
-    def __init__(self, total: int, done: int, stream: TextIO, label: str):
+    def __init__(self, total: int, done: int, stream: TextIO, label: str, unit: str):
         from keras.utils import Progbar
 
         self.stream = stream
         with contextlib.redirect_stdout(stream):  # Progbar decides at creation whether it can redraw a line
-            self.bar = Progbar(total, unit_name="unit")
+            self.bar = Progbar(total, unit_name=unit)
         if label:
             print(label, file=stream)
         self.update(done, total)
