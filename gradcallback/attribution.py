@@ -89,6 +89,28 @@ class Attribution:
             order = [i for i in order if not self.special_mask[i]]
         return [(int(i), self.tokens[i], float(self.scores[i])) for i in list(order)[:k]]
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows the tokens coloured by score (`gradcallback.notebook`)."""
+        from .notebook import attribution_html  # lazily: only notebooks need it
+
+        return attribution_html(self)
+
+
+class AttributionList(list):
+    """A list of `Attribution`s (what `explain()` returns) that Jupyter shows as coloured tokens.
+
+    A plain list; `gradcallback.notebook.show` adds label names and true labels.
+    """
+
+    def __getitem__(self, index: Any) -> Any:
+        item = super().__getitem__(index)
+        return AttributionList(item) if isinstance(index, slice) else item
+
+    def _repr_html_(self) -> str:
+        from .notebook import attributions_html
+
+        return attributions_html(self)
+
 
 def normalize_max_abs(scores: np.ndarray) -> np.ndarray:
     """Scale scores into [-1, 1] by their largest magnitude (the seeds' "normalize by max").

@@ -256,7 +256,8 @@ class AttributionCallback:
         for method in wanted:
             attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
                                            self.probes.inputs, self._encodings, task=self.probes.task,
-                                           method=method, target=self._targets, **self.method_options[method])
+                                           method=method, target=self._targets, progress=False,
+                                           **self.method_options[method])
             if attributions is None:
                 continue
             results[method] = attributions

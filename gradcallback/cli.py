@@ -3,6 +3,11 @@
     gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N]
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
+    gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
+                         [--html out.html] [--png out.png] [--json]
+
+Every command runs in `quiet_console()` (entered before anything imports TensorFlow or JAX), so
+the console shows our lines and Keras' progress bar; `--verbose` shows the frameworks' logging.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Sequence
+
+from . import explain_command
+from .quiet import quiet_console
 
 
 def _lines(path: str) -> list[str]:
@@ -86,8 +94,14 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line with what to do, instead of the usage block
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradcallback", description="Gradient explanations for text models.")
+    parser = _Parser(prog="gradcallback", description="Gradient explanations for text models.")
+    parser.add_argument("--verbose", action="store_true", help="show the frameworks' logging and warnings")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="fine-tune MiniLM on a dataset with a planted shortcut, watched")
     demo.add_argument("--logdir", default="runs/demo", help="where the run is written")
@@ -109,12 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--min-pieces", type=int, default=3, help="pieces from which a word counts as fragmented")
     cov.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     cov.set_defaults(run=coverage_command)
+    explain_command.add_parser(commands)
+    for command in commands.choices.values():  # `--verbose` also after the command's name
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    with quiet_console(args.verbose):
+        return args.run(args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import numpy as np
 
 from ..adapters import get_adapter, wrap_tokenizer
 from ..adapters.tokenizers import Encoding
-from ..attribution import TASKS, Attribution
+from ..attribution import TASKS, Attribution, AttributionList
+from ..progress import progress_bar, units_per_probe
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
@@ -29,8 +30,10 @@ from .windows import explain_windows
 
 
 def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | None = None,
-            method: str = "gradient_norm", target: Any = None, **options: Any) -> list[Attribution]:
-    """Token attributions for `inputs`, one `Attribution` per input.
+            method: str = "gradient_norm", target: Any = None, progress: bool | None = None,
+            **options: Any) -> list[Attribution]:
+    """Token attributions for `inputs`, one `Attribution` per input (an `AttributionList`, which
+    Jupyter shows as coloured tokens).
 
     Args:
         model: a transformers TF model or a Keras 3 model (keras-hub tasks included) on the
@@ -44,6 +47,8 @@ def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | No
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
             Causal LM: the next token after the prompt, as a token string or id (or one per input).
+        progress: None shows a progress bar on stderr when the work will take more than about
+            2 s; True always; False never.
         **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
             `doc_stride`: tokens shared by the windows of a QA context longer than the model,
             `output`: "auto", "logits" or "probabilities", what a Keras classifier outputs) and
@@ -57,7 +62,7 @@ def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | No
     """
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     explainer = Explainer(model, tokenizer, task=task, **engine)
-    return explainer.explain(inputs, method=method, target=target, **options)
+    return AttributionList(explainer.explain(inputs, method=method, target=target, progress=progress, **options))
 
 
 class Explainer:
@@ -135,6 +140,7 @@ class Explainer:
             warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
                           f"max_length={self.max_length} (probe, tokens dropped): "
                           f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
+        progress = options.pop("progress", None)  # after the windows branch, which passes it on
         call_options = method_options(method, options)
         head, targets = parse_targets(task, target, encodings, self.tokenizer)
         self.adapter.sync()  # weights current (JAX's trainer keeps them apart mid-epoch)
@@ -143,6 +149,8 @@ class Explainer:
             needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
             shared = {"gram": self._gram()} if "gram" in needs else {}
             results: list[Attribution | None] = [None] * len(encodings)
+            bar = progress_bar(len(encodings), progress, label=method,
+                               per_item=units_per_probe(METHODS[method].fn, options))
             for index in chunks(encodings, self.batch_size):
                 batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
                 embeds = self.adapter.word_embeddings(batch["ids"])
@@ -154,6 +162,8 @@ class Explainer:
                 info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
                 for row, i in enumerate(index):
                     results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, info)
+                bar.items_done(len(index))
+            bar.close()
         return results  # type: ignore[return-value]
 
     def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:

@@ -1,0 +1,7 @@
+"""`python -m gradcallback ...`: the same as the `gradcallback` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

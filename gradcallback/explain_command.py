@@ -1,0 +1,236 @@
+"""`gradcallback explain`: one text's attributions from the shell, from a local checkpoint folder.
+
+    gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
+                         [--html out.html] [--png out.png] [--json]
+
+A folder with a keras-hub `metadata.json` loads with keras-hub's `from_preset` (on the backend
+in `KERAS_BACKEND`); any other folder with transformers TF (`models.load_pretrained`, no torch).
+`--loader keras-hub` reads a Hugging Face folder with keras-hub instead. Mistakes a user can
+make (missing folder, unknown task, a model without a task head) are one line with what to
+do, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+TASKS = ("classification", "question_answering", "token_classification")
+LOADERS = ("auto", "transformers", "keras-hub")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
+SAVED_BY = "a folder written by save_pretrained (transformers) or save_to_preset (keras-hub)"
+
+
+class CommandError(Exception):
+    """A user's mistake; the message says what to do."""
+
+
+@dataclass
+class Loaded:
+    model: Any
+    tokenizer: Any
+    task: str
+    label_names: list[str] | None
+
+
+def add_parser(commands: Any) -> None:
+    """Register `explain` on the CLI's subcommands."""
+    cmd = commands.add_parser("explain", help="explain texts with a local checkpoint folder")
+    cmd.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain (classification models)")
+    cmd.add_argument("--model", required=True, metavar="DIR", help="local checkpoint folder")
+    cmd.add_argument("--task", help=f"one of {', '.join(TASKS)} (default: from the folder's config)")
+    cmd.add_argument("--method", default="gradient_norm", help="attribution method (default gradient_norm)")
+    cmd.add_argument("--target", help="class index or name; QA: span, start, end or S,E; tokens: POSITION,CLASS")
+    cmd.add_argument("--steps", type=int, help="integrated gradients' steps (default 32)")
+    cmd.add_argument("--pairs", nargs=2, action="append", metavar=("QUESTION", "CONTEXT"),
+                     help="a question-answering input; repeat for more")
+    cmd.add_argument("--loader", default="auto", help="auto, transformers or keras-hub")
+    cmd.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
+    cmd.add_argument("--png", metavar="FILE", help="also write the heatmaps as one PNG image")
+    cmd.add_argument("--json", action="store_true", help="print JSON instead of coloured text")
+    cmd.add_argument("--top", type=int, default=5, help="top tokens listed per text")
+    cmd.add_argument("--color", default="auto", choices=("auto", "always", "never"),
+                     help="ANSI colours: auto (only on a terminal), always, never")
+    cmd.set_defaults(run=explain_command)
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    try:
+        attributions, loaded = _explain(args)
+        _output(attributions, loaded.label_names, args)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError, ImportError) as error:  # from our checks or the frameworks' loaders
+        if getattr(args, "verbose", False):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"error: {first} (--verbose shows the traceback)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
+    folder = Path(args.model)
+    inputs = _inputs(args.texts, args.pairs)
+    loader, task = inspect_folder(folder, args.task, args.loader)
+    if (task == "question_answering") != isinstance(inputs[0], tuple):
+        want = "--pairs QUESTION CONTEXT" if task == "question_answering" else "TEXT arguments, not --pairs"
+        raise CommandError(f"a {task} model takes {want}")
+    from . import METHODS, explain
+
+    if args.method not in METHODS:
+        raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
+    loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
+    options = {"steps": args.steps} if args.steps else {}
+    target = parse_target(args.target, loaded.label_names)
+    return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
+                   **options), loaded
+
+
+def _inputs(texts: Sequence[str], pairs: Sequence[Sequence[str]] | None) -> list:
+    if texts and pairs:
+        raise CommandError("give either TEXT arguments (classification) or --pairs QUESTION CONTEXT (QA), not both")
+    if not texts and not pairs:
+        raise CommandError("give at least one TEXT to explain (or --pairs QUESTION CONTEXT for QA)")
+    return [tuple(p) for p in pairs] if pairs else list(texts)
+
+
+def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, str]:
+    """(loader, task) for a checkpoint folder, from its files alone (nothing is loaded yet)."""
+    if not folder.is_dir():
+        raise CommandError(f"--model {folder}: no such folder. Pass a local checkpoint folder, {SAVED_BY}")
+    if task is not None and task not in TASKS:
+        raise CommandError(f"unknown --task {task!r}: use one of {', '.join(TASKS)}")
+    if loader not in LOADERS:
+        raise CommandError(f"unknown --loader {loader!r}: use one of {', '.join(LOADERS)}")
+    if not (folder / "config.json").exists():
+        raise CommandError(f"--model {folder} has no config.json: pass {SAVED_BY}")
+    hub = _read_json(folder / "metadata.json").get("keras_hub_version") is not None
+    loader = ("keras-hub" if hub else "transformers") if loader == "auto" else loader
+    names = [_read_json(folder / "task.json").get("class_name", "")] if loader == "keras-hub" else \
+        _read_json(folder / "config.json").get("architectures") or []
+    from .adapters.base import task_from_class_name
+
+    found = next((t for t in map(task_from_class_name, names) if t), None)
+    if task is None and found is None:
+        held = " / ".join(n for n in names if n) or "model"
+        raise CommandError(f"{folder} holds a {held} without a task head: pass --task {' or '.join(TASKS)} "
+                           "(the new head starts untrained)")
+    task = task or found
+    if loader == "keras-hub" and task != "classification":
+        raise CommandError(f"keras-hub loading here covers text classifiers only: use --loader transformers "
+                           f"for a {task} model")
+    return loader, task
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise CommandError(f"{path} is not valid JSON: is the folder complete?") from None
+    return value if isinstance(value, dict) else {}
+
+
+def load_transformers(folder: Path, task: str) -> Loaded:
+    """A transformers TF model and its tokenizer, with no torch and no download."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder, never a download
+    from transformers import AutoTokenizer
+
+    from .models import load_pretrained
+
+    if not any((folder / name).exists() for name in TOKENIZER_FILES):
+        raise CommandError(f"--model {folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}): "
+                           f"save the tokenizer there too, tokenizer.save_pretrained({str(folder)!r})")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = load_pretrained(folder, task)
+    names = [str(model.config.id2label[i]) for i in sorted(model.config.id2label)] if task != "question_answering" else []
+    generic = all(re.fullmatch(r"LABEL_\d+", n) for n in names)  # transformers' placeholders say nothing
+    return Loaded(model, tokenizer, task, None if generic else names)
+
+
+def load_keras_hub(folder: Path, task: str) -> Loaded:
+    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head)."""
+    import keras_hub
+
+    if (folder / "task.json").exists():
+        model = keras_hub.models.TextClassifier.from_preset(str(folder))
+    else:
+        model = keras_hub.models.TextClassifier.from_preset(str(folder), num_classes=2)
+    return Loaded(model, model.preprocessor, task, None)
+
+
+def parse_target(value: str | None, label_names: Sequence[str] | None) -> Any:
+    """`--target` as `explain()` takes it: an int, a label name's index, "span"/"start"/"end", or a pair."""
+    if value is None or value in ("span", "start", "end"):
+        return value
+    if re.fullmatch(r"\d+", value):
+        return int(value)
+    if re.fullmatch(r"\d+,\d+", value):
+        return tuple(int(v) for v in value.split(","))
+    if label_names and value in label_names:
+        return list(label_names).index(value)
+    names = f" or a name ({', '.join(label_names)})" if label_names else ""
+    raise CommandError(f"--target {value!r}: give a class index{names}; QA: span, start, end or START,END; "
+                       "token classification: POSITION,CLASS")
+
+
+def _output(attributions: list, label_names: list[str] | None, args: argparse.Namespace) -> None:
+    from .terminal import render_all, use_color
+
+    if args.json:
+        print(json.dumps([as_json(a, label_names, args.top) for a in attributions], ensure_ascii=False, indent=2,
+                         default=_jsonable))
+    else:
+        print(render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names, top=args.top))
+    if args.html:
+        from .notebook import attributions_html, page
+
+        Path(args.html).write_text(page(attributions_html(attributions, label_names=label_names),
+                                        "gradcallback explain"), encoding="utf-8")
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.png:
+        write_png(attributions, args.png, label_names)
+        print(f"wrote {args.png}", file=sys.stderr)
+
+
+def as_json(a: Any, label_names: Sequence[str] | None, top: int = 5) -> dict[str, Any]:
+    """One attribution as a JSON-ready dict."""
+    prediction = a.prediction.as_dict()
+    if label_names and "label" in prediction and 0 <= prediction["label"] < len(label_names):
+        prediction["label_name"] = label_names[prediction["label"]]
+    return {"text": list(a.text) if isinstance(a.text, tuple) else a.text, "task": a.task, "method": a.method,
+            "target": list(a.target) if isinstance(a.target, tuple) else a.target, "prediction": prediction,
+            "tokens": list(a.tokens), "scores": [float(s) for s in a.scores],
+            "special": [bool(s) for s in a.special_mask] if a.special_mask is not None else None,
+            "top_tokens": [{"position": i, "token": t, "score": s} for i, t, s in a.top_k(top)],
+            "convergence_delta": a.convergence_delta, "info": dict(a.info)}
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)  # numpy scalars; anything else as text
+
+
+def write_png(attributions: Sequence[Any], path: str, label_names: Sequence[str] | None) -> None:
+    """The heatmaps of every text, stacked in one image."""
+    import numpy as np
+    from PIL import Image
+
+    from .notebook import is_signed
+    from .render import heatmap
+
+    images = [heatmap(a, signed=is_signed(a), label_names=label_names) for a in attributions]
+    canvas = np.full((sum(i.shape[0] for i in images), max(i.shape[1] for i in images), 3), 255, np.uint8)
+    y = 0
+    for image in images:
+        canvas[y: y + image.shape[0], : image.shape[1]] = image
+        y += image.shape[0]
+    Image.fromarray(canvas).save(path, format="PNG")
