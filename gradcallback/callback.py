@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
+from .dashboard.payload import write_results
 from .distribute import is_chief
-from .explain import Explainer
+from .explain import Explainer, is_signed
 from .guard import Guard
 from .monitors import (DiscoveryMonitor, DriftMonitor, FaithfulnessMonitor, RunContext, SpuriousMonitor,
                        VocabularyMonitor)
@@ -255,6 +256,10 @@ class AttributionCallback:
             self._guard.run("prediction scalars", step, logger.log_predictions, step, next(iter(results.values())))
             for monitor in self._monitors:
                 self._guard.run(type(monitor).__name__, step, monitor.log, step, results)
+            # The Attributions dashboard's data, last: it carries the alerts the monitors just wrote.
+            self._guard.run("dashboard data", step, write_results, logger.events, step, results,
+                            signed={m: is_signed(m, self.method_options[m]) for m in results},
+                            label_names=self.probes.label_names, labels=self.probes.labels, groups=self.spurious)
         self._guard.run("flush", step, logger.flush)
         if self.verbose:
             print("\n" + logger.progress_line(step, epoch), flush=True)  # after a progress bar's \r

@@ -50,6 +50,18 @@ class EventWriter:
         with self._writer.as_default(step=step):
             tf.summary.histogram(tag, np.asarray(values, np.float32), description=description)
 
+    def plugin_tensor(self, tag: str, data: bytes, step: int, *, plugin_name: str, content: bytes = b"",
+                      description: str = "") -> None:
+        """A scalar string tensor owned by a dynamic plugin (our dashboard). `DATA_CLASS_TENSOR` is what
+        lets `data_provider.read_tensors` serve it: without it TensorBoard lists the tag but returns no data."""
+        from tensorboard.compat.proto import summary_pb2
+
+        meta = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name, content=content),
+            summary_description=description, data_class=summary_pb2.DATA_CLASS_TENSOR)
+        with self._writer.as_default(step=step):
+            tf.summary.write(tag, tf.constant(data, dtype=tf.string), metadata=meta)
+
     def flush(self) -> None:
         self._writer.flush()
 
