@@ -3,6 +3,7 @@
     gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N]
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
+    gradcallback tensorboard --logdir DIR [--port N] [--host H] [more TensorBoard flags]
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def demo_command(args: argparse.Namespace) -> int:
     caught, lines = verdict(run)
     print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
     print("\n".join(f"  - {line}" for line in lines))
-    print(f"\nSee it in TensorBoard:\n    tensorboard --logdir {args.logdir} --samples_per_plugin images=1000")
+    print(f"\nSee it in TensorBoard (the Attributions tab):\n    gradcallback tensorboard --logdir {args.logdir}")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
     return 0
 
@@ -78,6 +79,12 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def tensorboard_command(args: argparse.Namespace) -> int:
+    from .dashboard.launcher import run
+
+    return run(args.logdir, args.port, args.host, args.tensorboard_flags)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradcallback", description="Gradient explanations for text models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,11 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--min-pieces", type=int, default=3, help="pieces from which a word counts as fragmented")
     cov.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     cov.set_defaults(run=coverage_command)
+    board = commands.add_parser("tensorboard", help="TensorBoard with the Attributions dashboard, every step kept",
+                                epilog="Other arguments go to TensorBoard as they are, e.g. --load_fast=false.")
+    board.add_argument("--logdir", required=True, help="the log_dir given to AttributionCallback")
+    board.add_argument("--port", type=int, help="port to serve on (TensorBoard's default: 6006)")
+    board.add_argument("--host", help="address to serve on (TensorBoard's default: localhost)")
+    board.set_defaults(run=tensorboard_command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "tensorboard":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.tensorboard_flags = extra
     return args.run(args)
 
 
