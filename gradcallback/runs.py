@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dashboard import PLUGIN_NAME
 from .metrics import token_mass
 
 RECORDS = "records.jsonl"
@@ -26,6 +27,7 @@ class Run:
     images: dict[str, dict[int, bytes]] = field(default_factory=dict)  # PNG bytes
     records: list[dict] = field(default_factory=list)  # attribution rows, one per (step, method, probe)
     monitor_records: list[dict] = field(default_factory=list)  # rows with another "kind"
+    dashboard: dict[str, dict[int, bytes]] = field(default_factory=dict)  # method -> step -> payload (gzip)
 
     @property
     def steps(self) -> list[int]:
@@ -79,6 +81,8 @@ def _store(run: Run, plugin: str, tag: str, step: int, value: np.ndarray, images
         run.texts.setdefault(tag, {})[step] = _decode(value.reshape(-1)[0])
     elif plugin == "images" and images:
         run.images.setdefault(tag, {})[step] = bytes(value.reshape(-1)[2])  # [width, height, png]
+    elif plugin == PLUGIN_NAME:  # the Attributions dashboard's data, tag dashboard/<method>
+        run.dashboard.setdefault(tag.split("/", 1)[-1], {})[step] = bytes(value.reshape(-1)[0])
 
 
 def _decode(value: object) -> str:
