@@ -82,7 +82,7 @@ def viewer(run: Run) -> str:
     in the page on demand); empty for runs written before the dashboard existed."""
     if not run.dashboard:
         return ""
-    data = {"runs": [{"run": str(run.folder.name), "methods": {
+    data = {"runs": [{"run": "/".join(run.folder.parts[-2:]), "methods": {
         method: {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())}
         for method, steps in run.dashboard.items()}}]}
     # JSON in a <script> element: "<" as \u003c, so no text in it (a run name) can end the element.

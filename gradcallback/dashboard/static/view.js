@@ -1,5 +1,6 @@
 // DOM building for the viewer. Every user string (tokens, run names, alerts, labels) goes in
-// through textContent or a form control's value: never innerHTML, so `<img onerror>` stays text.
+// through textContent or a form control's value, never parsed as markup: a token that looks like
+// an HTML tag shows as its characters and creates no element.
 import {SPECIAL, SECOND} from "./decode.js";
 import {colour, ink, printable} from "./model.js";
 
@@ -104,7 +105,9 @@ export function legend(box, signed, scale, what) {
 export function fmt(x) {
   if (x === null || x === undefined || !Number.isFinite(x)) return String(x);
   const a = Math.abs(x);
-  return a !== 0 && (a < 1e-3 || a >= 1e4) ? x.toExponential(3) : x.toPrecision(4).replace(/\.?0+$/, "");
+  if (a !== 0 && (a < 1e-3 || a >= 1e4)) return x.toExponential(3);
+  const text = x.toPrecision(4); // 4 significant digits; trailing zeros after the point dropped
+  return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
 }
 
 export function tooltip(box, lines, x, y) {
@@ -118,8 +121,8 @@ const COLUMNS = [["token", "token"], ["share", "share of mass"], ["probes", "pro
 
 // The probe-set token table, sorted by `key`; clicking a header calls `onSort(key)`.
 export function table(box, rows, key, descending, onSort, limit = 300) {
-  const sorted = [...rows].sort((a, b) => (key === "token" ? a.token.localeCompare(b.token) : a[key] - b[key])
-                                  * (descending ? -1 : 1));
+  const order = (a, b) => (key === "token" ? (a.token < b.token ? -1 : a.token > b.token ? 1 : 0) : a[key] - b[key]);
+  const sorted = [...rows].sort((a, b) => order(a, b) * (descending ? -1 : 1));
   const head = el("tr");
   for (const [k, label] of COLUMNS) {
     const th = el("th", {"data-gc": `sort-${k}`}, label + (k === key ? (descending ? " ▼" : " ▲") : ""));

@@ -7,6 +7,7 @@ import {units, unitScores, ranksAndShares, peak, searchIndex, matches, misclassi
 import {el, options, layout, listRow, pane, paint, legend, fmt, tooltip, table} from "./view.js";
 
 const CACHED = 32; // decoded steps kept (about 300 KB each at 1,000 probes)
+let active = null; // the viewer arrow keys move: the last one used (a report page holds one per run)
 
 export async function mount(root, source) {
   const viewer = new Viewer(root, source);
@@ -17,7 +18,8 @@ export async function mount(root, source) {
 class Viewer {
   constructor(root, source) {
     this.root = root; this.source = source; this.r = layout(root);
-    this.cache = new Map(); this.stepsOf = new Map(); this.seq = 0;
+    this.cache = new Map(); this.stepsOf = new Map(); this.seq = 0; this.busy = 0;
+    active = active || this;
     this.s = {run: null, method: null, k: 0, probe: 0, tableKey: "share", tableDesc: true};
     this.wire();
   }
@@ -40,27 +42,38 @@ class Viewer {
   }
 
   async start() {
-    try {
+    await this.guarded(async () => {
       this.runs = await this.source.runs();
       if (!this.runs.length) return this.status("No gradcallback dashboard data in this log folder yet.");
       options(this.r.run, this.runs.map((r) => [r.run, r.run]), this.runs[0].run);
-      await this.selectRun(this.runs[0].run, true);
+      await this.selectRun(this.runs[0].run);
       performance.mark("gc-first-paint");
       this.root.setAttribute("data-gc-ready", "1");
-    } catch (error) {
-      this.status(`Could not load the dashboard data: ${error.message}`);
-    }
+    });
   }
 
   status(text) { this.r.status.textContent = text; }
 
-  async selectRun(run, initial = false) {
+  // Runs an async action; errors go to the status line; data-gc-pending counts actions in flight.
+  async guarded(action) {
+    this.root.setAttribute("data-gc-pending", String(++this.busy));
+    try {
+      await action();
+    } catch (error) {
+      this.status(`Could not load the dashboard data: ${error.message}`);
+    } finally {
+      this.root.setAttribute("data-gc-pending", String(--this.busy));
+    }
+  }
+
+  // A run opens at its last logged step, on its most interesting probe.
+  async selectRun(run) {
     this.s.run = run;
     const methods = this.runs.find((r) => r.run === run).methods.map((m) => m.method);
     this.methods = methods;
     options(this.r.method, methods.map((m) => [m, m]), methods[0]);
-    this.index = null;
-    await this.selectMethod(methods[0], initial);
+    this.index = null; this.stepList = null;
+    await this.selectMethod(methods[0], true);
   }
 
   async selectMethod(method, initial = false) {
@@ -231,7 +244,7 @@ class Viewer {
   }
 
   wire() {
-    const r = this.r, run = (fn) => (...args) => fn(...args).catch((e) => this.status(e.message));
+    const r = this.r, run = (fn) => (...args) => this.guarded(() => fn(...args));
     r.slider.addEventListener("input", run(() => this.setStep(Number(r.slider.value))));
     r.method.addEventListener("change", run(() => this.selectMethod(r.method.value)));
     r.run.addEventListener("change", run(() => this.selectRun(r.run.value)));
@@ -240,16 +253,17 @@ class Viewer {
     r.merge.addEventListener("change", run(async () => { await this.renderProbe(); if (r.tableBox.open) this.renderTable(); }));
     r.search.addEventListener("input", run(() => this.applyFilters()));
     for (const c of [r.misclassified, r.alerted, r.group, r.sort]) c.addEventListener("change", run(() => this.applyFilters()));
-    r.tableBox.addEventListener("toggle", () => { if (r.tableBox.open) this.renderTable(); });
+    r.tableBox.addEventListener("toggle", run(async () => { if (r.tableBox.open) this.renderTable(); }));
     r.list.addEventListener("click", (e) => {
       const row = e.target.closest("[data-gc=probe-row]");
       if (row) run(() => this.selectProbe(Number(row.getAttribute("data-i"))))();
     });
     r.panes.addEventListener("mouseover", (e) => this.hover(e));
     r.panes.addEventListener("mouseleave", () => { r.tooltip.hidden = true; });
+    for (const kind of ["pointerdown", "focusin"]) this.root.addEventListener(kind, () => { active = this; });
     this.root.ownerDocument.addEventListener("keydown", (e) => {
       const typing = e.target.closest && e.target.closest("input, select, textarea");
-      if (typing || !["ArrowLeft", "ArrowRight"].includes(e.key) || !this.stepList) return;
+      if (typing || active !== this || !["ArrowLeft", "ArrowRight"].includes(e.key) || !this.stepList) return;
       const k = Math.max(0, Math.min(this.stepList.length - 1, this.s.k + (e.key === "ArrowRight" ? 1 : -1)));
       if (k !== this.s.k) { r.slider.value = String(k); run(() => this.setStep(k))(); }
     });
