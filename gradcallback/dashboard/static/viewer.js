@@ -9,6 +9,12 @@ import {el, options, layout, listRow, pane, paint, legend, fmt, tooltip, table} 
 const CACHED = 32; // decoded steps kept (about 300 KB each at 1,000 probes)
 let active = null; // the viewer arrow keys move: the last one used (a report page holds one per run)
 
+// Resolves once the browser has painted what the DOM now holds (the frame after the next one
+// started), so the Performance measures below include style, layout and paint, not just our code.
+function painted() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 export async function mount(root, source) {
   const viewer = new Viewer(root, source);
   await viewer.start();
@@ -47,6 +53,7 @@ class Viewer {
       if (!this.runs.length) return this.status("No gradcallback dashboard data in this log folder yet.");
       options(this.r.run, this.runs.map((r) => [r.run, r.run]), this.runs[0].run);
       await this.selectRun(this.runs[0].run);
+      await painted();
       performance.mark("gc-first-paint");
       this.root.setAttribute("data-gc-ready", "1");
     });
@@ -98,6 +105,7 @@ class Viewer {
     const P = this.P;
     this.index = searchIndex(P);
     this.rows = this.index.texts.map((text, i) => listRow(i, text));
+    this.order = null;
     options(this.r.group, [["", "any group"], ...P.groups.map((g, k) => [String(k), g])], "");
     options(this.r.sort, [["index", "probe #"], ["conf-asc", "confidence, lowest first"],
                           ["conf-desc", "confidence, highest first"], ["rank", "rank change since first step"],
@@ -124,6 +132,7 @@ class Viewer {
     this.s.k = k; this.P = P;
     await this.paintProbe();
     await this.afterStep();
+    await painted();
     performance.measure("gc-step", "gc-step-start");
     for (const next of [k + 1, k - 1]) {
       if (next >= 0 && next < this.stepList.length) this.load(this.s.method, this.stepList[next]).catch(() => {});
@@ -136,15 +145,14 @@ class Viewer {
     this.r.stepLabel.setAttribute("data-value", String(step));
     this.r.alerts.replaceChildren(...P.alerts.map((a) => el("div", {class: "gc-alert"}, `[${a.tag}] ${a.text}`)));
     this.rows.forEach((row, i) => {
-      const p = P.probes.prob[i];
-      row.children[1].textContent = (misclassified(P, i) ? "✗ " : "") + (p === null ? "" : `p=${p.toFixed(2)}`);
+      const p = P.probes.prob[i], text = (misclassified(P, i) ? "✗ " : "") + (p === null ? "" : `p=${p.toFixed(2)}`);
+      if (row.children[1].textContent !== text) row.children[1].textContent = text; // untouched rows: no relayout
     });
     await this.applyFilters();
     if (this.r.tableBox.open) this.renderTable();
   }
 
   async applyFilters() {
-    performance.mark("gc-search-start");
     const P = this.P, r = this.r, query = r.search.value, g = r.group.value, sort = r.sort.value;
     let shown = [...Array(P.n).keys()].filter((i) => matches(this.index, i, query)
       && (!r.misclassified.checked || misclassified(P, i)) && (!r.alerted.checked || alertStrength(P, i) > 0)
@@ -156,10 +164,20 @@ class Viewer {
     }[sort] || (sort.startsWith("group:") ? (i) => -groupShare(P, i, Number(sort.slice(6))) : (i) => i);
     const keys = new Map(shown.map((i) => [i, key(i)]));
     shown = shown.sort((a, b) => keys.get(a) - keys.get(b) || a - b);
-    const visible = new Set(shown);
-    this.rows.forEach((row, i) => { row.hidden = !visible.has(i); row.classList.toggle("gc-selected", i === this.s.probe); });
-    r.list.replaceChildren(...shown.map((i) => this.rows[i]));
+    this.rows.forEach((row, i) => row.classList.toggle("gc-selected", i === this.s.probe));
+    const order = shown.join(",");
+    if (order !== this.order) { // the same list (a step that changed no order): leave the DOM alone
+      r.list.replaceChildren(...shown.map((i) => this.rows[i]));
+      this.order = order;
+    }
     r.count.textContent = `${shown.length} of ${P.n} probes`;
+  }
+
+  // Typing in the search box: filter, redraw the list, and measure it until painted.
+  async search() {
+    performance.mark("gc-search-start");
+    await this.applyFilters();
+    await painted();
     performance.measure("gc-search", "gc-search-start");
   }
 
@@ -251,7 +269,7 @@ class Viewer {
     r.compare.addEventListener("change", run(() => this.renderProbe()));
     r.diff.addEventListener("change", run(() => this.paintProbe()));
     r.merge.addEventListener("change", run(async () => { await this.renderProbe(); if (r.tableBox.open) this.renderTable(); }));
-    r.search.addEventListener("input", run(() => this.applyFilters()));
+    r.search.addEventListener("input", run(() => this.search()));
     for (const c of [r.misclassified, r.alerted, r.group, r.sort]) c.addEventListener("change", run(() => this.applyFilters()));
     r.tableBox.addEventListener("toggle", run(async () => { if (r.tableBox.open) this.renderTable(); }));
     r.list.addEventListener("click", (e) => {
