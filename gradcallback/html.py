@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from .dashboard.assets import bundle, static_text
+from .dashboard.payload import header
 
 from .report import format_number, plain_text, columns
 from .runs import Run
@@ -83,7 +84,8 @@ def viewer(run: Run) -> str:
     if not run.dashboard:
         return ""
     data = {"runs": [{"run": "/".join(run.folder.parts[-2:]), "methods": {
-        method: {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())}
+        method: {"payloads": {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())},
+                 "alert_steps": sorted(step for step, blob in steps.items() if header(blob)["alerts"])}
         for method, steps in run.dashboard.items()}}]}
     # JSON in a <script> element: "<" as \u003c, so no text in it (a run name) can end the element.
     inline = json.dumps(data).replace("<", "\\u003c")

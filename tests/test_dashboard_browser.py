@@ -123,7 +123,9 @@ def record(root_dir, run: str, step: int, method: str, probe: int) -> dict:
 def test_tokens_hover_and_slider_recolour_in_place(surface, root_dir):
     root = surface.viewer(CLASSIFIER)
     pane, i = root.locator(".gc-pane").first, probe_shown(root)
-    assert step_shown(root) == 2  # opens on the last logged step
+    # opens on the alert (step 0: "names" crossed its threshold) and its probe, the one holding "atiku"
+    assert (step_shown(root), i) == (0, 0)
+    set_step(root, surface, "End", 2)
     last = record(root_dir, "classifier", 2, "gradient_norm", i)
     tokens = pane.locator("[data-gc=token]")
     assert tokens.count() == len(last["tokens"]) and tokens.all_text_contents() == last["tokens"]
@@ -260,3 +262,26 @@ def test_hostile_text_shows_literally(surface):
     idle(root)
     assert visible_rows(root) == [0]
     root.locator("[data-gc=search]").fill("")
+
+
+def test_benchmark_script_smoke(tmp_path):
+    """benchmarks/dashboard.py end to end on a tiny run (figures not asserted): it cannot rot, and it
+    replaces only its own section of RESULTS.md."""
+    import os
+    import subprocess
+    import sys
+
+    from dashboard_support import ROOT
+
+    out, other = tmp_path / "RESULTS.md", "# Benchmark results\n\n| measure | value |\n|---|---|\n| other | 1 |\n"
+    stale = "<!-- dashboard benchmark: start -->\n## Attributions dashboard\nstale\n<!-- dashboard benchmark: end -->\n"
+    out.write_text(other + "\n" + stale + "\n## Later section\n")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dashboard.py"), "--probes", "8", "--steps", "3",
+                    "--out", str(out)], check=True, capture_output=True, timeout=300,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    text = out.read_text()
+    assert text.startswith(other) and text.endswith("\n## Later section\n") and "stale" not in text
+    assert text.count("## Attributions dashboard") == 1  # replaced in place
+    for measure in ("bytes per logged step and method, 8 probes", "first paint of the tab, fresh server",
+                    "slider step to the next step", "slider jump to a far step", "search over 8 probes"):
+        assert f"| {measure}" in text, measure

@@ -44,6 +44,7 @@ def test_payload_round_trip_with_groups_words_and_alerts():
     assert header["alerts"] == [{"tag": "spurious/alerts", "text": "group 'votes' holds 50.0% <b> <i>"}]
     assert header["alert_groups"] == ["votes"]
     assert header["vocab"].count("[CLS]") == 1 and arrays["tokens"].dtype == np.uint16  # tokens stored once
+    assert payload.header(blob) == header  # read without decompressing the arrays
 
 
 def test_tiny_and_huge_scores_keep_three_significant_digits():
@@ -134,6 +135,7 @@ def test_report_embeds_the_viewer_with_the_runs_data(hf_tokenizer, tmp_path):
     import json
 
     data = json.loads(blobs[0][1])["runs"][0]["methods"]
-    assert sorted(data) == ["gradient_norm", "integrated_gradients"] and sorted(data["gradient_norm"]) == ["0", "1", "2"]
-    (probe, *_) = payload.probes(base64.b64decode(data["gradient_norm"]["2"]))
+    assert sorted(data) == ["gradient_norm", "integrated_gradients"]
+    assert sorted(data["gradient_norm"]["payloads"]) == ["0", "1", "2"] and data["gradient_norm"]["alert_steps"] == [0]
+    (probe, *_) = payload.probes(base64.b64decode(data["gradient_norm"]["payloads"]["2"]))
     assert probe["tokens"] == records(root, "classifier")[0]["tokens"]

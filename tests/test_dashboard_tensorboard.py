@@ -55,7 +55,8 @@ def test_runs_and_steps(server):
     assert runs == {"classifier/attributions": list(METHODS), "hostile/attributions": ["gradient_norm"],
                     "qa/attributions": ["gradient_x_input"]}
     for method in METHODS:
-        assert as_json(server, "steps", run="classifier/attributions", method=method)["steps"] == list(range(STEPS))
+        assert as_json(server, "steps", run="classifier/attributions", method=method) == {
+            "steps": list(range(STEPS)), "alert_steps": [0]}  # patience 1: the monitor alerted once, at step 0
     # 12 steps: more than the 10 samples per tag TensorBoard keeps unless told (the launcher's sampling flag)
     assert as_json(server, "steps", run="hostile/attributions", method="gradient_norm")["steps"] == list(
         range(HOSTILE_STEPS))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -116,6 +117,18 @@ def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays = {name: np.frombuffer(data, np.dtype(dtype).newbyteorder("<"), count, 8 + size + offset)
               for name, (offset, dtype, count) in header["arrays"].items()}
     return header, arrays
+
+
+def header(blob: bytes) -> dict[str, Any]:
+    """Only the header of a gzip-compressed payload (alerts, vocabulary, per-probe columns): the arrays
+    are not decompressed, so listing a run's alert steps stays cheap."""
+    stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = stream.decompress(blob, 8)
+    if head[:4] != MAGIC:
+        raise ValueError(f"Expected a gradcallback dashboard payload starting with {MAGIC!r}. Received: {head[:4]!r}")
+    size = int(np.frombuffer(head, "<u4", 1, 4)[0])
+    text = stream.decompress(stream.unconsumed_tail, size)
+    return json.loads(text.decode("utf-8"))
 
 
 def probes(blob: bytes) -> list[dict[str, Any]]:

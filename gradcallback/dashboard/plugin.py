@@ -4,7 +4,7 @@ All data comes through `context.data_provider` (never the multiplexer, which is 
 default Rust data server). Routes, under `/data/plugin/gradcallback/`:
 
     runs                          runs and their methods (tags), from the summary metadata only
-    steps?run=R&method=M          the logged steps of one run and method
+    steps?run=R&method=M          the logged steps of one run and method, and those with alerts
     payload?run=R&method=M&step=S one step's payload (see payload.py), gzip as written
 
 The browser asks for one (run, method, step) at a time. The data provider can only read a
@@ -28,7 +28,7 @@ from werkzeug import wrappers
 
 from . import PLUGIN_NAME
 from .assets import STATIC, static_text
-from .payload import tag_for
+from .payload import header, tag_for
 
 CACHED_SERIES = 8  # 8 series of 100 steps x 1,000 probes hold about 100 MB
 UNLIMITED = 1 << 30  # read_tensors keeps at most `downsample` points; ours are all wanted
@@ -76,8 +76,8 @@ class AttributionsPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_steps(self, request):
-        series = self._series(request)
-        return http_util.Respond(request, {"steps": sorted(series)}, "application/json")
+        series, alerts = self._series(request, with_alerts=True)
+        return http_util.Respond(request, {"steps": sorted(series), "alert_steps": alerts}, "application/json")
 
     @wrappers.Request.application
     def _serve_payload(self, request):
@@ -92,8 +92,9 @@ class AttributionsPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, data, "application/octet-stream", content_encoding="gzip")
         return http_util.Respond(request, gzip.decompress(data), "application/octet-stream")
 
-    def _series(self, request) -> dict[int, bytes]:
-        """step -> payload of the requested run and method, from the cache when still current."""
+    def _series(self, request, with_alerts: bool = False):
+        """step -> payload of the requested run and method, from the cache when still current; with
+        `with_alerts`, also the steps whose payload carries alerts (the view opens on the latest)."""
         run, method = request.args.get("run"), request.args.get("method")
         if not run or not method:
             raise errors.InvalidArgumentError("Expected `run` and `method` parameters")
@@ -110,15 +111,16 @@ class AttributionsPlugin(base_plugin.TBPlugin):
             hit = self._cache.get(key)
             if hit is not None and hit[0] == version:
                 self._cache.move_to_end(key)
-                return hit[1]
+                return (hit[1], hit[2]) if with_alerts else hit[1]
         data = self._provider.read_tensors(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME,
                                            downsample=self._downsample, run_tag_filter=wanted)
         series = {d.step: bytes(d.numpy.item()) for d in data.get(run, {}).get(tag, [])}
+        alerts = sorted(step for step, blob in series.items() if header(blob)["alerts"])
         with self._lock:
-            self._cache[key] = (version, series)
+            self._cache[key] = (version, series, alerts)
             while len(self._cache) > CACHED_SERIES:
                 self._cache.popitem(last=False)
-        return series
+        return (series, alerts) if with_alerts else series
 
 
 def _method(tag: str, series: provider.TensorTimeSeries) -> str:

@@ -60,20 +60,27 @@ export function serverSource() {
   const q = (params) => new URLSearchParams(params).toString();
   return {
     runs: async () => (await (await fetchOk("runs")).json()).runs,
-    steps: async (run, method) => (await (await fetchOk(`steps?${q({run, method})}`)).json()).steps,
+    steps: async (run, method) => {
+      const answer = await (await fetchOk(`steps?${q({run, method})}`)).json();
+      return {steps: answer.steps, alertSteps: answer.alert_steps};
+    },
     payload: async (run, method, step) =>
       (await fetchOk(`payload?${q({run, method, step})}`)).arrayBuffer(), // gzip undone by the browser
   };
 }
 
-// The offline report: {runs: [{run, methods: {method: {step: base64 gzip}}}]} inlined in the page.
+// The offline report, inlined in the page:
+// {runs: [{run, methods: {method: {payloads: {step: base64 gzip}, alert_steps: [...]}}}]}.
 export function inlineSource(data) {
-  const find = (run) => data.runs.find((r) => r.run === run);
+  const find = (run, method) => data.runs.find((r) => r.run === run).methods[method];
   return {
     runs: async () => data.runs.map((r) => ({run: r.run, methods: Object.keys(r.methods).map((method) => ({method}))})),
-    steps: async (run, method) => Object.keys(find(run).methods[method]).map(Number).sort((x, y) => x - y),
+    steps: async (run, method) => ({
+      steps: Object.keys(find(run, method).payloads).map(Number).sort((x, y) => x - y),
+      alertSteps: find(run, method).alert_steps,
+    }),
     payload: async (run, method, step) => {
-      const text = atob(find(run).methods[method][String(step)]);
+      const text = atob(find(run, method).payloads[String(step)]);
       const bytes = Uint8Array.from(text, (c) => c.charCodeAt(0));
       return gunzip(bytes);
     },

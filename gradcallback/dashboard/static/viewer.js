@@ -1,6 +1,6 @@
 // The Attributions viewer: one module for the TensorBoard tab (data from the plugin's routes) and
 // the offline HTML report (data inlined). `mount(root, source)`; a source has runs(), steps(run,
-// method) and payload(run, method, step) -> ArrayBuffer. Payloads are fetched one step at a time.
+// method) -> {steps, alertSteps} and payload(run, method, step) -> ArrayBuffer. Payloads are fetched one step at a time.
 import {decodePayload} from "./decode.js";
 import {units, unitScores, ranksAndShares, peak, searchIndex, matches, misclassified, groupShare, containsGroup,
         alertStrength, rankChange, tokenTable} from "./model.js";
@@ -88,9 +88,12 @@ class Viewer {
     this.s.method = method;
     options(this.r.compare, [["", "(none)"], ...this.methods.filter((m) => m !== method).map((m) => [m, m])],
             this.r.compare.value !== method ? this.r.compare.value : "");
-    this.stepList = await this.steps(method);
-    const k = previous === undefined ? this.stepList.length - 1
-      : Math.max(0, this.stepList.filter((s) => s <= previous).length - 1);
+    const {steps, alertSteps} = await this.steps(method);
+    this.stepList = steps;
+    // A run opens on its latest alert (else its last step); a method switch keeps the step.
+    const opening = previous === undefined ? (alertSteps.length ? alertSteps[alertSteps.length - 1] : steps[steps.length - 1])
+      : previous;
+    const k = Math.max(0, steps.filter((s) => s <= opening).length - 1);
     this.r.slider.max = String(this.stepList.length - 1);
     this.r.slider.value = String(k);
     this.s.k = k;
@@ -203,7 +206,7 @@ class Viewer {
   async paintProbe() {
     const i = this.s.probe, diff = this.r.diff.value, step = this.stepList[this.s.k];
     for (const p of this.panes) {
-      const steps = p.method === this.s.method ? this.stepList : await this.steps(p.method);
+      const steps = p.method === this.s.method ? this.stepList : (await this.steps(p.method)).steps;
       const at = steps.filter((s) => s <= step).pop() ?? steps[0];
       const Q = p.method === this.s.method ? this.P : await this.load(p.method, at);
       const ref = diff === "first" ? steps[0] : diff === "previous" ? (steps.filter((s) => s < at).pop() ?? at) : null;
@@ -216,6 +219,8 @@ class Viewer {
       p.scale = peak(p.values);
       paint(p.spans, p.values, p.scale, p.signed);
       p.box.firstChild.textContent = `${p.method} at step ${at}` + (ref === null ? "" : `, minus step ${ref}`);
+      p.box.firstChild.title = `colours: ${p.signed ? "red negative, blue positive" : "white to blue"}, scaled to ` +
+        `the largest |${p.ref ? "change" : "score"}| here, ${fmt(p.scale)}`;
     }
     const first = this.panes[0];
     legend(this.r.legend, first.signed, first.scale, first.ref ? "difference" : "score");
