@@ -99,29 +99,31 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         if not run or not method:
             raise errors.InvalidArgumentError("Expected `run` and `method` parameters")
         ctx, eid = plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
-        tag = tag_for(method)
-        wanted = provider.RunTagFilter(runs=[run], tags=[tag])
+        wanted = provider.RunTagFilter(runs=[run], tags=[tag_for(method)])
         listing = self._provider.list_tensors(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME,
                                               run_tag_filter=wanted)
-        meta = listing.get(run, {}).get(tag)
+        meta = listing.get(run, {}).get(tag_for(method))
         if meta is None:
             raise errors.NotFoundError(f"No dashboard data for run {run!r}, method {method!r}")
-        key, version = (eid, run, tag), (meta.max_step, meta.max_wall_time)
+        key, version = (eid, run, tag_for(method)), (meta.max_step, meta.max_wall_time)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None and hit[0] == version:
                 self._cache.move_to_end(key)
-                return (hit[1], hit[2]) if with_alerts else hit[1]
+        if hit is None or hit[0] != version:
+            hit = (version, *self._read(ctx, eid, wanted, run, tag_for(method)))
+            with self._lock:
+                self._cache[key] = hit
+                while len(self._cache) > CACHED_SERIES:
+                    self._cache.popitem(last=False)
+        return (hit[1], hit[2]) if with_alerts else hit[1]
+
+    def _read(self, ctx, eid: str, wanted: provider.RunTagFilter, run: str, tag: str):
+        """(step -> payload, steps with alerts) of one series, read through the data provider."""
         data = self._provider.read_tensors(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME,
                                            downsample=self._downsample, run_tag_filter=wanted)
         series = {d.step: bytes(d.numpy.item()) for d in data.get(run, {}).get(tag, [])}
-        alerts = sorted(step for step, blob in series.items() if header(blob)["alerts"])
-        with self._lock:
-            self._cache[key] = (version, series, alerts)
-            while len(self._cache) > CACHED_SERIES:
-                self._cache.popitem(last=False)
-        return (series, alerts) if with_alerts else series
-
+        return series, sorted(step for step, blob in series.items() if header(blob)["alerts"])
 
 def _method(tag: str, series: provider.TensorTimeSeries) -> str:
     try:
