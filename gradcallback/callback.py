@@ -14,14 +14,15 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__, checks
+from . import checks
 from .distribute import is_chief
-from .engine import Explainer
+from .dashboard.payload import write_results
+from .engine import Explainer, is_signed
 from .engine.targets import parse_targets
 from .guard import Guard
 from .monitors.base import RunContext
 from .probes import ProbeSet
-from .runs import new_run_dir, write_run_info
+from .runs import new_run_dir, run_info, write_run_info
 from .spurious import SpuriousAttributionError
 from .steps import StepClock
 from .summaries import Display, StepLogger
@@ -218,14 +219,8 @@ class AttributionCallback:
                                   method_options=self.method_options,
                                   explained=self._explainer.adapter.describe_output())
         self._guard = Guard(self.strict, self._logger.events)
-        write_run_info(self._run_dir, self._run_info())
-
-    def _run_info(self) -> dict:
-        return {"gradcallback": __version__, "backend": self._explainer.backend, "task": self.probes.task,
-                "probes": len(self.probes), "methods": list(self.methods), "step_axis": self.clock.axis,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "monitors": [{"class": type(m).__name__, "name": m.name, "method": m.method,
-                              "columns": [list(c) for c in m.columns()]} for m in self.monitors]}
+        write_run_info(self._run_dir, run_info(self._explainer.backend, self.probes, self.methods, self.clock.axis,
+                                               self.monitors))
 
     def log_now(self, step: int, *, epoch: int | None = None, model: Any = None) -> None:
         """Explain the probes and write everything for `step` (custom training loops call this)."""
@@ -242,6 +237,10 @@ class AttributionCallback:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
         results = self._attribute(step, epoch)
         self._run_monitors(step, results)
+        if results:  # the Attributions dashboard's data, last: it carries the alerts the monitors just wrote
+            self._guard.run("dashboard data", step, write_results, logger.events, step, results,
+                            signed={m: is_signed(m, self.method_options[m]) for m in results},
+                            label_names=self.probes.label_names, labels=self.probes.labels, groups=self._groups())
         self._guard.run("flush", step, logger.flush)
         if self.verbose:
             fragments = [f"{m.name}: {text}" for m in self.monitors if (text := m.progress(step))]
@@ -278,6 +277,10 @@ class AttributionCallback:
         except SpuriousAttributionError:
             self.close()  # the exception ends fit before on_train_end: leave nothing open
             raise
+
+    def _groups(self) -> dict:
+        """Every monitor's token groups (SpuriousGroups'), for the dashboard's outlines and filters."""
+        return {name: spec for m in self.monitors for name, spec in (getattr(m, "groups", None) or {}).items()}
 
     def close(self) -> None:
         """Flush and close the writers (done by `on_train_end`); the callback can be reused, and the

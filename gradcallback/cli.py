@@ -5,6 +5,7 @@
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
                          [--html out.html] [--png out.png] [--json]
+    gradcallback tensorboard --logdir DIR [--port N] [--host H] [more TensorBoard flags]
 
 Every command runs in `quiet_console()` (entered before anything imports TensorFlow or JAX), so
 the console shows our lines and Keras' progress bar; `--verbose` shows the frameworks' logging.
@@ -56,7 +57,7 @@ def demo_command(args: argparse.Namespace) -> int:
     caught, lines = verdict(run)
     print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
     print("\n".join(f"  - {line}" for line in lines))
-    print(f"\nSee it in TensorBoard:\n    tensorboard --logdir {args.logdir} --samples_per_plugin images=1000")
+    print(f"\nSee it in TensorBoard (the Attributions tab):\n    gradcallback tensorboard --logdir {args.logdir}")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
     return 0
 
@@ -99,6 +100,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
 
+def tensorboard_command(args: argparse.Namespace) -> int:
+    from .dashboard.launcher import run
+
+    return run(args.logdir, args.port, args.host, args.tensorboard_flags)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gradcallback", description="Gradient explanations for text models.")
     parser.add_argument("--verbose", action="store_true", help="show the frameworks' logging and warnings")
@@ -123,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--min-pieces", type=int, default=3, help="pieces from which a word counts as fragmented")
     cov.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     cov.set_defaults(run=coverage_command)
+    board = commands.add_parser("tensorboard", help="TensorBoard with the Attributions dashboard, every step kept",
+                                epilog="Other arguments go to TensorBoard as they are, e.g. --load_fast=false.")
+    board.add_argument("--logdir", required=True, help="the log_dir given to AttributionCallback")
+    board.add_argument("--port", type=int, help="port to serve on (TensorBoard's default: 6006)")
+    board.add_argument("--host", help="address to serve on (TensorBoard's default: localhost)")
+    board.set_defaults(run=tensorboard_command)
     explain_command.add_parser(commands)
     for command in commands.choices.values():  # `--verbose` also after the command's name
         command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -130,7 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "tensorboard":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.tensorboard_flags = extra
     with quiet_console(args.verbose):
         return args.run(args)
 

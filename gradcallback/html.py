@@ -1,14 +1,21 @@
 """One self-contained HTML file for a run (`gradcallback report LOGDIR --html out.html`).
 
 Images are inlined as data URIs, so the file can be mailed or attached to a ticket. Every
-token and text goes through `html.escape`: a token like `<script>` shows literally.
+token and text goes through `html.escape`: a token like `<script>` shows literally. On top,
+the Attributions viewer of the TensorBoard tab, with the run's dashboard data inlined: the same
+modules (`dashboard/static/`), so the page behaves like the tab and opens from disk.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from html import escape
 from typing import Any
+
+from .dashboard.assets import bundle, static_text
+from .dashboard.payload import header
 
 from .report import format_number, plain_text, columns
 from .runs import Run
@@ -22,7 +29,7 @@ figure{margin:0 0 1em 0}figcaption{font-size:90%;color:#555}img{max-width:100%;b
 def as_html(run: Run, summary: dict[str, Any]) -> str:
     """The whole page: per-step table, coverage, alerts, top tokens, last-step images per method."""
     parts = [f"<h1>gradcallback report</h1><p>run: <code>{escape(summary['run'])}</code>; methods: "
-             f"{escape(', '.join(summary['methods']))}</p>", _step_table(summary)]
+             f"{escape(', '.join(summary['methods']))}</p>", viewer(run), _step_table(summary)]
     if summary["coverage"]:
         parts.append("<h2>Vocabulary coverage at train begin</h2><ul>" + "".join(
             f"<li>{escape(tag)}: {value:.1%}</li>" for tag, value in summary["coverage"].items()) + "</ul>")
@@ -69,3 +76,22 @@ def _images(run: Run, method: str) -> str:
             figures.append(f'<figure><img alt="{escape(tag)}" src="data:image/png;base64,{data}">'
                            f"<figcaption>{escape(tag)} at step {step}</figcaption></figure>")
     return f"<h2>{escape(method)}</h2>" + "".join(figures) if figures else ""
+
+
+def viewer(run: Run) -> str:
+    """The interactive viewer with the run's per-step payloads inlined (base64 of the gzip bytes, decoded
+    in the page on demand); empty for runs written before the dashboard existed."""
+    if not run.dashboard:
+        return ""
+    data = {"runs": [{"run": "/".join(run.folder.parts[-2:]), "methods": {
+        method: {"payloads": {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())},
+                 "alert_steps": sorted(step for step, blob in steps.items() if header(blob)["alerts"])}
+        for method, steps in run.dashboard.items()}}]}
+    # JSON in a <script> element: "<" as \u003c, so no text in it (a run name) can end the element.
+    inline = json.dumps(data).replace("<", "\\u003c")
+    element = "gc-viewer-" + hashlib.sha1(str(run.folder).encode("utf-8")).hexdigest()[:12]  # one per run
+    return (f"<h2>Attributions</h2><style>{static_text('viewer.css')}</style><div id=\"{element}\"></div>"
+            f'<script type="application/json" id="{element}-data">{inline}</script>'
+            f"<script type=\"module\">{bundle()}\nmount(document.getElementById({json.dumps(element)}), "
+            f"inlineSource(JSON.parse(document.getElementById({json.dumps(element + '-data')}).textContent)));"
+            "</script>")

@@ -6,11 +6,14 @@ Used by `gradcallback report` and by tests; no TensorBoard server is needed.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .dashboard import PLUGIN_NAME
 from .eventfile import read_events
 from .metrics import token_mass
 
@@ -26,6 +29,16 @@ def new_run_dir(base: Path) -> Path:
         n += 1
         candidate = base.with_name(f"{base.name}_{n}")
     return candidate
+
+
+def run_info(backend: str, probes: Any, methods: Any, axis: str, monitors: Any) -> dict:
+    """What run.json says: the backend, task, methods, step axis and each monitor's report columns."""
+    from . import __version__
+
+    return {"gradcallback": __version__, "backend": backend, "task": probes.task, "probes": len(probes),
+            "methods": list(methods), "step_axis": axis, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "monitors": [{"class": type(m).__name__, "name": m.name, "method": m.method,
+                          "columns": [list(c) for c in m.columns()]} for m in monitors]}
 
 
 def write_run_info(folder: Path, info: dict) -> None:
@@ -44,6 +57,7 @@ class Run:
     records: list[dict] = field(default_factory=list)  # attribution rows, one per (step, method, probe)
     info: dict = field(default_factory=dict)  # run.json: methods, monitors and their report columns
     monitor_records: list[dict] = field(default_factory=list)  # rows with another "kind"
+    dashboard: dict[str, dict[int, bytes]] = field(default_factory=dict)  # method -> step -> payload (gzip)
 
     @property
     def steps(self) -> list[int]:
@@ -102,6 +116,8 @@ def _store(run: Run, plugin: str, tag: str, step: int, value: np.ndarray, images
         run.texts.setdefault(tag, {})[step] = _decode(value.reshape(-1)[0])
     elif plugin == "images" and images:
         run.images.setdefault(tag, {})[step] = bytes(value.reshape(-1)[2])  # [width, height, png]
+    elif plugin == PLUGIN_NAME:  # the Attributions dashboard's data, tag dashboard/<method>
+        run.dashboard.setdefault(tag.split("/", 1)[-1], {})[step] = bytes(value.reshape(-1)[0])
 
 
 def _decode(value: object) -> str:

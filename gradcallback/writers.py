@@ -73,6 +73,15 @@ class EventWriter:
         value.metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
         self._write(tag, value.tensor, step, value.metadata)
 
+    def plugin_tensor(self, tag: str, data: bytes, step: int, *, plugin_name: str, content: bytes = b"",
+                      description: str = "") -> None:
+        """A scalar string tensor owned by a dynamic plugin (our dashboard). `DATA_CLASS_TENSOR` is what
+        lets `data_provider.read_tensors` serve it: without it TensorBoard lists the tag but returns no data."""
+        meta = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name, content=content),
+            summary_description=description, data_class=summary_pb2.DATA_CLASS_TENSOR)
+        self._write(tag, tensor_util.make_tensor_proto(np.array(data, dtype=object)), step, meta)
+
     def flush(self) -> None:
         self._file.flush()
 

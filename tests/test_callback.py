@@ -37,7 +37,7 @@ def expected_tags(method: str, n_probes: int, stability: bool = True) -> dict[st
     if stability:
         scalars.add(f"{method}/rank_stability")
     return {"images": images, "text": {"probes", f"{method}/top_tokens", f"{method}/token_table"},
-            "scalars": scalars, "histograms": {f"{method}/scores"}}
+            "scalars": scalars, "histograms": {f"{method}/scores"}, "gradcallback": {f"dashboard/{method}"}}
 
 
 def hf_dataset(tokenizer):

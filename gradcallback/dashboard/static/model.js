@@ -1,0 +1,165 @@
+// What the view shows, computed from decoded payloads: units (tokens or merged words), colours,
+// ranks and shares, per-probe metrics for filters and sorting, the probe-set token table.
+import {WORD_START, SPECIAL, SECOND} from "./decode.js";
+
+const WHITE = [255, 255, 255], BLUE = [8, 81, 156], RED = [178, 24, 43]; // as render.py's PNG heatmaps
+const LEVELS = 256;
+
+// Control characters made visible as U+XXXX, like tables.printable in Python.
+export function printable(text) {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => "U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0"));
+}
+
+// Colour of a score normalized to [-1, 1]: render.colours' lookup table (white at 0).
+export function colour(value, signed) {
+  const v = Number.isFinite(value) ? Math.max(-1, Math.min(1, value)) : 0;
+  const index = Math.round((v + 1) * LEVELS), negative = index < LEVELS;
+  const t = !signed && negative ? 0 : Math.abs(index / LEVELS - 1);
+  const end = negative && signed ? RED : BLUE;
+  return WHITE.map((w, k) => Math.round(w + (end[k] - w) * t));
+}
+
+export function ink([r, g, b]) {
+  return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? "#fff" : "#141414";
+}
+
+function pieceText(token, first) {
+  if (!first && token.startsWith("##")) return token.slice(2);
+  return token.replace(/^[\u0120\u2581]+/, "") || token; // BPE "Ġ", SentencePiece "▁"
+}
+
+// One probe's display units: tokens, or words (pieces merged, scores summed, as tables.words).
+export function units(P, i, merge) {
+  const out = [];
+  for (let t = P.offsets[i]; t < P.offsets[i + 1]; t++) {
+    const flags = P.flags[t], token = P.vocab[P.tokens[t]], bits = P.groupBits ? P.groupBits[t] : 0;
+    const last = out[out.length - 1];
+    if (merge && last && !(flags & WORD_START)) {
+      last.text += pieceText(token, false);
+      last.positions.push(t - P.offsets[i]);
+      last.bits |= bits;
+    } else {
+      const text = merge && !(flags & SPECIAL) ? pieceText(token, true) : token;
+      out.push({text, flags, bits, positions: [t - P.offsets[i]]});
+    }
+  }
+  return out;
+}
+
+// Scores of `units` at payload P (summed over a word's pieces).
+export function unitScores(P, i, list) {
+  const base = P.offsets[i];
+  return Float64Array.from(list, (u) => u.positions.reduce((s, p) => s + P.scores[base + p], 0));
+}
+
+// Rank of |score| (1 = largest) and share of the probe's attribution mass, per unit.
+export function ranksAndShares(scores) {
+  const mass = Array.from(scores, Math.abs), total = mass.reduce((a, b) => a + b, 0);
+  const order = mass.map((m, k) => k).sort((a, b) => mass[b] - mass[a] || a - b);
+  const rank = new Int32Array(scores.length);
+  order.forEach((k, r) => { rank[k] = r + 1; });
+  return {rank, share: mass.map((m) => (total > 0 ? m / total : 0))};
+}
+
+export function peak(scores) {
+  let m = 0;
+  for (const s of scores) if (Number.isFinite(s)) m = Math.max(m, Math.abs(s));
+  return m;
+}
+
+// Per-probe words joined by spaces, lower-cased, for text search; and its token set.
+export function searchIndex(P) {
+  const texts = [], tokens = [];
+  for (let i = 0; i < P.n; i++) {
+    const words = units(P, i, true).filter((u) => !(u.flags & SPECIAL)).map((u) => u.text);
+    texts.push(words.join(" "));
+    const set = new Set();
+    for (let t = P.offsets[i]; t < P.offsets[i + 1]; t++) set.add(P.vocab[P.tokens[t]].toLowerCase());
+    tokens.push(set);
+  }
+  return {texts, lower: texts.map((t) => t.toLowerCase()), tokens};
+}
+
+export function matches(index, i, query) {
+  const q = query.trim().toLowerCase();
+  return !q || index.lower[i].includes(q) || index.tokens[i].has(q);
+}
+
+const norm = (text) => String(text ?? "").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
+
+export function misclassified(P, i) {
+  const label = P.probes.label[i];
+  if (label === null || label === undefined) return false;
+  if (P.task === "question_answering") return norm(P.probes.answer?.[i]) !== norm(label);
+  return P.probes.pred[i] !== label;
+}
+
+export function groupShare(P, i, g) {
+  let hit = 0, total = 0;
+  for (let t = P.offsets[i]; t < P.offsets[i + 1]; t++) {
+    const m = Math.abs(P.scores[t]);
+    total += m;
+    if (P.groupBits && (P.groupBits[t] >> g) & 1) hit += m;
+  }
+  return total > 0 ? hit / total : 0;
+}
+
+export function containsGroup(P, i, g) {
+  if (!P.groupBits) return false;
+  for (let t = P.offsets[i]; t < P.offsets[i + 1]; t++) if ((P.groupBits[t] >> g) & 1) return true;
+  return false;
+}
+
+// Largest share of a group named by this step's alerts (0: the probe holds none of them).
+export function alertStrength(P, i) {
+  let best = 0;
+  for (const name of P.alertGroups || []) {
+    const g = P.groups.indexOf(name);
+    if (g >= 0 && containsGroup(P, i, g)) best = Math.max(best, groupShare(P, i, g), 1e-9);
+  }
+  return best;
+}
+
+function rankdata(values) {
+  const order = Array.from(values.keys()).sort((a, b) => values[a] - values[b]), ranks = new Float64Array(values.length);
+  for (let s = 0; s < order.length;) {
+    let e = s;
+    while (e + 1 < order.length && values[order[e + 1]] === values[order[s]]) e++;
+    for (let k = s; k <= e; k++) ranks[order[k]] = (s + e) / 2;
+    s = e + 1;
+  }
+  return ranks;
+}
+
+// 1 - Spearman correlation of |scores| with the first logged step (0: same order, up to 2: reversed).
+export function rankChange(P, first, i) {
+  const a = [], b = [];
+  for (let t = P.offsets[i]; t < P.offsets[i + 1]; t++) a.push(Math.abs(P.scores[t]));
+  for (let t = first.offsets[i]; t < first.offsets[i + 1]; t++) b.push(Math.abs(first.scores[t]));
+  if (a.length !== b.length || a.length < 2) return 0;
+  const ra = rankdata(a), rb = rankdata(b), mean = (a.length - 1) / 2;
+  let num = 0, da = 0, db = 0;
+  for (let k = 0; k < a.length; k++) {
+    num += (ra[k] - mean) * (rb[k] - mean); da += (ra[k] - mean) ** 2; db += (rb[k] - mean) ** 2;
+  }
+  return da > 0 && db > 0 ? 1 - num / Math.sqrt(da * db) : 0;
+}
+
+// Probe-set table: per token (or word) its mean share of mass, probes holding it, probes with it in their top k.
+export function tokenTable(P, merge, k = 10) {
+  const rows = new Map();
+  for (let i = 0; i < P.n; i++) {
+    const list = units(P, i, merge), scores = unitScores(P, i, list), {rank, share} = ranksAndShares(scores);
+    const top = list.map((u, j) => j).filter((j) => !(list[j].flags & SPECIAL))
+      .sort((x, y) => rank[x] - rank[y]).slice(0, k);
+    const seen = new Set();
+    list.forEach((u, j) => {
+      const row = rows.get(u.text) || {token: u.text, share: 0, probes: 0, top: 0, score: 0, count: 0};
+      row.share += share[j] / P.n; row.score += scores[j]; row.count += 1;
+      if (!seen.has(u.text)) { row.probes += 1; seen.add(u.text); }
+      rows.set(u.text, row);
+    });
+    for (const text of new Set(top.map((j) => list[j].text))) rows.get(text).top += 1;
+  }
+  return [...rows.values()].map((r) => ({...r, score: r.score / r.count}));
+}

@@ -1,0 +1,287 @@
+"""The Attributions viewer in a real headless Chromium (Debian's, driven by Playwright), on both
+surfaces: the TensorBoard tab (served by `gradcallback tensorboard`) and the `report --html` file
+opened from disk. Expected values come from the callback's own records.jsonl, not from the payload."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from gradcallback.render import colour
+
+from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver) is missing")
+if chromium() is None:
+    pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get as root)",
+                allow_module_level=True)
+expect = sync_api.expect
+CLASSIFIER, HOSTILE_RUN, QA = "classifier/attributions", "hostile/attributions", "qa/attributions"
+
+
+@pytest.fixture(scope="module")
+def root_dir(hf_tokenizer):
+    return logdir(hf_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", params=["tensorboard", "report"])
+def surface(request, browser, root_dir, tmp_path_factory):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    if request.param == "report":
+        from gradcallback.cli import main
+
+        out = tmp_path_factory.mktemp("report") / "report.html"
+        assert main(["report", str(root_dir), "--html", str(out)]) == 0
+        page.goto(out.as_uri())
+        yield Surface(page, page, "report")
+    else:
+        with tensorboard(launcher(), root_dir) as port:
+            get(port, "/data/plugin/gradcallback/runs", time.time() + 60)
+            page.goto(f"http://127.0.0.1:{port}/#gradcallback")
+            frame = None
+            for _ in range(240):  # TensorBoard's page loads, then iframes the plugin's entry page
+                frame = next((f for f in page.frames if "plugin_entry.html?name=gradcallback" in f.url), None)
+                if frame is not None:
+                    break
+                page.wait_for_timeout(250)
+            yield Surface(page, frame, "tensorboard")
+    page.close()
+    assert errors == []
+
+
+class Surface:
+    def __init__(self, page, frame, kind):
+        self.page, self.frame, self.kind = page, frame, kind
+
+    def viewer(self, run: str):
+        """The viewer showing `run`: the tab's one viewer switched to it, or the report's viewer of that run."""
+        if self.kind == "report":
+            root = self.frame.locator(".gc-root").filter(has=self.frame.locator(f'option[value="{run}"]'))
+        else:
+            root = self.frame.locator(".gc-root")
+        expect(root).to_have_attribute("data-gc-ready", "1", timeout=60000)
+        select = root.locator("select[data-gc=run]")
+        if select.input_value() != run:
+            select.select_option(run)
+        idle(root)
+        return root
+
+
+def idle(root):
+    expect(root).to_have_attribute("data-gc-pending", "0", timeout=30000)
+
+
+def probe_shown(root) -> int:
+    return int(re.search(r"probe #(\d+)", root.locator("[data-gc=header]").text_content()).group(1))
+
+
+def step_shown(root) -> int:
+    return int(root.locator("[data-gc=step]").get_attribute("data-value"))
+
+
+def set_step(root, surface, key: str, step: int) -> None:
+    root.locator("[data-gc=slider]").focus()
+    surface.page.keyboard.press(key)
+    idle(root)
+    expect(root.locator("[data-gc=step]")).to_have_attribute("data-value", str(step))
+
+
+def background(pane) -> list[tuple[int, ...]]:
+    styles = pane.locator("[data-gc=token]").evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+    return [tuple(int(x) for x in re.findall(r"\d+", s)[:3]) for s in styles]
+
+
+def expected_colours(scores, signed: bool) -> list[tuple[int, ...]]:
+    scores = np.asarray(scores, np.float64)
+    peak = np.abs(scores).max()
+    return [colour(s / peak if peak else 0.0, signed) for s in scores]
+
+
+def assert_colours(pane, scores, signed: bool) -> None:
+    shown, want = background(pane), expected_colours(scores, signed)
+    assert len(shown) == len(want)
+    assert max(abs(a - b) for s, w in zip(shown, want) for a, b in zip(s, w)) <= 2, (shown, want)
+
+
+def record(root_dir, run: str, step: int, method: str, probe: int) -> dict:
+    return next(r for r in records(root_dir, run) if (r["step"], r["method"], r["probe"]) == (step, method, probe))
+
+
+def test_tokens_hover_and_slider_recolour_in_place(surface, root_dir):
+    root = surface.viewer(CLASSIFIER)
+    pane, i = root.locator(".gc-pane").first, probe_shown(root)
+    # opens on the alert (step 0: "names" crossed its threshold) and its probe, the one holding "atiku"
+    assert (step_shown(root), i) == (0, 0)
+    set_step(root, surface, "End", 2)
+    last = record(root_dir, "classifier", 2, "gradient_norm", i)
+    tokens = pane.locator("[data-gc=token]")
+    assert tokens.count() == len(last["tokens"]) and tokens.all_text_contents() == last["tokens"]
+    scores = np.asarray(last["scores"])
+    j = int(np.argmax(np.abs(scores)))
+    tokens.nth(j).hover()
+    tip = root.locator("[data-gc=tooltip]")
+    expect(tip).to_be_visible()
+    lines = tip.locator("div").all_text_contents()
+    assert lines[0] == last["tokens"][j] and lines[2] == f"rank 1 of {len(scores)}"
+    assert float(lines[1].removeprefix("score ")) == pytest.approx(scores[j], rel=2e-3)
+    assert float(lines[3].removeprefix("share ").rstrip("%")) == pytest.approx(
+        100 * abs(scores[j]) / np.abs(scores).sum(), abs=0.06)
+    assert_colours(pane, scores, signed=False)
+    tokens.evaluate_all("els => els.forEach(e => { e.gcMark = 1; })")
+    set_step(root, surface, "Home", 0)
+    first = record(root_dir, "classifier", 0, "gradient_norm", i)
+    assert_colours(pane, first["scores"], signed=False)
+    assert background(pane) != expected_colours(scores, False)  # the step's own scores, not the last step's
+    assert tokens.evaluate_all("els => els.every(e => e.gcMark === 1)")  # recoloured in place
+
+
+def test_arrow_keys_methods_side_by_side_and_diff(surface, root_dir):
+    root = surface.viewer(CLASSIFIER)
+    i = probe_shown(root)
+    set_step(root, surface, "Home", 0)
+    root.locator("[data-gc=header]").click()  # focus out of the controls: arrow keys move the step
+    surface.page.keyboard.press("ArrowRight")
+    idle(root)
+    assert step_shown(root) == 1
+    root.locator("select[data-gc=method]").select_option("integrated_gradients")
+    idle(root)
+    pane = root.locator(".gc-pane").first
+    expect(pane.locator(".gc-pane-title")).to_have_text("integrated_gradients at step 1")
+    assert_colours(pane, record(root_dir, "classifier", 1, "integrated_gradients", i)["scores"], signed=True)
+    root.locator("select[data-gc=compare]").select_option("gradient_norm")
+    idle(root)
+    panes = root.locator(".gc-pane")
+    assert panes.count() == 2
+    assert_colours(panes.nth(1), record(root_dir, "classifier", 1, "gradient_norm", i)["scores"], signed=False)
+    root.locator("select[data-gc=diff]").select_option("first")
+    idle(root)
+    now, before = (np.asarray(record(root_dir, "classifier", s, "integrated_gradients", i)["scores"]) for s in (1, 0))
+    assert_colours(panes.first, now - before, signed=True)
+    expect(panes.first.locator(".gc-pane-title")).to_have_text("integrated_gradients at step 1, minus step 0")
+    for control, value in (("diff", ""), ("compare", ""), ("method", "gradient_norm")):
+        root.locator(f"select[data-gc={control}]").select_option(value)
+        idle(root)
+
+
+def visible_rows(root) -> list[int]:
+    return [int(x) for x in root.locator("[data-gc=probe-row]:visible").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-i'))")]
+
+
+def test_search_filters_sort_and_token_table(surface, root_dir):
+    root = surface.viewer(CLASSIFIER)
+    set_step(root, surface, "End", 2)
+    rows = [record(root_dir, "classifier", 2, "gradient_norm", p) for p in range(len(TEXTS))]
+    search = root.locator("[data-gc=search]")
+    for query in ("awful", "##ik", "the", "political"):
+        search.fill(query)
+        idle(root)
+        want = [p for p, r in enumerate(rows) if query in TEXTS[p] or query in r["tokens"]]
+        assert visible_rows(root) == want, query
+    search.fill("")
+    root.locator("[data-gc=misclassified]").check()
+    idle(root)
+    assert visible_rows(root) == [p for p, r in enumerate(rows) if r["prediction"]["label"] != r["label"]]
+    root.locator("[data-gc=misclassified]").uncheck()
+    root.locator("select[data-gc=sort]").select_option("conf-desc")
+    idle(root)
+    confidence = [round(r["prediction"]["probability"], 4) for r in rows]
+    assert visible_rows(root) == sorted(range(len(rows)), key=lambda p: (-confidence[p], p))
+    root.locator("select[data-gc=sort]").select_option("index")
+    root.locator(".gc-table summary").click()
+    table = root.locator("[data-gc=table-row]")
+    expect(table.first).to_be_visible()
+    shares: dict[str, float] = {}
+    for r in rows:
+        mass = np.abs(r["scores"]) / np.abs(r["scores"]).sum()
+        for token, share in zip(r["tokens"], mass):
+            shares[token] = shares.get(token, 0.0) + share / len(rows)
+    assert table.first.locator("td").first.text_content() == max(shares, key=shares.get)
+    root.locator("[data-gc=sort-token]").click()  # sortable: by token, A to Z
+    idle(root)
+    assert table.first.locator("td").first.text_content() == min(shares)
+    root.locator(".gc-table summary").click()
+
+
+def test_alerted_filter_at_the_alert_step(surface):
+    root = surface.viewer(CLASSIFIER)
+    set_step(root, surface, "Home", 0)
+    expect(root.locator(".gc-alert")).to_contain_text("group 'names'")
+    root.locator("[data-gc=alerted]").check()
+    idle(root)
+    assert visible_rows(root) == [0]  # the only probe with the alerted group's tokens ("atiku")
+    root.locator("[data-gc=alerted]").uncheck()
+    idle(root)
+
+
+def test_word_merge_and_question_answering(surface, root_dir):
+    root = surface.viewer(CLASSIFIER)
+    root.locator("[data-gc=probe-row][data-i='0']").click()
+    idle(root)
+    root.locator("[data-gc=merge]").check()
+    idle(root)
+    tokens = record(root_dir, "classifier", 2, "gradient_norm", 0)["tokens"]
+    words = root.locator(".gc-pane").first.locator("[data-gc=token]")
+    assert words.count() == sum(not t.startswith("##") for t in tokens) and "atiku" in words.all_text_contents()
+    root.locator("[data-gc=merge]").uncheck()
+    idle(root)
+    root = surface.viewer(QA)
+    qa = record(root_dir, "qa", 0, "gradient_x_input", 0)
+    pane = root.locator(".gc-pane").first
+    assert pane.locator("[data-gc=token]").count() == len(qa["tokens"])
+    assert pane.locator(".gc-sep").count() == 1  # question | context
+    start, end = qa["prediction"]["span"]
+    assert pane.locator(".gc-span").all_text_contents() == qa["tokens"][start:end + 1]
+    before_separator = pane.locator(".gc-text > *").evaluate_all(
+        "els => els.slice(0, els.findIndex(e => e.classList.contains('gc-sep'))).map(e => e.textContent)")
+    assert before_separator == qa["tokens"][:qa["tokens"].index("[SEP]") + 1]
+
+
+def test_hostile_text_shows_literally(surface):
+    root = surface.viewer(HOSTILE_RUN)
+    tokens = root.locator(".gc-pane").first.locator("[data-gc=token]")
+    assert tokens.all_text_contents() == ["[CLS]", *HOSTILE, "sky", "[SEP]"]
+    assert root.locator("[data-gc=probe-row]").first.text_content().endswith(" ".join(HOSTILE) + " sky")
+    expect(root.locator(".gc-alert")).to_contain_text("<img src=x onerror=window.__pwned=2>")
+    assert root.locator("img, b, script").count() == 0  # no element made from the text
+    assert surface.frame.evaluate("typeof window.__pwned") == "undefined"
+    root.locator("[data-gc=search]").fill("</script>")  # a token search finds it, literally
+    idle(root)
+    assert visible_rows(root) == [0]
+    root.locator("[data-gc=search]").fill("")
+
+
+def test_benchmark_script_smoke(tmp_path):
+    """benchmarks/dashboard.py end to end on a tiny run (figures not asserted): it cannot rot, and it
+    replaces only its own section of RESULTS.md."""
+    import os
+    import subprocess
+    import sys
+
+    from dashboard_support import ROOT
+
+    out, other = tmp_path / "RESULTS.md", "# Benchmark results\n\n| measure | value |\n|---|---|\n| other | 1 |\n"
+    stale = "<!-- dashboard benchmark: start -->\n## Attributions dashboard\nstale\n<!-- dashboard benchmark: end -->\n"
+    out.write_text(other + "\n" + stale + "\n## Later section\n")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dashboard.py"), "--probes", "8", "--steps", "3",
+                    "--out", str(out)], check=True, capture_output=True, timeout=300,
+                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    text = out.read_text()
+    assert text.startswith(other) and text.endswith("\n## Later section\n") and "stale" not in text
+    assert text.count("## Attributions dashboard") == 1  # replaced in place
+    for measure in ("bytes per logged step and method, 8 probes", "first paint of the tab, fresh server",
+                    "slider step to the next step", "slider jump to a far step", "search over 8 probes"):
+        assert f"| {measure}" in text, measure
