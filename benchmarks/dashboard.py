@@ -18,11 +18,9 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -33,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
 from gradcallback.dashboard import payload  # noqa: E402
+from gradcallback.dashboard.launcher import serving  # noqa: E402
 
 START, END = "<!-- dashboard benchmark: start -->", "<!-- dashboard benchmark: end -->"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -146,26 +145,13 @@ def measure_browser(logdir: Path, steps: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "gradcallback.cli", "tensorboard", "--logdir", str(logdir),
-                               "--port", str(port), "--host", "127.0.0.1"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/data/plugin/gradcallback/runs", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
+    with serving(str(logdir), port, timeout=120.0):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
             cold = open_tab(browser.new_page(viewport={"width": 1400, "height": 900}), port)  # server reads the series
             warm = open_tab(browser.new_page(viewport={"width": 1400, "height": 900}), port)  # the plugin's cache has it
             result = {"cold": cold, "warm": warm, "version": browser.version, **drive(warm["frame"], steps)}
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return result
 
 

@@ -7,13 +7,14 @@ Serves the run with TensorBoard on loopback and photographs it with Debian's hea
 Chromium (`apt-get install chromium`), with the flags this machine's closed network needs.
 """
 
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from gradcallback.dashboard.launcher import serving  # noqa: E402
 
 PORT = 6123
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -24,16 +25,7 @@ FILTER = "integrated_gradients/heatmap/probe_00[0-3]|gradient_norm/evolution/pro
 def main() -> None:
     logdir = sys.argv[1] if len(sys.argv) > 1 else "runs/demo"
     out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/tensorboard-images.png").resolve()
-    tensorboard = Path(sys.executable).with_name("tensorboard")
-    server = subprocess.Popen([str(tensorboard), "--logdir", logdir, "--host", "127.0.0.1", "--port", str(PORT),
-                               "--samples_per_plugin", "images=1000"], stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/data/runs", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serving(logdir, PORT, ready="/data/runs"):  # `gradcallback tensorboard` keeps every image step
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             page = browser.new_page(viewport={"width": 1560, "height": 1300})
@@ -43,8 +35,6 @@ def main() -> None:
             page.wait_for_timeout(3000)  # the other cards' images
             page.screenshot(path=str(out))
             browser.close()
-    finally:
-        server.terminate()
     print(f"wrote {out}")
 
 

@@ -9,16 +9,14 @@ on its own choice of probe (the largest alert); the shot shows the last logged s
 integrated gradients beside gradient_norm and the names group's tokens outlined.
 """
 
-import os
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from gradcallback.dashboard.launcher import serving  # noqa: E402
 PORT = 6124
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -36,16 +34,7 @@ def plugin_frame(page):
 def main() -> None:
     logdir = sys.argv[1] if len(sys.argv) > 1 else "runs/demo"
     out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/tensorboard-attributions.png").resolve()
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    server = subprocess.Popen([sys.executable, "-m", "gradcallback.cli", "tensorboard", "--logdir", logdir,
-                               "--host", "127.0.0.1", "--port", str(PORT)], env=env, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/data/plugin/gradcallback/runs", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serving(logdir, PORT):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 820})
@@ -67,8 +56,6 @@ def main() -> None:
             page.wait_for_timeout(500)
             page.screenshot(path=str(out))
             browser.close()
-    finally:
-        server.terminate()
     print(f"wrote {out}")
 
 

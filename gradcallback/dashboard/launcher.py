@@ -8,7 +8,13 @@ and ours is added only when the entry point did not already bring it; and Tensor
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any, Iterator, Sequence
 
 from . import PLUGIN_NAME, GradCallbackLoader
 
@@ -52,3 +58,29 @@ def run(logdir: str, port: int | None = None, host: str | None = None, extra: Se
     board = program.TensorBoard(plugins=plugins_with_ours(default.get_plugins()))
     board.configure(argv=tensorboard_argv(logdir, port, host, extra))
     return board.main() or 0
+
+
+@contextlib.contextmanager
+def serving(logdir: str, port: int, ready: str = f"/data/plugin/{PLUGIN_NAME}/runs",
+            timeout: float = 120.0) -> Iterator[subprocess.Popen]:
+    """`gradcallback tensorboard` in a subprocess on 127.0.0.1:`port` (tools and benchmarks drive it with a
+    browser): yields once `ready` answers, stops the server on exit."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    server = subprocess.Popen([sys.executable, "-m", "gradcallback.cli", "tensorboard", "--logdir", str(logdir),
+                               "--host", "127.0.0.1", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{ready}", timeout=2)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"TensorBoard did not answer {ready} on port {port}") from None
+                time.sleep(0.2)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from typing import Any, Sequence
 
-import numpy as np
 
 from ..attribution import Attribution
 from ..spurious import (SpuriousAttributionError, check_groups, group_shares, offenders_table, share_where_present,
