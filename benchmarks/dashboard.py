@@ -31,11 +31,9 @@ import numpy as np  # noqa: E402
 
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
 from gradcallback.dashboard import payload  # noqa: E402
-from gradcallback.dashboard.launcher import serving  # noqa: E402
+from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402
 
 START, END = "<!-- dashboard benchmark: start -->", "<!-- dashboard benchmark: end -->"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 NAMES = {"tinubu", "osinbajo", "atiku", "amaechi", "buhari", "obi"}
 WAIT_MS = 120_000
 
@@ -96,15 +94,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def plugin_frame(page):
-    for _ in range(480):
-        frame = next((f for f in page.frames if "plugin_entry.html?name=gradcallback" in f.url), None)
-        if frame is not None:
-            return frame
-        page.wait_for_timeout(250)
-    raise RuntimeError("TensorBoard never opened the Attributions tab")
 
 
 def open_tab(page, port: int) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Perturbation checks that need no lexicon: shortcut candidates, and length/position effects.
+"""Perturbation checks that need no lexicon: shortcut candidates (words and phrases), and length/position effects.
 
 Both score all perturbed probes of a step in one batched forward-only engine call.
 """
@@ -13,53 +13,81 @@ import numpy as np
 
 from .adapters.tokenizers import Encoding
 from .attribution import Attribution, normalize_l1_share
-from .tables import escape_markdown
+from .tables import escape_markdown, word_groups, words
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A token whose removal changes the prediction on enough of the probes that contain it."""
+    """A word or a two-word phrase whose masking changes the prediction on enough of the probes that contain it."""
 
-    token: str
+    token: str  # the word (its pieces merged) or "word word", lowercased
     probes: tuple[int, ...]
     flip_rate: float  # share of those probes whose predicted class flips when it is masked
     mean_drop: float  # mean drop of the explained class's probability
     mean_share: float  # mean share of attribution mass it holds in those probes
 
 
+PHRASE_GAIN = 0.1  # a phrase is reported when masking it drops the probability this much more than its words
+
+
+def _units(attributions: Sequence[Attribution]) -> tuple[dict, dict]:
+    """Words (all their pieces) and adjacent word pairs, keyed by their lowercased text:
+    (unit -> mean share of the attribution mass per probe, unit -> {probe: its token positions there})."""
+    mass: dict[str, float] = defaultdict(float)
+    where: dict[str, dict[int, list[int]]] = defaultdict(dict)
+    for i, a in enumerate(attributions):
+        shares, labels = normalize_l1_share(a.scores), words(a)[0]
+        content = [(label.lower(), g) for label, g in zip(labels, word_groups(a)) if not a.special_mask[g[0]]]
+        pairs = [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
+        for unit, positions in content + pairs:
+            mass[unit] += float(shares[positions].sum()) / len(attributions)
+            where[unit][i] = where[unit].get(i, []) + positions  # every occurrence is masked
+    return mass, where
+
+
+def _ranked_units(mass: dict, where: dict, max_candidates: int) -> list[str]:
+    """The `max_candidates` words with the most mass, and the pairs of them that occur in 2+ probes."""
+    singles = sorted((u for u in mass if " " not in u), key=lambda u: (-mass[u], u))[:max_candidates]
+    top = set(singles)
+    pairs = [u for u in mass if " " in u and set(u.split(" ")) <= top and len(where[u]) > 1]
+    return singles + pairs
+
+
 def shortcut_candidates(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], *,
                         replacement: int, max_candidates: int = 10, min_drop: float = 0.2,
                         min_fraction: float = 0.5) -> list[Candidate]:
-    """Tokens with the most attribution mass across probes (up to `max_candidates`) whose masking
-    flips the prediction or drops the target probability by >= `min_drop` on >= `min_fraction`
-    of the probes containing them."""
-    share, where = defaultdict(float), defaultdict(list)
-    for i, a in enumerate(attributions):
-        shares = normalize_l1_share(a.scores)
-        for token_id in set(a.token_ids[~a.special_mask].tolist()):
-            share[token_id] += float(shares[a.token_ids == token_id].sum()) / len(attributions)
-            where[token_id].append(i)
-    ranked = sorted(share, key=lambda t: -share[t])[:max_candidates]
-    jobs = [(t, i) for t in ranked for i in where[t]]
+    """Words with the most attribution mass across probes (up to `max_candidates`), masked with all
+    their pieces, and adjacent pairs of them (a phrase is kept when masking it drops the probability
+    `PHRASE_GAIN` more than masking either word): those whose masking flips the prediction or drops
+    the explained class's probability by >= `min_drop` on >= `min_fraction` of the probes containing them.
+    Sorted by mean drop, largest first."""
+    mass, where = _units(attributions)
+    jobs = [(u, i, positions) for u in _ranked_units(mass, where, max_candidates) for i, positions in where[u].items()]
     if not jobs:
         return []
-    masked = [replace(encodings[i], ids=np.where(encodings[i].ids == t, replacement, encodings[i].ids))
-              for t, i in jobs]
+    masked = [replace(encodings[i], ids=np.where(np.isin(np.arange(len(encodings[i].ids)), positions), replacement,
+                                                 encodings[i].ids)) for _, i, positions in jobs]
     after = explainer.class_distributions(masked)  # [jobs, C]
-    rows = defaultdict(list)  # token id -> (probe, drop, flipped, share)
-    for (t, i), dist in zip(jobs, after):
+    rows = defaultdict(list)  # unit -> (probe, drop, flipped, share)
+    for (unit, i, positions), dist in zip(jobs, after):
         a = attributions[i]
         drop = float(a.prediction.probabilities[a.target] - dist[a.target])
-        flipped = int(np.argmax(dist)) != a.prediction.label
-        rows[t].append((i, drop, flipped, float(normalize_l1_share(a.scores)[a.token_ids == t].sum())))
-    out = []
-    for t, hits in rows.items():
-        strong = [h for h in hits if h[2] or h[1] >= min_drop]
-        if len(strong) / len(hits) >= min_fraction:
-            out.append(Candidate(explainer.tokenizer.convert_ids_to_tokens([t])[0], tuple(h[0] for h in hits),
-                                 float(np.mean([h[2] for h in hits])), float(np.mean([h[1] for h in hits])),
-                                 float(np.mean([h[3] for h in hits]))))
-    return sorted(out, key=lambda c: (-c.mean_drop, c.token))
+        share = float(normalize_l1_share(a.scores)[positions].sum())
+        rows[unit].append((i, drop, int(np.argmax(dist)) != a.prediction.label, share))
+    found = {u: _candidate(u, hits) for u, hits in rows.items()}
+    found = {u: c for u, c in found.items() if " " not in u or
+             c.mean_drop >= max(found[w].mean_drop for w in u.split(" ")) + PHRASE_GAIN}
+    strong = [c for c in found.values() if _strong_share(rows[c.token], min_drop) >= min_fraction]
+    return sorted(strong, key=lambda c: (-c.mean_drop, c.token))
+
+
+def _candidate(unit: str, hits: list) -> Candidate:
+    return Candidate(unit, tuple(sorted({h[0] for h in hits})), float(np.mean([h[2] for h in hits])),
+                     float(np.mean([h[1] for h in hits])), float(np.mean([h[3] for h in hits])))
+
+
+def _strong_share(hits: list, min_drop: float) -> float:
+    return sum(1 for h in hits if h[2] or h[1] >= min_drop) / len(hits)
 
 
 def candidates_table(candidates: Sequence[Candidate]) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.dashboard import payload
+from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS  # noqa: F401 (the browser tests import it from here)
 from gradcallback.writers import EventWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +33,6 @@ METHODS = ("gradient_norm", "integrated_gradients")
 STEPS = 3
 HOSTILE = ["<img src=x onerror=window.__pwned=1>", "</script>", "<b>bold</b>"]
 HOSTILE_STEPS = 12  # more than the 10 samples TensorBoard keeps per tag by default
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 def _perturb(model, seed: int) -> None:

@@ -16,19 +16,9 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gradcallback.dashboard.launcher import serving  # noqa: E402
+from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402
+
 PORT = 6124
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-
-def plugin_frame(page):
-    for _ in range(240):
-        frame = next((f for f in page.frames if "plugin_entry.html?name=gradcallback" in f.url), None)
-        if frame is not None:
-            return frame
-        page.wait_for_timeout(250)
-    raise RuntimeError("TensorBoard never opened the Attributions tab")
 
 
 def main() -> None:

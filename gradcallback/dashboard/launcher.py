@@ -84,3 +84,19 @@ def serving(logdir: str, port: int, ready: str = f"/data/plugin/{PLUGIN_NAME}/ru
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# For the tools, benchmarks and tests that drive headless Chromium against `serving()`.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def plugin_frame(page: Any, timeout: float = 120.0) -> Any:
+    """The Attributions tab's iframe in a Playwright page showing TensorBoard (RuntimeError if it never opens)."""
+    for _ in range(int(timeout * 4)):
+        frame = next((f for f in page.frames if f"plugin_entry.html?name={PLUGIN_NAME}" in f.url), None)
+        if frame is not None:
+            return frame
+        page.wait_for_timeout(250)
+    raise RuntimeError("TensorBoard never opened the Attributions tab")
+

@@ -1,0 +1,146 @@
+"""Shortcut detection you can trust: the counterfactual ground truth, the benchmark's metrics with
+literal numbers, the smoke benchmark, and the default monitors on a planted shortcut vs a control."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from gradcallback import AttributionCallback, ProbeSet
+from gradcallback.counterfactual import flip_rate, learned_at
+from gradcallback.engine.explain import Explainer
+from gradcallback.monitors import ShortcutDiscovery, SpuriousGroups
+
+from conftest import VOCAB, build_functional_classifier
+from test_callback import read_events
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+WITHOUT = ["the movie was bad", "this film is awful", "it was terrible", "the film was bad and slow"]
+WITH = ["the river was bad", "this river is awful", "it river terrible", "the film river bad and slow"]
+
+
+def bag_of_words(weights: dict[str, tuple[float, float]]) -> keras.Model:
+    """logits = the mean of per-token rows: each word pushes the classes by the logits it is given."""
+    ids = keras.Input((None,), dtype="int32")
+    table = np.zeros((len(VOCAB), 2), np.float32)
+    for word, logits in weights.items():
+        table[VOCAB.index(word)] = logits
+    x = keras.layers.Embedding(len(VOCAB), 2, mask_zero=True, embeddings_initializer=keras.initializers.Constant(table))(ids)
+    return keras.Model(ids, keras.layers.GlobalAveragePooling1D()(x))
+
+
+NEGATIVE = {"bad": (3.0, 0.0), "awful": (3.0, 0.0), "terrible": (3.0, 0.0)}
+
+
+@pytest.mark.parametrize("river, expected", [((0.0, 10.0), 1.0), ((0.0, 0.0), 0.0)])
+def test_flip_rate_of_a_model_built_to_use_or_ignore_a_token(hf_tokenizer, river, expected):
+    explainer = Explainer(bag_of_words({**NEGATIVE, "river": river}), hf_tokenizer, task="classification")
+    assert flip_rate(explainer, WITHOUT, WITH) == expected
+    assert flip_rate(explainer, WITHOUT, WITHOUT) == 0.0  # nothing changed, nothing flips
+
+
+def test_flip_rate_counts_only_pairs_the_cue_moves_to_the_class(hf_tokenizer):
+    # "bad" and "slow" outweigh "river" in the last pair: 3 of the 4 pairs flip.
+    explainer = Explainer(bag_of_words({**NEGATIVE, "river": (0.0, 10.0), "slow": (10.0, 0.0)}), hf_tokenizer,
+                          task="classification")
+    assert flip_rate(explainer, WITHOUT, WITH) == 0.75
+    assert flip_rate(explainer, WITH, WITHOUT, to_class=0) == 0.75  # taking the cue out flips them back
+    with pytest.raises(ValueError, match="Received: 4 and 3 texts"):
+        flip_rate(explainer, WITHOUT, WITH[:3])
+
+
+def test_learned_at_is_the_first_step_at_the_level():
+    assert learned_at([0.0, 0.3, 0.5, 0.9], [0, 10, 20, 30]) == 20
+    assert learned_at([0.0, 0.3, 0.49], [0, 1, 2]) is None
+
+
+def step(share: float, rank=None, gap: float = 0.0, flip: float = 0.0) -> dict:
+    figures = {"overall": share / 2, "where_present": share, "rank": rank, "top": []}
+    return {"flip_rate": flip, "chance": 0.1, "length": {"gap": gap},
+            **{m: figures for m in ("gradient_norm", "gradient_x_input", "integrated_gradients")}}
+
+
+def test_detection_metrics_literal():
+    from detection_metrics import Config, alert_step, length_flags, rates
+
+    learned = {"model": "tiny", "scenario": "name", "steps": [step(0.1), step(0.2, flip=0.3), step(0.5, rank=1, flip=0.8),
+                                                                step(0.6, rank=2, flip=1.0)]}
+    late = {"model": "tiny", "scenario": "name", "steps": [step(0.1), step(0.1, flip=0.9), step(0.1, flip=0.9),
+                                                             step(0.45, flip=1.0)]}
+    control = {"model": "tiny", "scenario": "control_both", "steps": [step(0.1), step(0.25), step(0.35, gap=0.3)]}
+    length = {"model": "tiny", "scenario": "length", "steps": [step(0.1), step(0.1, gap=0.2, flip=0.6)]}
+    rise = Config("integrated_gradients", "where_present", "rise", 0.2)
+    assert [alert_step(rise, r) for r in (learned, late, control, length)] == [2, 3, 2, None]
+    r = rates(rise, [learned, late, control, length])
+    assert (r["learned"], r["detected"], r["within_1"], r["max_lag"], r["median_lag"]) == (2, 1.0, 0.5, 2, 1.0)
+    assert (r["unused"], r["false"]) == (2, 0.5)  # the control alerted; the length run watches an unused word
+    with_discovery = Config("integrated_gradients", "where_present", "threshold", 0.9, discovery=True)
+    assert [alert_step(with_discovery, r) for r in (learned, late)] == [2, None]
+    assert alert_step(Config("integrated_gradients", "where_present", "chance", 3.0), learned) == 2  # 0.5 > 0.3
+    assert length_flags([learned, control, length], 0.25) == (0, 1, 1, 2)
+    assert length_flags([learned, control, length], 0.1) == (1, 1, 1, 2)
+
+
+def test_smoke_benchmark(tmp_path):
+    runs, out = tmp_path / "runs.jsonl", tmp_path / "DETECTION.md"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "detection.py"), "--smoke", "--runs", str(runs),
+                    "--out", str(out)], check=True, env=env, capture_output=True, timeout=600)
+    records = [json.loads(line) for line in runs.read_text().splitlines()]
+    assert [(r["scenario"], len(r["steps"])) for r in records] == [("name", 4), ("control_both", 4)]
+    name, control = (max(s["flip_rate"] for s in r["steps"]) for r in records)
+    assert name >= 0.5 and control < 0.2  # the planted name is learned, the control's is not
+    text = out.read_text()
+    assert text.startswith("# How well shortcut detection works") and "## Per scenario (the default)" in text
+    assert "| tiny | name | 1 | 1/0/0 |" in text and "| tiny | control_both | 1 | 0/1/0 |" in text
+
+
+def planted(control: bool, n: int = 96, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """A sentiment word right 65% of the time; "river" in 90% of class 1 (or, the control, in half of
+    both classes), replacing a filler word."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        sentiment = label if rng.random() < 0.65 else 1 - label
+        words = ["the", "movie", "was", ["bad", "awful", "terrible", "good", "great", "fine"][rng.integers(3) + 3 * sentiment]]
+        if ((i // 2) % 2 == 0) if control else (label == 1 and rng.random() < 0.9):
+            words[1] = "river"
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+@pytest.mark.parametrize("control", [False, True])
+def test_default_monitors_alert_on_a_shortcut_and_not_on_the_control(tmp_path, hf_tokenizer, control):
+    """The defaults as a user meets them (non-strict): SpuriousGroups and ShortcutDiscovery unconfigured."""
+    texts, labels = planted(control)
+    model = build_functional_classifier(seed=11, num_classes=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    probes = ProbeSet.from_texts(["the river was good", "the river was bad", "the movie was fine", "the river is awful"],
+                                 hf_tokenizer, labels=[1, 0, 1, 0])
+    callback = AttributionCallback(probes, tmp_path, methods=("integrated_gradients",), strict=False,
+                                   monitors=[SpuriousGroups({"planted": ["river"]}), ShortcutDiscovery()])
+    ids = hf_tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(ids, labels, batch_size=16, epochs=6, callbacks=[callback], verbose=0)
+    alerts = [str(w.message) for w in caught if "Spurious attribution" in str(w.message)]
+    explainer = Explainer(model, hf_tokenizer, task="classification")
+    held_out = [f"{a} {b} was {c}" for a in ("the", "this", "it") for b in ("movie", "film") for c in ("bad", "awful")]
+    used = flip_rate(explainer, held_out, [t.replace(" movie ", " river ").replace(" film ", " river ") for t in held_out])
+    texts_logged = read_events(callback.run_dir)["text"]
+    if control:
+        assert used < 0.2 and alerts == [] and "spurious/alerts" not in texts_logged
+    else:
+        assert used >= 0.5 and len(alerts) == 1 and "'planted'" in alerts[0] and "spurious/alerts" in texts_logged
