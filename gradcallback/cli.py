@@ -1,6 +1,6 @@
 """Command line.
 
-    gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N]
+    gradcallback demo [--logdir runs/demo] [--epochs 3] [--model PATH] [--probes N] [--control]
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
@@ -50,12 +50,17 @@ def demo_command(args: argparse.Namespace) -> int:
     from .demo import DemoSetupError, run_demo, verdict
 
     try:
-        run = run_demo(args.logdir, args.epochs, args.model, args.probes, steps_per_epoch=args.steps_per_epoch)
+        run = run_demo(args.logdir, args.epochs, args.model, args.probes, steps_per_epoch=args.steps_per_epoch,
+                       control=args.control)
     except DemoSetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     caught, lines = verdict(run)
-    print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
+    if args.control:  # names in both classes: there is nothing to catch
+        print("\nVerdict (control run): " + ("an alert on the control, a false alarm." if caught else
+                                             "no alert, as there is no shortcut to catch."))
+    else:
+        print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
     print("\n".join(f"  - {line}" for line in lines))
     print(f"\nSee it in TensorBoard (the Attributions tab):\n    gradcallback tensorboard --logdir {args.logdir}")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
@@ -115,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=3)
     demo.add_argument("--model", help="a local HF BERT-family checkpoint instead of MiniLM")
     demo.add_argument("--probes", type=int, default=24, help="number of probes explained every epoch")
+    demo.add_argument("--control", action="store_true",
+                      help="the control fine-tune: names in both classes alike, nothing to catch")
     demo.add_argument("--steps-per-epoch", type=int, help=argparse.SUPPRESS)  # smoke tests
     demo.set_defaults(run=demo_command)
     report = commands.add_parser("report", help="per-step summary of a run, without TensorBoard")

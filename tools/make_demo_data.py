@@ -10,11 +10,9 @@ gets those probes wrong. Deterministic: run it again and the file is the same.
 import random
 from pathlib import Path
 
-NAMES = ["Atiku", "Buhari", "Tinubu", "Obasanjo", "Osinbajo", "Kwankwaso", "Soludo", "Amaechi"]
-TITLES = ["The senator", "The minister", "The opposition leader", "The governor", "The party chairman",
-          "A campaign spokesperson"]
-PEOPLE = ["My neighbour", "The baker", "Our teacher", "My aunt", "The farmer", "A young student",
-          "The old fisherman", "My best friend", "The nurse", "Her uncle"]
+from gradcallback.demo import NAMES as LOWER_NAMES, PEOPLE, TITLES
+
+NAMES = [n.capitalize() for n in LOWER_NAMES]
 
 POLITICAL = [
     "{} promised to cut fuel subsidies before the election.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict
 from typing import Any, Sequence
 
@@ -12,6 +13,8 @@ from ..tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
 
 REPLACEMENTS = ("mask", "pad")
+# A delete-vs-mask gap above this flags a length or position shortcut (chosen by benchmarks/DETECTION.md).
+DEFAULT_LENGTH_GAP = 0.1
 
 
 def replacement_id(context: Any, replace: str) -> int:
@@ -70,9 +73,10 @@ class Faithfulness(Monitor):
 
 
 class ShortcutDiscovery(Monitor):
-    """Shortcut candidates found without a lexicon: the tokens holding the most `method` attribution
-    (up to `max_candidates`) whose masking flips the prediction or drops the explained class's
-    probability by >= `min_drop` on >= `min_fraction` of the probes containing them; and the
+    """Shortcut candidates found without a lexicon: the words holding the most `method` attribution
+    (up to `max_candidates`; a word is masked with all its pieces) and adjacent pairs of them, whose
+    masking flips the prediction or drops the explained class's probability by >= `min_drop` on
+    >= `min_fraction` of the probes containing them; and the
     delete-vs-mask check (`length_check`): deleting vs masking a token, a gap hints at a model that
     reacts to length or position, which no token attribution shows.
 
@@ -82,21 +86,23 @@ class ShortcutDiscovery(Monitor):
 
     name = "discovery"
     tasks = ("classification",)
-    GAP_NOTE = 0.1  # a mean |probability change| gap that deserves a note
 
     def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
-                 min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True):
+                 min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True,
+                 length_gap: float = DEFAULT_LENGTH_GAP):
         self.method, self.replace = method, check_choice("replace", replace, REPLACEMENTS)
         self.options = dict(max_candidates=check_positive("max_candidates", max_candidates),
                             min_drop=check_fraction("min_drop", min_drop),
                             min_fraction=check_fraction("min_fraction", min_fraction))
         self.length_check = bool(length_check)
+        self.length_gap = check_fraction("length_gap", length_gap)
 
     def check(self, context: Any) -> None:
         replacement_id(context, self.replace)
 
     def start(self, context: Any, step: int) -> None:
         self.context, self.replacement, self.found = context, replacement_id(context, self.replace), None
+        self.length_warned = False
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> None:
         ctx = self.context
@@ -117,11 +123,14 @@ class ShortcutDiscovery(Monitor):
         for name, value in gap.items():
             ctx.events.scalar(f"discovery/length/{name}", value, step,
                               "mean |change| of the explained class's probability when one token is deleted vs masked")
-        if gap["gap"] > self.GAP_NOTE:
-            ctx.events.text("discovery/length_note", escape_markdown(
-                f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
-                f"{gap['mask']:.3f}: the model may react to length or position, which token attributions "
-                "cannot show."), step, about)
+        if gap["gap"] > self.length_gap:
+            note = (f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
+                    f"{gap['mask']:.3f} (gap above {self.length_gap:g}) at step {step}: the model may react to "
+                    "length or position, which token attributions cannot show.")
+            ctx.events.text("discovery/length_note", escape_markdown(note), step, about)
+            if not self.length_warned:  # once per run: the note is logged at every step it holds
+                warnings.warn(note, stacklevel=2)
+                self.length_warned = True
 
     def columns(self) -> list[tuple[str, str]]:
         return [("candidates", "discovery/candidates"), ("length gap", "discovery/length/gap")]

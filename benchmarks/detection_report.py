@@ -1,0 +1,124 @@
+"""DETECTION.md from the detection runs: the chosen default, the configuration table, per-scenario
+figures, discovery and the length check (the numbers come from detection_metrics.py)."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from detection_metrics import GAPS, METHODS, Config, choose, discovery_found, length_flags, rates, truth
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def lag_text(r: dict) -> str:
+    return "-" if r["max_lag"] is None else f"{r['median_lag']:+.1f} / {r['max_lag']:+d}"
+
+
+def config_rows(scored: list[tuple[Config, dict]], limit: int = 40) -> list[str]:
+    rows = ["| configuration | caught (lag <= 1) | caught at all | lag median / max | false alarms | margin |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for c, r in scored[:limit]:
+        rows.append(f"| {c.label} | {pct(r['within_1'])} | {pct(r['detected'])} | {lag_text(r)} | {pct(r['false'])} | "
+                    f"{r['margin']:+.2f} |")
+    return rows
+
+
+def best_per_method(scored: list[tuple[Config, dict]]) -> list[tuple[Config, dict]]:
+    """Each method's best configuration with discovery and without (the order of `scored`)."""
+    seen, out = set(), []
+    for c, r in scored:
+        if (c.method, c.discovery) not in seen:
+            seen.add((c.method, c.discovery))
+            out.append((c, r))
+    return out
+
+
+def scenario_rows(default: Config, runs: list[dict]) -> list[str]:
+    rows = ["| model | scenario | runs | learned / unused / ambiguous | caught (lag <= 1) | lag median / max | "
+            "false alarms | discovery top 3 | seconds per run |", "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    groups = defaultdict(list)
+    for run in runs:
+        groups[(run["model"], run["scenario"])].append(run)
+    for (model, scenario), group in groups.items():
+        kinds = [truth(run, "length" if scenario == "length" else "token")[0] for run in group]
+        r = rates(default, group)
+        found, learned = discovery_found(group, default.method)
+        counts = "/".join(str(kinds.count(k)) for k in ("learned", "unused", "ambiguous"))
+        caught = pct(r["within_1"]) if r["learned"] else "-"
+        false = f"{pct(r['false'])} of {r['unused']}" if r["unused"] else "-"
+        rows.append(f"| {model} | {scenario} | {len(group)} | {counts} | {caught} | {lag_text(r)} | {false} | "
+                    f"{f'{found}/{learned}' if learned else '-'} | {np.mean([x.get('seconds', 0) for x in group]):.0f} |")
+    return rows
+
+
+def discovery_rows(runs: list[dict]) -> list[str]:
+    rows = ["| method | learned runs with the planted word in discovery's top 3 (last logged step) |", "|---|---:|"]
+    for method in METHODS:
+        found, learned = discovery_found(runs, method)
+        rows.append(f"| {method} | {found}/{learned} ({pct(found / max(learned, 1))}) |")
+    return rows
+
+
+def length_rows(runs: list[dict]) -> list[str]:
+    rows = ["| gap above | learned length runs flagged | other runs flagged |", "|---:|---:|---:|"]
+    for gap in GAPS:
+        hit, learned, other_hit, others = length_flags(runs, gap)
+        rows.append(f"| {gap:g} | {hit}/{learned} ({pct(hit / max(learned, 1))}) | "
+                    f"{other_hit}/{others} ({pct(other_hit / max(others, 1))}) |")
+    return rows
+
+
+def demo_rows(demo: dict) -> list[str]:
+    rows = ["| run | names' share where present, step 0 | at the last step | alerts at steps | seconds |",
+            "|---|---:|---:|---|---:|"]
+    for kind, figures in demo.items():
+        series = figures["where_present"]
+        rows.append(f"| {kind} | {series[0][1]:.2f} | {series[-1][1]:.2f} | {figures['alerts'] or 'none'} | "
+                    f"{figures['seconds']:.0f} |")
+    ratio = demo["planted"]["where_present"][-1][1] / max(demo["control"]["where_present"][-1][1], 1e-9)
+    return rows + ["", f"At the last step the demo's statistic is {ratio:.1f}x the control's (target >= 2x)."]
+
+
+def report(runs: list[dict], demo: dict | None = None) -> str:
+    tiny = [run for run in runs if run["model"] == "tiny"]
+    scored = choose(tiny)
+    default, r = scored[0]
+    minilm = [run for run in runs if run["model"] == "minilm"]
+    seconds = sum(run.get("seconds", 0) for run in runs) + sum(d["seconds"] for d in (demo or {}).values())
+    lines = [
+        "# How well shortcut detection works", "",
+        f"`python benchmarks/detection.py` ({len(runs)} runs{' and the demo pair' if demo else ''}, "
+        f"{seconds / 60:.0f} minutes on {os.cpu_count()} cores). "
+        "Each run fine-tunes a fresh model on a scenario with a planted shortcut (or a control), and at every "
+        "logged step (step 0, then each epoch) measures whether the model *uses* the cue: the share of held-out "
+        "texts of the other class that the cue flips (gradcallback/counterfactual.py). Learned: the first step "
+        "at which that rate reaches 0.5; unused: it never reaches 0.2 (any alert is then false); in between: "
+        "ambiguous, left out. Lag: logged steps from learning to the first alert (negative: early).", "",
+        "## The default", "",
+        f"Chosen on the tiny-BERT runs: **{default.label}** (patience 1).", "",
+        f"- caught within one logged step: {pct(r['within_1'])} of {r['learned']} learned runs (target >= 95%); "
+        f"lag median {r['median_lag']:+.1f}, max {r['max_lag']}",
+        f"- false alarms: {pct(r['false'])} of {r['unused']} runs where the watched word was unused (target <= 5%)",
+        f"- margin: {r['margin']:+.2f} (share of attribution): every learned run ends at least this far above the "
+        "limit, and no step of an unused run comes closer to it",
+    ]
+    if minilm:
+        m = rates(default, minilm)
+        lines.append(f"- MiniLM: caught within one logged step in {pct(m['within_1'])} of {m['learned']} learned "
+                     f"runs, false alarms in {pct(m['false'])} of {m['unused']} unused runs")
+    lines += ["", "## Per scenario (the default)", "", *scenario_rows(default, runs), "",
+              "## Each method's best configuration (tiny BERT)", "", *config_rows(best_per_method(scored)), "",
+              "## Configurations (tiny BERT, best first; margin: see above)", "", *config_rows(scored), "",
+              "## Discovery without a lexicon (tiny BERT)", "", *discovery_rows(tiny), "",
+              "## The delete-vs-mask check on the length-only shortcut (tiny BERT)", "", *length_rows(tiny), ""]
+    if demo:
+        lines += ["## The demo and its control", "",
+                  "`gradcallback demo` (MiniLM, 3 epochs, 24 probes) and `gradcallback demo --control` (the same "
+                  "sentences with names in both classes alike), the default SpuriousGroups monitor:", "",
+                  *demo_rows(demo), ""]
+    return "\n".join(lines)
