@@ -50,3 +50,4 @@ bench: $(STAMP) chromium
 	$(QUIET) $(PY) benchmarks/memory.py
 	$(QUIET) $(PY) benchmarks/bounded.py
 	$(QUIET) $(PY) benchmarks/dashboard.py
+	$(QUIET) $(PY) benchmarks/detection.py
