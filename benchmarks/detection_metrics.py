@@ -1,9 +1,10 @@
 """Rates from the detection runs (records written by detection.py): per monitor configuration, the
 detection rate, lag and false-alarm rate; discovery's rank of the planted word; the length check.
 
-A run's ground truth comes from its flip rates (gradcallback.counterfactual): *learned* at the first
-logged step whose rate reaches LEARNED, *unused* when no rate reaches UNUSED, else ambiguous (left
-out of both rates). The token monitors watch a word the length scenario never plants, so length
+A run's ground truth comes from its flip rates (gradcallback.counterfactual) after training
+starts (at step 0 a fresh random classifier head can flip anything: MiniLM's did 61% in one seed):
+*learned* at the first logged step >= 1 whose rate reaches LEARNED, *unused* when no rate from step 1
+on reaches UNUSED, else ambiguous (left out of both rates). The token monitors watch a word the length scenario never plants, so length
 runs count as unused for them; the length check is judged on the length scenario alone.
 """
 
@@ -72,8 +73,8 @@ def truth(run: dict, watched: str = "token") -> tuple[str, int | None]:
     """("learned", step) | ("unused", None) | ("ambiguous", None) for the token group or the length cue."""
     if (run["scenario"] == "length") != (watched == "length"):
         return "unused", None
-    rates = [s["flip_rate"] for s in run["steps"]]
-    step = learned_at(rates, range(len(rates)), LEARNED)
+    rates = [s["flip_rate"] for s in run["steps"]][1:]  # from step 1: at step 0 nothing has been learned
+    step = learned_at(rates, range(1, len(rates) + 1), LEARNED)  # (a fresh random head may flip anything)
     if step is not None:
         return "learned", step
     return ("unused", None) if max(rates) < UNUSED else ("ambiguous", None)

@@ -84,9 +84,44 @@ def demo_rows(demo: dict) -> list[str]:
     return rows + ["", f"At the last step the demo's statistic is {ratio:.1f}x the control's (target >= 2x)."]
 
 
+RULES = """Rules compared: an absolute threshold on the statistic; a rise over the statistic's value at
+step 0 (the run's own baseline); a multiple of the *chance share*, the share the watched tokens would
+hold if every content token held the same attribution (a model-free control). Statistics: the share
+of the attribution mass over all probes (overall), or over the probes that contain the watched word
+(where present). "+ discovery" also alerts when lexicon-free discovery ranks a watched word in its top 3.
+The margin is in share units: every learned run ends at least that far above the limit, and no step
+of an unused run comes closer than that to it (negative: some run is missed or alarms). The winner:
+targets met, then caught-within-one-step less twice the false alarms, then no discovery, then margin."""
+
+
+def target_rows(default_rates: dict, runs: list[dict], demo: dict | None) -> list[str]:
+    from gradcallback.monitors.perturbation import DEFAULT_LENGTH_GAP
+
+    found, learned = discovery_found(runs, default_rates["method"])
+    hit, n_length, other_hit, others = length_flags(runs, DEFAULT_LENGTH_GAP)
+    rows = ["| target | measured | met |", "|---|---|---|",
+            f"| detection >= 95% of learned runs, lag <= 1 logged step | {pct(default_rates['within_1'])} of "
+            f"{default_rates['learned']} | {yes(default_rates['within_1'] >= 0.95)} |",
+            f"| false alarms <= 5% of the unused runs | {pct(default_rates['false'])} of {default_rates['unused']} | "
+            f"{yes(default_rates['false'] <= 0.05)} |",
+            f"| discovery ranks the planted word in its top 3 in >= 90% of learned runs | {found}/{learned} | "
+            f"{yes(found >= 0.9 * learned)} |",
+            f"| delete-vs-mask (gap > {DEFAULT_LENGTH_GAP:g}) flags >= 90% of learned length runs | {hit}/{n_length} | "
+            f"{yes(hit >= 0.9 * n_length)} |",
+            f"| ... and <= 5% of the other runs | {other_hit}/{others} | {yes(other_hit <= 0.05 * others)} |"]
+    if demo:
+        ratio = demo["planted"]["where_present"][-1][1] / max(demo["control"]["where_present"][-1][1], 1e-9)
+        rows.append(f"| the demo's statistic at the last step >= 2x the control's | {ratio:.1f}x | {yes(ratio >= 2)} |")
+    return rows
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
 def report(runs: list[dict], demo: dict | None = None) -> str:
     tiny = [run for run in runs if run["model"] == "tiny"]
-    scored = choose(tiny)
+    scored = choose(runs)  # both models: a limit that suits only the tiny model's shares would not do
     default, r = scored[0]
     minilm = [run for run in runs if run["model"] == "minilm"]
     seconds = sum(run.get("seconds", 0) for run in runs) + sum(d["seconds"] for d in (demo or {}).values())
@@ -97,25 +132,27 @@ def report(runs: list[dict], demo: dict | None = None) -> str:
         "Each run fine-tunes a fresh model on a scenario with a planted shortcut (or a control), and at every "
         "logged step (step 0, then each epoch) measures whether the model *uses* the cue: the share of held-out "
         "texts of the other class that the cue flips (gradcallback/counterfactual.py). Learned: the first step "
-        "at which that rate reaches 0.5; unused: it never reaches 0.2 (any alert is then false); in between: "
-        "ambiguous, left out. Lag: logged steps from learning to the first alert (negative: early).", "",
+        "after step 0 at which that rate reaches 0.5 (at step 0 a fresh random head can flip anything); unused: "
+        "from step 1 on it never reaches 0.2 (any alert is then false); in between: ambiguous, left out. Lag: logged steps from learning to the first alert (negative: early).", "",
         "## The default", "",
-        f"Chosen on the tiny-BERT runs: **{default.label}** (patience 1).", "",
+        f"Chosen on all runs (tiny BERT and MiniLM): **{default.label}** (patience 1).", "",
         f"- caught within one logged step: {pct(r['within_1'])} of {r['learned']} learned runs (target >= 95%); "
         f"lag median {r['median_lag']:+.1f}, max {r['max_lag']}",
         f"- false alarms: {pct(r['false'])} of {r['unused']} runs where the watched word was unused (target <= 5%)",
         f"- margin: {r['margin']:+.2f} (share of attribution): every learned run ends at least this far above the "
         "limit, and no step of an unused run comes closer to it",
     ]
-    if minilm:
-        m = rates(default, minilm)
-        lines.append(f"- MiniLM: caught within one logged step in {pct(m['within_1'])} of {m['learned']} learned "
-                     f"runs, false alarms in {pct(m['false'])} of {m['unused']} unused runs")
-    lines += ["", "## Per scenario (the default)", "", *scenario_rows(default, runs), "",
-              "## Each method's best configuration (tiny BERT)", "", *config_rows(best_per_method(scored)), "",
-              "## Configurations (tiny BERT, best first; margin: see above)", "", *config_rows(scored), "",
-              "## Discovery without a lexicon (tiny BERT)", "", *discovery_rows(tiny), "",
-              "## The delete-vs-mask check on the length-only shortcut (tiny BERT)", "", *length_rows(tiny), ""]
+    for name, subset in (("tiny BERT", tiny), ("MiniLM", minilm)):
+        m = rates(default, subset) if subset else None
+        if m:
+            lines.append(f"- {name}: caught within one logged step in {pct(m['within_1'])} of {m['learned']} learned "
+                         f"runs, false alarms in {pct(m['false'])} of {m['unused']} unused runs")
+    lines += ["", "## Targets (the default configuration)", "", *target_rows({**r, "method": default.method}, runs, demo),
+              "", RULES, "", "## Per scenario (the default)", "", *scenario_rows(default, runs), "",
+              "## Each method's best configuration (all runs)", "", *config_rows(best_per_method(scored)), "",
+              "## Configurations (all runs, best first; margin: see above)", "", *config_rows(scored), "",
+              "## Discovery without a lexicon (all runs)", "", *discovery_rows(runs), "",
+              "## The delete-vs-mask check on the length-only shortcut (all runs)", "", *length_rows(runs), ""]
     if demo:
         lines += ["## The demo and its control", "",
                   "`gradcallback demo` (MiniLM, 3 epochs, 24 probes) and `gradcallback demo --control` (the same "

@@ -15,7 +15,7 @@ from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_p
 STATISTICS = ("where_present", "overall")
 # The default rule, chosen by benchmarks/DETECTION.md: the share where the group occurs rising this
 # much over its value at the run's first logged step.
-DEFAULT_RISE = 0.15
+DEFAULT_RISE = 0.2
 ACTIONS = ("warn", "stop", "raise")
 
 
@@ -40,6 +40,10 @@ class SpuriousGroups(Monitor):
             against whole words, or "special_tokens".
         threshold: alert when the statistic exceeds this share (a number for every group, or a dict).
         rise: alert when the statistic exceeds its value at the run's first logged step by this much.
+            The default (integrated gradients, where present, rise 0.2, no threshold) won the detection
+            benchmark (benchmarks/DETECTION.md): every learned shortcut of 42 runs caught within one
+            logged step, no alert in 26 runs whose watched word the model did not use. An absolute
+            threshold suits one model's shares and not another's (MiniLM starts a two-piece name at 0.49).
         statistic: "where_present" (mean share over the probes that contain the group; the mean over
             all probes is diluted by probes without it) or "overall".
         on_alert: "warn" (a warning and a `<name>/alerts` entry), "stop" (training stops at the end of
