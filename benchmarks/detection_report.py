@@ -94,6 +94,22 @@ of an unused run comes closer than that to it (negative: some run is missed or a
 targets met, then caught-within-one-step less twice the false alarms, then no discovery, then margin."""
 
 
+NOTES = """## Notes
+
+- A first version of the word-pieces scenario put the three-piece word in place of one word, which
+  made class-1 texts two tokens longer. The delete-vs-mask check flagged those runs, rightly: the
+  models had learned the length too. The scenario now replaces three words, and the check is quiet.
+- The delete-vs-mask check first deleted one token at a time: a length model barely moves when one
+  token goes (1 of 2 learned length runs flagged at a gap of 0.1, in a first short run). It now deletes vs masks a quarter
+  of the content tokens, drawn from the less attributed half.
+- Step 0's flip rate is left out of the ground truth: MiniLM's fresh random classifier head flipped
+  61% of the pairs in one seed before any training.
+- The default's margin is thin (see above): read an alert with the offenders table beside it, and
+  raise `rise` for a group whose share is noisy on your probes.
+- Seconds per run include the measurements at every logged step (three methods, discovery and the
+  delete-vs-mask check on 32 probes, 128 counterfactual texts), which the callback does not all run."""
+
+
 def target_rows(default_rates: dict, runs: list[dict], demo: dict | None) -> list[str]:
     from gradcallback.monitors.perturbation import DEFAULT_LENGTH_GAP
 
@@ -158,4 +174,5 @@ def report(runs: list[dict], demo: dict | None = None) -> str:
                   "`gradcallback demo` (MiniLM, 3 epochs, 24 probes) and `gradcallback demo --control` (the same "
                   "sentences with names in both classes alike), the default SpuriousGroups monitor:", "",
                   *demo_rows(demo), ""]
+    lines += [NOTES, ""]
     return "\n".join(lines)
