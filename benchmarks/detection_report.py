@@ -135,44 +135,47 @@ def yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+INTRO = ("Each run fine-tunes a fresh model on a scenario with a planted shortcut (or a control), and at every "
+         "logged step (step 0, then each epoch) measures whether the model *uses* the cue: the share of held-out "
+         "texts of the other class that the cue flips (gradcallback/counterfactual.py). Learned: the first step "
+         "after step 0 at which that rate reaches 0.5 (at step 0 a fresh random head can flip anything); unused: "
+         "from step 1 on it never reaches 0.2 (any alert is then false); in between: ambiguous, left out. "
+         "Lag: logged steps from learning to the first alert (negative: early).")
+
+
+def default_lines(default: Config, r: dict, runs: list[dict]) -> list[str]:
+    lines = [f"Chosen on all runs (tiny BERT and MiniLM): **{default.label}** (patience 1).", "",
+             f"- caught within one logged step: {pct(r['within_1'])} of {r['learned']} learned runs (target >= 95%); "
+             f"lag median {r['median_lag']:+.1f}, max {r['max_lag']}",
+             f"- false alarms: {pct(r['false'])} of {r['unused']} runs where the watched word was unused (target <= 5%)",
+             f"- margin: {r['margin']:+.2f} (share of attribution): every learned run ends at least this far above "
+             "the limit, and no step of an unused run comes closer to it"]
+    for name, model in (("tiny BERT", "tiny"), ("MiniLM", "minilm")):
+        subset = [run for run in runs if run["model"] == model]
+        if subset:
+            m = rates(default, subset)
+            lines.append(f"- {name}: caught within one logged step in {pct(m['within_1'])} of {m['learned']} "
+                         f"learned runs, false alarms in {pct(m['false'])} of {m['unused']} unused runs")
+    return lines
+
+
 def report(runs: list[dict], demo: dict | None = None) -> str:
-    tiny = [run for run in runs if run["model"] == "tiny"]
     scored = choose(runs)  # both models: a limit that suits only the tiny model's shares would not do
     default, r = scored[0]
-    minilm = [run for run in runs if run["model"] == "minilm"]
     seconds = sum(run.get("seconds", 0) for run in runs) + sum(d["seconds"] for d in (demo or {}).values())
-    lines = [
-        "# How well shortcut detection works", "",
-        f"`python benchmarks/detection.py` ({len(runs)} runs{' and the demo pair' if demo else ''}, "
-        f"{seconds / 60:.0f} minutes on {os.cpu_count()} cores). "
-        "Each run fine-tunes a fresh model on a scenario with a planted shortcut (or a control), and at every "
-        "logged step (step 0, then each epoch) measures whether the model *uses* the cue: the share of held-out "
-        "texts of the other class that the cue flips (gradcallback/counterfactual.py). Learned: the first step "
-        "after step 0 at which that rate reaches 0.5 (at step 0 a fresh random head can flip anything); unused: "
-        "from step 1 on it never reaches 0.2 (any alert is then false); in between: ambiguous, left out. Lag: logged steps from learning to the first alert (negative: early).", "",
-        "## The default", "",
-        f"Chosen on all runs (tiny BERT and MiniLM): **{default.label}** (patience 1).", "",
-        f"- caught within one logged step: {pct(r['within_1'])} of {r['learned']} learned runs (target >= 95%); "
-        f"lag median {r['median_lag']:+.1f}, max {r['max_lag']}",
-        f"- false alarms: {pct(r['false'])} of {r['unused']} runs where the watched word was unused (target <= 5%)",
-        f"- margin: {r['margin']:+.2f} (share of attribution): every learned run ends at least this far above the "
-        "limit, and no step of an unused run comes closer to it",
-    ]
-    for name, subset in (("tiny BERT", tiny), ("MiniLM", minilm)):
-        m = rates(default, subset) if subset else None
-        if m:
-            lines.append(f"- {name}: caught within one logged step in {pct(m['within_1'])} of {m['learned']} learned "
-                         f"runs, false alarms in {pct(m['false'])} of {m['unused']} unused runs")
-    lines += ["", "## Targets (the default configuration)", "", *target_rows({**r, "method": default.method}, runs, demo),
-              "", RULES, "", "## Per scenario (the default)", "", *scenario_rows(default, runs), "",
-              "## Each method's best configuration (all runs)", "", *config_rows(best_per_method(scored)), "",
-              "## Configurations (all runs, best first; margin: see above)", "", *config_rows(scored), "",
-              "## Discovery without a lexicon (all runs)", "", *discovery_rows(runs), "",
-              "## The delete-vs-mask check on the length-only shortcut (all runs)", "", *length_rows(runs), ""]
+    lines = ["# How well shortcut detection works", "",
+             f"`python benchmarks/detection.py` ({len(runs)} runs{' and the demo pair' if demo else ''}, "
+             f"{seconds / 60:.0f} minutes on {os.cpu_count()} cores). " + INTRO, "",
+             "## The default", "", *default_lines(default, r, runs), "",
+             "## Targets (the default configuration)", "", *target_rows({**r, "method": default.method}, runs, demo),
+             "", RULES, "", "## Per scenario (the default)", "", *scenario_rows(default, runs), "",
+             "## Each method's best configuration (all runs)", "", *config_rows(best_per_method(scored)), "",
+             "## Configurations (all runs, best first; margin: see above)", "", *config_rows(scored), "",
+             "## Discovery without a lexicon (all runs)", "", *discovery_rows(runs), "",
+             "## The delete-vs-mask check on the length-only shortcut (all runs)", "", *length_rows(runs), ""]
     if demo:
         lines += ["## The demo and its control", "",
                   "`gradcallback demo` (MiniLM, 3 epochs, 24 probes) and `gradcallback demo --control` (the same "
                   "sentences with names in both classes alike), the default SpuriousGroups monitor:", "",
                   *demo_rows(demo), ""]
-    lines += [NOTES, ""]
-    return "\n".join(lines)
+    return "\n".join(lines + [NOTES, ""])
