@@ -30,8 +30,9 @@ chromium:
 
 test: test-tensorflow test-jax test-torch
 
+# Two workers, a test file each at a time: most tests keep one core busy (TF start-up, subprocesses).
 test-tensorflow: $(STAMP) chromium
-	$(QUIET) $(PY) -m pytest -q tests
+	$(QUIET) $(PY) -m pytest -q -n 2 --dist loadfile tests
 
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(QUIET) $(PY) -m pytest -q -m backends tests
