@@ -136,7 +136,8 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     probe_set = ProbeSet.from_texts([probe_texts[i] for i in chosen], tokenizer,
                                     labels=[probe_labels[i] for i in chosen], label_names=LABEL_NAMES)
     # A folder per run, so running the demo again adds a run instead of mixing two on one axis.
-    callback = make_callback(probe_set, str(Path(logdir) / (time.strftime("%Y%m%d-%H%M%S") + ("-control" if control else ""))), epochs, texts)
+    folder = time.strftime("%Y%m%d-%H%M%S") + ("-control" if control else "")
+    callback = make_callback(probe_set, str(Path(logdir) / folder), epochs, texts)
     encoded = dict(tokenizer(texts, padding=True, return_tensors="np"))
     dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),

@@ -6,13 +6,14 @@ Both score all perturbed probes of a step in one batched forward-only engine cal
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from .adapters.tokenizers import Encoding
 from .attribution import Attribution, normalize_l1_share
+from .faithfulness import replaced
 from .tables import escape_markdown, word_groups, words
 
 
@@ -30,13 +31,13 @@ class Candidate:
 PHRASE_GAIN = 0.1  # a phrase is reported when masking it drops the probability this much more than its words
 
 
-def _units(attributions: Sequence[Attribution]) -> tuple[dict, dict]:
+def _units(attributions: Sequence[Attribution], probe_shares: Sequence[np.ndarray]) -> tuple[dict, dict]:
     """Words (all their pieces) and adjacent word pairs, keyed by their lowercased text:
     (unit -> mean share of the attribution mass per probe, unit -> {probe: its token positions there})."""
     mass: dict[str, float] = defaultdict(float)
     where: dict[str, dict[int, list[int]]] = defaultdict(dict)
-    for i, a in enumerate(attributions):
-        shares, labels = normalize_l1_share(a.scores), words(a)[0]
+    for i, (a, shares) in enumerate(zip(attributions, probe_shares)):
+        labels = words(a)[0]
         content = [(label.lower(), g) for label, g in zip(labels, word_groups(a)) if not a.special_mask[g[0]]]
         pairs = [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
         for unit, positions in content + pairs:
@@ -61,18 +62,18 @@ def shortcut_candidates(explainer: Any, attributions: Sequence[Attribution], enc
     `PHRASE_GAIN` more than masking either word): those whose masking flips the prediction or drops
     the explained class's probability by >= `min_drop` on >= `min_fraction` of the probes containing them.
     Sorted by mean drop, largest first."""
-    mass, where = _units(attributions)
+    probe_shares = [normalize_l1_share(a.scores) for a in attributions]
+    mass, where = _units(attributions, probe_shares)
     jobs = [(u, i, positions) for u in _ranked_units(mass, where, max_candidates) for i, positions in where[u].items()]
     if not jobs:
         return []
-    masked = [replace(encodings[i], ids=np.where(np.isin(np.arange(len(encodings[i].ids)), positions), replacement,
-                                                 encodings[i].ids)) for _, i, positions in jobs]
-    after = explainer.class_distributions(masked)  # [jobs, C]
+    after = explainer.class_distributions([replaced(encodings[i], positions, replacement)
+                                           for _, i, positions in jobs])  # [jobs, C]
     rows = defaultdict(list)  # unit -> (probe, drop, flipped, share)
     for (unit, i, positions), dist in zip(jobs, after):
         a = attributions[i]
         drop = float(a.prediction.probabilities[a.target] - dist[a.target])
-        share = float(normalize_l1_share(a.scores)[positions].sum())
+        share = float(probe_shares[i][positions].sum())
         rows[unit].append((i, drop, int(np.argmax(dist)) != a.prediction.label, share))
     found = {u: _candidate(u, hits) for u, hits in rows.items()}
     found = {u: c for u, c in found.items() if " " not in u or
@@ -118,7 +119,7 @@ def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encoding
         quiet = content[np.argsort(np.abs(a.scores[content]), kind="stable")][:max(k, (len(content) + 1) // 2)]
         for _ in range(min(max_sets, len(quiet))):
             drop = np.isin(np.arange(len(enc.ids)), rng.choice(quiet, k, replace=False))
-            masked.append(replace(enc, ids=np.where(drop, replacement, enc.ids)))
+            masked.append(replaced(enc, drop, replacement))
             deleted.append(Encoding(enc.ids[~drop], enc.segment_ids[~drop], enc.special_mask[~drop],
                                     enc.context_mask[~drop]))
             base.append((float(a.prediction.probabilities[a.target]), a.target))

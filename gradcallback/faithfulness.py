@@ -40,7 +40,8 @@ def ranking(a: Attribution, rng: np.random.Generator | None = None) -> np.ndarra
     return content[np.argsort(-np.abs(a.scores[content]), kind="stable")]
 
 
-def _replaced(encoding: Encoding, positions: np.ndarray, replacement: int) -> Encoding:
+def replaced(encoding: Encoding, positions: Any, replacement: int) -> Encoding:
+    """`encoding` with the ids at `positions` (indices or a boolean mask) set to `replacement`, in place."""
     ids = encoding.ids.copy()
     ids[positions] = replacement
     return replace(encoding, ids=ids)
@@ -60,7 +61,7 @@ def faithfulness(explainer: Any, attributions: Sequence[Attribution], encodings:
                        [("aopc", b) for b in AOPC_BINS]:
             top = order[: _count(k, len(content))]
             drop = top if kind != "sufficiency" else np.setdiff1d(content, top)
-            perturbed.append(_replaced(enc, drop, replacement))
+            perturbed.append(replaced(enc, drop, replacement))
             keys.append((kind, k, i))
             targets.append(a.target)
     if not perturbed:

@@ -23,7 +23,6 @@ import numpy as np
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.dashboard import payload
-from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS  # noqa: F401 (the browser tests import it from here)
 from gradcallback.writers import EventWriter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
+from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS
 from gradcallback.render import colour
 
-from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
+from dashboard_support import HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver) is missing")
 if chromium() is None:
