@@ -52,7 +52,7 @@ def load(tiny: bool):
 
 
 def probe_texts(n: int) -> list[str]:
-    from gradcallback.demo import load_data
+    from gradcallback.cli.demo import load_data
 
     texts = load_data()["probe"][0] + load_data()["train"][0]
     return [" ".join([texts[i % len(texts)], texts[(i + 7) % len(texts)]])[:160] for i in range(n)]
@@ -84,7 +84,7 @@ def fit_share(classifier, tiny: bool) -> dict:
     import tensorflow as tf
 
     from gradcallback import AttributionCallback, ProbeSet
-    from gradcallback.demo import load_data
+    from gradcallback.cli.demo import load_data
 
     texts, labels = load_data()["train"]
     texts, labels = (texts[:32], labels[:32]) if tiny else (texts, labels)

@@ -25,13 +25,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # tools/serving.py: the server and browser harness
 
 import numpy as np  # noqa: E402
 
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
-from gradcallback.dashboard import payload  # noqa: E402
-from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402
+from gradcallback.io import payload  # noqa: E402
+from serving import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402  (tools/serving.py)
 
 START, END = "<!-- dashboard benchmark: start -->", "<!-- dashboard benchmark: end -->"
 NAMES = {"tinubu", "osinbajo", "atiku", "amaechi", "buhari", "obi"}
@@ -69,7 +69,7 @@ def attributions(tokens: list[list[str]], step: int, method: str, rng: np.random
 
 def write_run(folder: Path, probes: int, steps: int) -> tuple[float, dict[int, int]]:
     """The synthetic run; returns (mean seconds to build one 1,000-probe payload, bytes per step by probe count)."""
-    from gradcallback.writers import EventWriter
+    from gradcallback.io.writers import EventWriter
 
     rng = np.random.default_rng(0)
     tokens, events, build = probe_tokens(probes, rng), EventWriter(folder / "attributions"), []

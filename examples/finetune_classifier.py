@@ -18,8 +18,8 @@ import tf_keras
 from transformers import AutoTokenizer
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.demo import load_data
-from gradcallback.models import load_pretrained
+from gradcallback.cli.demo import load_data
+from gradcallback.adapters.pretrained import load_pretrained
 
 
 def main() -> None:

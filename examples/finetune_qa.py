@@ -20,7 +20,7 @@ import tf_keras
 from transformers import AutoTokenizer
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.models import load_pretrained
+from gradcallback.adapters.pretrained import load_pretrained
 
 DATA = Path(__file__).resolve().parent / "data" / "qa.json"
 

@@ -16,7 +16,7 @@ import keras_hub
 import tensorflow as tf
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.demo import load_data
+from gradcallback.cli.demo import load_data
 
 
 def main() -> None:

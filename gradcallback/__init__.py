@@ -23,7 +23,7 @@ _EXPORTS = {
     "Display": "summaries",
     "METHODS": "engine",
     "Explainer": "engine",
-    "explain": "engine",
+    "explain": "explaining",
     "Drift": "monitors",
     "Faithfulness": "monitors",
     "Monitor": "monitors",
@@ -31,10 +31,10 @@ _EXPORTS = {
     "SpuriousGroups": "monitors",
     "VocabularyCheck": "monitors",
     "ProbeSet": "probes",
-    "SpuriousAttributionError": "spurious",
-    "coverage": "vocabulary",
-    "show": "notebook",
-    "side_by_side": "notebook",
+    "SpuriousAttributionError": "analysis.groups",
+    "coverage": "analysis.coverage",
+    "show": "views.notebook",
+    "side_by_side": "views.notebook",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,13 +42,14 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports on demand
     from .attribution import Attribution, AttributionList, Prediction, normalize_l1_share, normalize_max_abs  # noqa: F401
     from .callback import AttributionCallback  # noqa: F401
-    from .engine import METHODS, Explainer, explain  # noqa: F401
+    from .engine import METHODS, Explainer  # noqa: F401
+    from .explaining import explain  # noqa: F401
     from .monitors import Drift, Faithfulness, Monitor, ShortcutDiscovery, SpuriousGroups, VocabularyCheck  # noqa: F401
-    from .notebook import show, side_by_side  # noqa: F401
+    from .views.notebook import show, side_by_side  # noqa: F401
     from .probes import ProbeSet  # noqa: F401
-    from .spurious import SpuriousAttributionError  # noqa: F401
+    from .analysis.groups import SpuriousAttributionError  # noqa: F401
     from .summaries import Display  # noqa: F401
-    from .vocabulary import coverage  # noqa: F401
+    from .analysis.coverage import coverage  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

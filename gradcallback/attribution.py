@@ -90,8 +90,8 @@ class Attribution:
         return [(int(i), self.tokens[i], float(self.scores[i])) for i in list(order)[:k]]
 
     def _repr_html_(self) -> str:
-        """Jupyter shows the tokens coloured by score (`gradcallback.notebook`)."""
-        from .notebook import attribution_html  # lazily: only notebooks need it
+        """Jupyter shows the tokens coloured by score (`gradcallback.views.notebook`)."""
+        from .views.notebook import attribution_html  # lazily: only notebooks need it
 
         return attribution_html(self)
 
@@ -99,7 +99,7 @@ class Attribution:
 class AttributionList(list):
     """A list of `Attribution`s (what `explain()` returns) that Jupyter shows as coloured tokens.
 
-    A plain list; `gradcallback.notebook.show` adds label names and true labels.
+    A plain list; `gradcallback.views.notebook.show` adds label names and true labels.
     """
 
     def __getitem__(self, index: Any) -> Any:
@@ -107,7 +107,7 @@ class AttributionList(list):
         return AttributionList(item) if isinstance(index, slice) else item
 
     def _repr_html_(self) -> str:
-        from .notebook import attributions_html
+        from .views.notebook import attributions_html
 
         return attributions_html(self)
 

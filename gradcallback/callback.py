@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
-from .distribute import is_chief
-from .dashboard.payload import write_results
+from .training import is_chief
+from .io.payload import write_results
 from .engine import Explainer, is_signed
 from .engine.targets import parse_targets
 from .guard import Guard
 from .monitors.base import RunContext
 from .probes import ProbeSet
-from .runs import new_run_dir, run_info, write_run_info
-from .spurious import SpuriousAttributionError
-from .steps import StepClock
+from .io.runs import new_run_dir, run_info, write_run_info
+from .analysis.groups import SpuriousAttributionError
+from .training import StepClock
 from .summaries import Display, StepLogger
-from .writers import EventWriter, JsonlWriter
+from .io.writers import EventWriter, JsonlWriter
 
 _ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now
 
@@ -255,7 +255,7 @@ class AttributionCallback:
         for method in wanted:
             attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
                                            self.probes.inputs, self._encodings, task=self.probes.task,
-                                           method=method, target=self._targets, progress=False,
+                                           method=method, target=self._targets,
                                            **self.method_options[method])
             if attributions is None:
                 continue

@@ -7,8 +7,8 @@ import traceback
 import warnings
 from typing import Any
 
-from .spurious import SpuriousAttributionError
-from .tables import escape_markdown
+from .analysis.groups import SpuriousAttributionError
+from .views.tables import escape_markdown
 
 
 class Guard:

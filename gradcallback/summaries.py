@@ -20,11 +20,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import metrics, render, tables
+from .analysis import metrics
+from .views import images as render
+from .views import tables
 from .attribution import Attribution, normalize_l1_share
 from .engine import is_signed
 from .probes import ProbeSet
-from .writers import EventWriter, JsonlWriter
+from .io.writers import EventWriter, JsonlWriter
 
 
 AGGREGATES, STYLES, COLOR_SCALES = ("token", "word"), ("text", "bars"), ("per_image", "fixed")

@@ -22,10 +22,12 @@ import numpy as np
 
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
-from gradcallback.dashboard import payload
-from gradcallback.writers import EventWriter
+from gradcallback.io import payload
+from gradcallback.io.writers import EventWriter
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from serving import CHROMIUM_FLAGS as FLAGS  # noqa: E402  (tools/serving.py: the harness tools and benchmarks share)
 TEXTS = ["the results favour candidate atiku", "the movie was awful", "a great film", "the party campaign was bad"]
 LABELS = [1, 0, 0, 1]
 METHODS = ("gradient_norm", "integrated_gradients")
@@ -141,7 +143,7 @@ def tensorboard(command: list[str], logdir_path: Path, env: dict | None = None):
 
 
 def launcher(load_fast: str = "auto") -> list[str]:
-    return [sys.executable, "-m", "gradcallback.cli", "tensorboard", f"--load_fast={load_fast}"]
+    return [sys.executable, "-m", "gradcallback", "tensorboard", f"--load_fast={load_fast}"]
 
 
 def chromium() -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.runs import read_run
+from gradcallback.io.runs import read_run
 
 from conftest import build_functional_classifier
 
@@ -66,7 +66,7 @@ gradcallback.explain(model, tokenizer, ['the cat sat'], method='integrated_gradi
 after_explain = 'tensorflow' in sys.modules
 callback = gradcallback.AttributionCallback(gradcallback.ProbeSet.from_texts(['the cat sat'], tokenizer), 'logs')
 callback.log_now(0, model=model); callback.close()
-from gradcallback.cli import main
+from gradcallback.cli.main import main
 main(['report', 'logs'])
 after_report = 'tensorflow' in sys.modules
 print(json.dumps([after_import, after_explain, after_report]))
@@ -233,7 +233,7 @@ def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
     from transformers import AutoTokenizer
 
     from gradcallback import explain
-    from gradcallback.models import load_pretrained
+    from gradcallback.adapters.pretrained import load_pretrained
     from minilm_hub_scores import TEXTS, head
 
     jax_scores = json.loads(run_python([str(HERE / "minilm_hub_scores.py")], "jax", tmp_path).splitlines()[-1])
@@ -270,7 +270,7 @@ def test_callback_on_a_causal_lm(tmp_path):
     assert run.scalars["probes/accuracy"][0] in (0.0, 0.5, 1.0)
     image = Image.open(BytesIO(run.images["integrated_gradients/heatmap/probe_000"][0]))
     assert image.size[0] > 100
-    from gradcallback.render import header_lines
+    from gradcallback.views.images import header_lines
 
     a = callback.history["integrated_gradients"][0][1][0]
     assert header_lines(a, None, None)[0].startswith("Next token: 'Ġmat'   predicted: ")

@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.plugin_util import markdown_to_safe_html
 
-from gradcallback import Attribution, Prediction, explain, render
-from gradcallback.html import as_html
-from gradcallback.report import summarize
-from gradcallback.runs import Run
-from gradcallback.tables import escape_markdown, top_tokens_table
-from gradcallback.writers import JsonlWriter
+from gradcallback import Attribution, Prediction, explain
+from gradcallback.views import images as render
+from gradcallback.cli.html_report import as_html
+from gradcallback.cli.report import summarize
+from gradcallback.io.runs import Run
+from gradcallback.views.tables import escape_markdown, top_tokens_table
+from gradcallback.io.writers import JsonlWriter
 
 from conftest import build_hf
 

@@ -191,7 +191,7 @@ def test_fixed_colour_scale_keeps_the_first_steps_scale(tmp_path, hf_tokenizer):
     from transformers import TFBertForSequenceClassification
 
     from conftest import bert_config
-    from gradcallback import render
+    from gradcallback.views import images as render
     from test_render import box_colours, saturation
 
     tf.keras.utils.set_random_seed(1)

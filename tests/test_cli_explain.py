@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from gradcallback import explain
-from gradcallback.cli import main
+from gradcallback.cli.main import main
 
 from conftest import build_hf, build_keras_hub_classifier
 
@@ -162,7 +162,7 @@ def test_the_command_from_a_shell_prints_no_framework_noise(folders):
 
 
 def test_render_plain_marks_the_span_without_colour(folders, hf_tokenizer):
-    from gradcallback.terminal import render, use_color
+    from gradcallback.views.terminal import render, use_color
 
     (a,) = explain(folders["models"]["qa"], hf_tokenizer, [("who sat", "the cat sat on the mat")])
     text = render(a, color=False, width=40)

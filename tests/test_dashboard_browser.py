@@ -10,10 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS
-from gradcallback.render import colour
+from gradcallback.views.images import colour
 
-from dashboard_support import HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
+from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver) is missing")
 if chromium() is None:
@@ -42,7 +41,7 @@ def surface(request, browser, root_dir, tmp_path_factory):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     if request.param == "report":
-        from gradcallback.cli import main
+        from gradcallback.cli.main import main
 
         out = tmp_path_factory.mktemp("report") / "report.html"
         assert main(["report", str(root_dir), "--html", str(out)]) == 0

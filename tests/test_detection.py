@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.counterfactual import flip_rate, learned_at
+from gradcallback.analysis.counterfactual import flip_rate, learned_at
 from gradcallback.engine.explain import Explainer
 from gradcallback.monitors import ShortcutDiscovery, SpuriousGroups
 

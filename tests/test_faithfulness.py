@@ -9,8 +9,8 @@ import pytest
 import numpy as np
 
 from gradcallback import AttributionCallback, Explainer, Faithfulness, ProbeSet, ShortcutDiscovery
-from gradcallback.faithfulness import faithfulness
-from gradcallback.runs import read_run
+from gradcallback.analysis.faithfulness import faithfulness
+from gradcallback.io.runs import read_run
 
 from conftest import build_functional_classifier
 from test_callback import read_events
@@ -69,7 +69,7 @@ def test_callback_logs_faithfulness_for_its_method_and_random(tmp_path, hf_token
 
 
 def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
-    from gradcallback.discovery import delete_vs_mask, shortcut_candidates
+    from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates
 
     model = trained_model(hf_tokenizer)
     explainer = Explainer(model, hf_tokenizer)
@@ -84,7 +84,7 @@ def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
 
 
 def test_control_model_has_no_river_candidate(hf_tokenizer):
-    from gradcallback.discovery import shortcut_candidates
+    from gradcallback.analysis.discovery import shortcut_candidates
 
     texts, labels = planted_data(plant=False)
     model = build_functional_classifier(seed=11, num_classes=2)
@@ -102,7 +102,7 @@ def test_control_model_has_no_river_candidate(hf_tokenizer):
 
 def test_plausibility_literal():
     from gradcallback.attribution import Attribution, Prediction
-    from gradcallback.faithfulness import plausibility
+    from gradcallback.analysis.faithfulness import plausibility
 
     tokens = ["[CLS]", "a", "great", "at", "##ik", "##u", "film", "[SEP]"]
     a = Attribution(tokens=tokens, token_ids=np.arange(8), scores=np.array([9, 0.1, 3, 1, 1, 1, 2, 0], np.float32),
@@ -161,7 +161,7 @@ def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_w
 
 
 def test_delete_vs_mask_perturbs_a_bounded_number_of_positions(hf_tokenizer):
-    from gradcallback.discovery import delete_vs_mask
+    from gradcallback.analysis.discovery import delete_vs_mask
 
     explainer = Explainer(length_model(1.5), hf_tokenizer)
     seen = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gradcallback import explain
-from gradcallback.models import load_pretrained
+from gradcallback.adapters.pretrained import load_pretrained
 
 from conftest import bert_config
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gradcallback import Attribution, AttributionList, Prediction, explain, show, side_by_side
-from gradcallback.render import colour
+from gradcallback.views.images import colour
 
 from conftest import build_hf
 

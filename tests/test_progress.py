@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from gradcallback import AttributionCallback, ProbeSet, explain
-from gradcallback.progress import Progress, advance, progress_bar
+from gradcallback.engine.reporting import advance, reporting
+from gradcallback.views.progress import Progress, progress_bar
 
 from conftest import build_hf
 
@@ -64,13 +65,14 @@ def test_bar_appears_once_the_work_is_estimated_to_pass_two_seconds():
 
 def test_inner_loops_reach_the_open_bar_and_items_fix_the_position():
     bar = Progress(2, None, io.StringIO(), per_item=5, clock=lambda: 0.0)
-    advance(3)  # e.g. three IG points of the first probe
-    assert bar.done == 3
-    bar.items_done(1)
-    assert bar.done == 5  # exact after a whole probe
-    advance(7)  # steps="auto" needed more points than guessed: the total grows
-    assert (bar.done, bar.total, bar.closed) == (12, 12, True)
-    advance(1)  # no bar open any more: nothing happens
+    with reporting(lambda total, **_: bar, 2, label="integrated_gradients", per_item=5):
+        advance(3)  # e.g. three IG points of the first probe
+        assert bar.done == 3
+        bar.items_done(1)
+        assert bar.done == 5  # exact after a whole probe
+        advance(7)  # steps="auto" needed more points than guessed: the total grows
+        assert (bar.done, bar.total, bar.closed) == (12, 12, True)
+    advance(1)  # no sink open any more: nothing happens
     assert bar.done == 12
 
 

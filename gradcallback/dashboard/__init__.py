@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-PLUGIN_NAME = "gradcallback"
+from ..io import PLUGIN_NAME
 
 try:
     from tensorboard.plugins.base_plugin import TBLoader as _Base

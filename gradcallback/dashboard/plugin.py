@@ -28,7 +28,7 @@ from werkzeug import wrappers
 
 from . import PLUGIN_NAME
 from .assets import STATIC, static_text
-from .payload import header, tag_for
+from ..io.payload import header, tag_for
 
 CACHED_SERIES = 8  # 8 series of 100 steps x 1,000 probes hold about 100 MB
 UNLIMITED = 1 << 30  # read_tensors keeps at most `downsample` points; ours are all wanted

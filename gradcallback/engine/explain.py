@@ -1,4 +1,4 @@
-"""The attribution engine: `explain()` and the reusable `Explainer` behind it.
+"""The attribution engine: the reusable `Explainer` behind `gradcallback.explain()`.
 
 Tokenizes probes, sorts them by length, pads each chunk only to its longest probe (to a
 length bucket where the backend compiles per shape), runs one method per chunk through the
@@ -16,53 +16,17 @@ import numpy as np
 
 from ..adapters import get_adapter, wrap_tokenizer
 from ..adapters.tokenizers import Encoding
-from ..attribution import TASKS, Attribution, AttributionList
-from ..progress import progress_bar, units_per_probe
+from ..attribution import TASKS, Attribution
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
 from .options import BASELINES
 from .predictions import make_prediction, softmax
-from .registry import ENGINE_OPTIONS, METHODS, method_options
+from .registry import METHODS, method_options
+from .reporting import reporting, units_per_probe
 from .score import Chunk, score_function
 from .targets import parse_targets
 from .windows import explain_windows
-
-
-def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | None = None,
-            method: str = "gradient_norm", target: Any = None, progress: bool | None = None,
-            **options: Any) -> list[Attribution]:
-    """Token attributions for `inputs`, one `Attribution` per input (an `AttributionList`, which
-    Jupyter shows as coloured tokens).
-
-    Args:
-        model: a transformers TF model or a Keras 3 model (keras-hub tasks included) on the
-            TensorFlow, JAX or PyTorch backend.
-        tokenizer: its transformers tokenizer, or keras-hub tokenizer/preprocessor.
-        inputs: texts (prompts for a causal LM), or (question, context) pairs for question answering.
-        task: "classification", "question_answering", "token_classification" or "causal_lm";
-            detected from the model when None.
-        method: one of `METHODS`.
-        target: None explains the prediction. Classification: a class index, or one per
-            input. QA: "span" (default), "start", "end", or (start, end) per input.
-            Token classification: a position, or (position, class), or one per input.
-            Causal LM: the next token after the prompt, as a token string or id (or one per input).
-        progress: None shows a progress bar on stderr when the work will take more than about
-            2 s; True always; False never.
-        **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
-            `doc_stride`: tokens shared by the windows of a QA context longer than the model,
-            `output`: "auto", "logits" or "probabilities", what a Keras classifier outputs) and
-            method options (IG: `baseline`, `steps` (an int, or "auto" for a tolerance), `quadrature`,
-            `internal_batch_size`, `tolerance`, `atol`, `max_steps`; smoothgrad: `base`, `samples`,
-            `noise`, `seed`).
-
-    Example:
-        >>> attributions = explain(model, tokenizer, ["The sky is green"])
-        >>> attributions[0].top_k(3)
-    """
-    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
-    explainer = Explainer(model, tokenizer, task=task, **engine)
-    return AttributionList(explainer.explain(inputs, method=method, target=target, progress=progress, **options))
 
 
 class Explainer:
@@ -126,6 +90,8 @@ class Explainer:
 
     def explain(self, inputs: Sequence[Any], *, method: str = "gradient_norm", target: Any = None,
                 **options: Any) -> list[Attribution]:
+        """One `Attribution` per input (see `gradcallback.explain` for the arguments). `progress=` is a
+        factory of work sinks (engine/reporting.py), or None: the engine draws no bar itself."""
         inputs = list(inputs)
         task = self.task_for(inputs)
         return self.explain_encoded(inputs, self.encode(inputs, task), task=task, method=method,
@@ -149,21 +115,20 @@ class Explainer:
             needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
             shared = {"gram": self._gram()} if "gram" in needs else {}
             results: list[Attribution | None] = [None] * len(encodings)
-            bar = progress_bar(len(encodings), progress, label=method,
-                               per_item=units_per_probe(METHODS[method].fn, options))
-            for index in chunks(encodings, self.batch_size):
-                batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
-                embeds = self.adapter.word_embeddings(batch["ids"])
-                extra = dict(shared)
-                if "baseline" in needs:
-                    extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
-                out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds, targets[index],
-                                         **call_options, **extra)
-                info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
-                for row, i in enumerate(index):
-                    results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, info)
-                bar.items_done(len(index))
-            bar.close()
+            per_item = units_per_probe(METHODS[method].fn, options)
+            with reporting(progress, len(encodings), label=method, per_item=per_item) as work:
+                for index in chunks(encodings, self.batch_size):
+                    batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
+                    embeds = self.adapter.word_embeddings(batch["ids"])
+                    extra = dict(shared)
+                    if "baseline" in needs:
+                        extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
+                    out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds, targets[index],
+                                             **call_options, **extra)
+                    info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
+                    for row, i in enumerate(index):
+                        results[i] = self._attribution(texts[i], encodings[i], out, row, method, task, info)
+                    work.items_done(len(index))
         return results  # type: ignore[return-value]
 
     def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:

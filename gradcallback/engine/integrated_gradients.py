@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..progress import advance
+from .reporting import advance
 from .methods import MethodOutput, chunk_rows
 from .quadrature import clenshaw_curtis, quadrature_rule
 from .score import BoundScore, Evaluation
@@ -46,7 +46,7 @@ class PathPoints:
             evaluation, grads = self.fn.value_and_grad(self.b[p] + a * diff, targets[p], self.rows[p])
             evaluations.append(evaluation)
             dots.append(np.einsum("mth,mth->mt", grads, diff))  # [m, T]
-            advance(len(p))  # the progress bar open around this call, if any
+            advance(len(p))  # the caller's work sink open around this call, if any
         return evaluations, np.concatenate(dots) if dots else np.zeros((0, self.x.shape[1]))
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..progress import advance
+from .reporting import advance
 from .score import BoundScore, Evaluation
 
 
@@ -113,5 +113,5 @@ def smoothgrad(
         noisy = (embeds[probe] + unit[sample] * sigma[probe]).astype(np.float32)  # [m, T, H]
         part = base(fn, noisy, targets[probe], rows[probe], **base_options)
         np.add.at(total, probe, part.scores)
-        advance(len(pair))  # the progress bar open around this call, if any
+        advance(len(pair))  # the caller's work sink open around this call, if any
     return MethodOutput((total / samples).astype(np.float32), at_input, info={"samples": samples, "noise": noise})

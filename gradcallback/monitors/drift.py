@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..attribution import Attribution
-from ..metrics import rank_stability
-from ..tables import escape_markdown
+from ..analysis.metrics import rank_stability
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_positive
 
 

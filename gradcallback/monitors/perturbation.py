@@ -7,9 +7,9 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from ..attribution import Attribution
-from ..discovery import candidates_table, delete_vs_mask, shortcut_candidates
-from ..faithfulness import faithfulness, plausibility
-from ..tables import escape_markdown
+from ..analysis.discovery import candidates_table, delete_vs_mask, shortcut_candidates
+from ..analysis.faithfulness import faithfulness, plausibility
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
 
 REPLACEMENTS = ("mask", "pad")

@@ -7,9 +7,9 @@ from typing import Any, Sequence
 
 
 from ..attribution import Attribution
-from ..spurious import (SpuriousAttributionError, check_groups, group_shares, offenders_table, share_where_present,
+from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, offenders_table, share_where_present,
                         shares_by_class)
-from ..tables import escape_markdown
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
 
 STATISTICS = ("where_present", "overall")

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..attribution import Attribution, normalize_l1_share
-from ..tables import escape_markdown, word_groups
-from ..vocabulary import coverage
+from ..views.tables import escape_markdown, word_groups
+from ..analysis.coverage import coverage
 from .base import DEFAULT_METHOD, Monitor
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .attribution import Attribution, normalize_l1_share
+from ..attribution import Attribution, normalize_l1_share
 
 _MARKDOWN = set("\\`*_{}[]()#+-.!|")  # what Python-Markdown (TensorBoard) unescapes; "~" is not markup there
 _HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}

@@ -14,8 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .attribution import Attribution
-from .render import SPAN_OUTLINE, _ink, colours, header_lines
+from ..attribution import Attribution
+from .images import SPAN_OUTLINE, _ink, colours, header_lines
 from .tables import printable
 
 MAX_TOKENS = 512
@@ -33,7 +33,7 @@ def is_signed(a: Attribution) -> bool:
     if a.scores.size and bool(np.any(np.asarray(a.scores) < 0)):
         return True
     try:
-        from . import METHODS  # the engine (TensorFlow), loaded anyway where attributions were computed
+        from .. import METHODS  # the engine (TensorFlow), loaded anyway where attributions were computed
 
         return bool(METHODS[a.method].signed) if a.method in METHODS else False
     except (ImportError, AttributeError):

@@ -14,11 +14,11 @@ import json
 from html import escape
 from typing import Any
 
-from .dashboard.assets import bundle, static_text
-from .dashboard.payload import header
+from ..dashboard.assets import bundle, static_text
+from ..io.payload import header
 
 from .report import format_number, plain_text, columns
-from .runs import Run
+from ..io.runs import Run
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}

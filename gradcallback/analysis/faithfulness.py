@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .adapters.tokenizers import Encoding
-from .attribution import Attribution
-from .tables import words
+from ..adapters.tokenizers import Encoding
+from ..attribution import Attribution
+from ..views.tables import words
 
 KS: tuple[Any, ...] = (1, 3, 5, 0.1, 0.2)
 AOPC_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)

@@ -11,10 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .adapters.tokenizers import Encoding
-from .attribution import Attribution, normalize_l1_share
+from ..adapters.tokenizers import Encoding
+from ..attribution import Attribution, normalize_l1_share
 from .faithfulness import replaced
-from .tables import escape_markdown, word_groups, words
+from ..views.tables import escape_markdown, word_groups, words
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..attribution import Attribution
-from ..spurious import group_mask
-from ..tables import word_groups
+from ..analysis.groups import group_mask
+from ..views.tables import word_groups
 from . import PLUGIN_NAME
 
 MAGIC = b"GCA1"

@@ -6,23 +6,18 @@ A `Progress` shows a bar only once the work is estimated to take more than `DELA
 else Keras' `Progbar`, written to the given stream (stderr by default: stdout stays clean for
 output a user pipes on).
 
-The engine counts probes (`items_done`); a method's inner loop over points can report finer
-steps through `advance()`, which reaches the bar that is open in the current context.
+A `Progress` is a work sink of the engine (engine/reporting.py): the engine counts probes
+(`items_done`) and a method's inner loop over points reports finer steps (`advance`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import inspect
 import sys
 import time
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, Callable, TextIO
 
 DELAY = 2.0  # seconds: shorter work prints nothing
-AUTO_STEPS = 17  # integrated gradients' steps="auto" needs 17 points at least; the total grows if it needs more
-
-_CURRENT: contextvars.ContextVar["Progress | None"] = contextvars.ContextVar("gradcallback_progress", default=None)
 
 
 class Progress:
@@ -31,15 +26,10 @@ class Progress:
     def __init__(self, total: int, enabled: bool | None = None, stream: TextIO | None = None, *,
                  label: str = "", per_item: int = 1, delay: float = DELAY,
                  clock: Callable[[], float] = time.monotonic):
-        stale = _CURRENT.get()
-        if stale is not None:  # a previous call that raised never closed its bar
-            stale.close()
         self.total, self.per_item = max(int(total), 0) * max(int(per_item), 1), max(int(per_item), 1)
         self.enabled, self.stream, self.label, self.delay, self.clock = enabled, stream, label, delay, clock
         self.done, self.items, self.start, self.closed = 0, 0, clock(), enabled is False
         self._bar: Any = None
-        if not self.closed:
-            _CURRENT.set(self)
 
     @property
     def shown(self) -> bool:
@@ -58,8 +48,6 @@ class Progress:
         if self.closed:
             return
         self.closed = True
-        if _CURRENT.get() is self:
-            _CURRENT.set(None)
         if self._bar is not None:
             self._bar.close(self.done, self.total)
 
@@ -94,26 +82,7 @@ class Progress:
 def progress_bar(total: int, enabled: bool | None = None, stream: TextIO | None = None, *,
                  label: str = "", per_item: int = 1) -> Progress:
     """A `Progress` over `total` items; `enabled` None shows it only for work longer than `DELAY`."""
-    if enabled not in (None, True, False):
-        raise ValueError(f"Expected progress to be True, False or None (automatic). Received: progress={enabled!r}")
     return Progress(total, enabled, stream, label=label, per_item=per_item)
-
-
-def advance(units: int) -> None:
-    """Report `units` of work to the bar open in this context, if any (a method's inner loop)."""
-    bar = _CURRENT.get()
-    if bar is not None:
-        bar.advance(units)
-
-
-def units_per_probe(method_fn: Callable, options: Mapping[str, Any]) -> int:
-    """Gradient passes per probe: IG's `steps` or SmoothGrad's `samples`, given or the method's default."""
-    params = inspect.signature(method_fn).parameters
-    for name in ("steps", "samples"):
-        if name in params:
-            value = options.get(name, params[name].default)
-            return value if isinstance(value, int) and value > 0 else AUTO_STEPS
-    return 1
 
 
 def _backend(total: int, done: int, stream: TextIO, label: str, unit: str) -> Any:

@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from .adapters import wrap_tokenizer
-from .tables import escape_markdown
+from ..adapters import wrap_tokenizer
+from ..views.tables import escape_markdown
 
 SUGGESTED_MAX = 20
 

@@ -1,9 +1,15 @@
-"""The callback's step axis and schedule.
+"""Where the callback stands in training: its step axis and which process does its work.
 
-Epoch mode: step s = s epochs completed (step 0 = before training). Keras' own TensorBoard
+The step axis. Epoch mode: step s = s epochs completed (step 0 = before training). Keras' own TensorBoard
 callback logs `epoch_loss` at step e for epoch e (0-based), so our step s sits next to its
 step s - 1: the attributions after the epoch whose loss it logged. Steps mode: the global step
 (optimizer iterations after the batch), the same axis as Keras' `batch_*` scalars.
+
+Which process of a tf.distribute job does the callback's work: the chief only. Keras 3's callbacks do nothing about multiple workers, and tf-keras sends non-chief
+workers' writes to a temporary folder. We decide ourselves: under
+MultiWorkerMirroredStrategy only the chief explains and writes; every other worker
+skips the callback entirely (no files, no extra compute). The attribution pass reads
+mirrored weights locally, so no collective is left waiting on the other workers.
 """
 
 from __future__ import annotations
@@ -58,3 +64,16 @@ class StepClock:
     def _after(self, step: int) -> int:  # the next global step to log at, steps mode
         n = self.every_n_steps or 1
         return (step // n + 1) * n
+
+
+def is_chief(model: Any) -> bool:
+    """True unless `model` trains under a multi-worker strategy and this process is not its chief
+    (the "chief" task, or worker 0 when the cluster has no chief, as in tf.distribute)."""
+    strategy = getattr(model, "distribute_strategy", None)
+    resolver = getattr(getattr(strategy, "extended", None), "_cluster_resolver", None) or \
+        getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict() or resolver.task_type is None:
+        return True
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0

@@ -83,7 +83,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
     if (task == "question_answering") != isinstance(inputs[0], tuple):
         want = "--pairs QUESTION CONTEXT" if task == "question_answering" else "TEXT arguments, not --pairs"
         raise CommandError(f"a {task} model takes {want}")
-    from . import METHODS, explain
+    from .. import METHODS, explain
 
     if args.method not in METHODS:
         raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
@@ -116,7 +116,7 @@ def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, st
     loader = ("keras-hub" if hub else "transformers") if loader == "auto" else loader
     names = [_read_json(folder / "task.json").get("class_name", "")] if loader == "keras-hub" else \
         _read_json(folder / "config.json").get("architectures") or []
-    from .adapters.base import task_from_class_name
+    from ..adapters.base import task_from_class_name
 
     found = next((t for t in map(task_from_class_name, names) if t), None)
     if task is None and found is None:
@@ -145,7 +145,7 @@ def load_transformers(folder: Path, task: str) -> Loaded:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder, never a download
     from transformers import AutoTokenizer
 
-    from .models import load_pretrained
+    from ..adapters.pretrained import load_pretrained
 
     if not any((folder / name).exists() for name in TOKENIZER_FILES):
         raise CommandError(f"--model {folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}): "
@@ -184,7 +184,7 @@ def parse_target(value: str | None, label_names: Sequence[str] | None) -> Any:
 
 
 def _output(attributions: list, label_names: list[str] | None, args: argparse.Namespace) -> None:
-    from .terminal import render_all, use_color
+    from ..views.terminal import render_all, use_color
 
     if args.json:
         print(json.dumps([as_json(a, label_names, args.top) for a in attributions], ensure_ascii=False, indent=2,
@@ -192,7 +192,7 @@ def _output(attributions: list, label_names: list[str] | None, args: argparse.Na
     else:
         print(render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names, top=args.top))
     if args.html:
-        from .notebook import attributions_html, page
+        from ..views.notebook import attributions_html, page
 
         Path(args.html).write_text(page(attributions_html(attributions, label_names=label_names),
                                         "gradcallback explain"), encoding="utf-8")
@@ -224,8 +224,8 @@ def write_png(attributions: Sequence[Any], path: str, label_names: Sequence[str]
     import numpy as np
     from PIL import Image
 
-    from .notebook import is_signed
-    from .render import heatmap
+    from ..views.notebook import is_signed
+    from ..views.images import heatmap
 
     images = [heatmap(a, signed=is_signed(a), label_names=label_names) for a in attributions]
     canvas = np.full((sum(i.shape[0] for i in images), max(i.shape[1] for i in images), 3), 255, np.uint8)

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .callback import AttributionCallback
-from .probes import ProbeSet
-from .runs import Run, read_run
-from .monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
-from .monitors.base import DEFAULT_METHOD
-from .monitors.spurious import DEFAULT_RISE
+from ..callback import AttributionCallback
+from ..probes import ProbeSet
+from ..io.runs import Run, read_run
+from ..monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
+from ..monitors.base import DEFAULT_METHOD
+from ..monitors.spurious import DEFAULT_RISE
 
 DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
 LABEL_NAMES = ("general", "political")
@@ -88,7 +88,7 @@ def load_model(path: str | None) -> tuple[Any, Any]:
     try:
         from transformers import AutoTokenizer
 
-        from .models import load_pretrained
+        from ..adapters.pretrained import load_pretrained
     except ImportError as error:
         raise DemoSetupError(f'The demo needs transformers 4.x: pip install "gradcallback[hf]" ({error})') from None
     if path is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .runs import Run, top_tokens
+from ..io.runs import Run, top_tokens
 
 ALERT_TAGS = ("discovery/length_note", "errors")  # and every monitor's "<name>/alerts"
 

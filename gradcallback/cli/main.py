@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import explain_command
+from . import explain as explain_command
 from .quiet import quiet_console
 
 
@@ -38,7 +38,7 @@ def _load_tokenizer(path: str):
 
 
 def coverage_command(args: argparse.Namespace) -> int:
-    from .vocabulary import coverage
+    from ..analysis.coverage import coverage
 
     report = coverage(_load_tokenizer(args.tokenizer), _lines(args.texts),
                       terms=_lines(args.terms) if args.terms else None, min_pieces=args.min_pieces)
@@ -68,9 +68,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from .html import as_html
+    from .html_report import as_html
     from .report import as_text, summarize
-    from .runs import find_runs, read_run
+    from ..io.runs import find_runs, read_run
 
     try:
         folders = find_runs(args.logdir)
@@ -106,7 +106,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def tensorboard_command(args: argparse.Namespace) -> int:
-    from .dashboard.launcher import run
+    from ..dashboard.launcher import run
 
     return run(args.logdir, args.port, args.host, args.tensorboard_flags)
 

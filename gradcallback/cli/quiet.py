@@ -2,7 +2,7 @@
 
 Importing TensorFlow prints absl banners, oneDNN and CUDA notices, and on a machine without a
 GPU a line that reads like an error (`E0000 ... failed call to cuInit`); transformers warns that
-its TF classes are deprecated. `quiet_console()` is entered by `gradcallback.cli.main` before
+its TF classes are deprecated. `quiet_console()` is entered by `gradcallback.cli.main.main` before
 anything imports TensorFlow or JAX:
 
 - the frameworks' log levels, as environment variables they read when they load

@@ -14,9 +14,9 @@ from typing import Sequence, TextIO
 
 import numpy as np
 
-from .attribution import Attribution
+from ..attribution import Attribution
 from .notebook import is_signed
-from .render import _ink, colours, header_lines
+from .images import _ink, colours, header_lines
 from .tables import printable
 
 RESET, UNDERLINE, DIM = "\x1b[0m", "\x1b[4m", "\x1b[2m"

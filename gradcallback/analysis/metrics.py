@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .attribution import Attribution, normalize_l1_share
+from ..attribution import Attribution, normalize_l1_share
 
 
 def special_token_share(attributions: Sequence[Attribution]) -> float:

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .attribution import Attribution
+from ..attribution import Attribution
 from .fonts import font_for
 from .tables import printable
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .dashboard import PLUGIN_NAME
+from . import PLUGIN_NAME
 from .eventfile import read_events
-from .metrics import token_mass
+from ..analysis.metrics import token_mass
 
 RECORDS = "records.jsonl"
 RUN_INFO = "run.json"
@@ -33,7 +33,7 @@ def new_run_dir(base: Path) -> Path:
 
 def run_info(backend: str, probes: Any, methods: Any, axis: str, monitors: Any) -> dict:
     """What run.json says: the backend, task, methods, step axis and each monitor's report columns."""
-    from . import __version__
+    from .. import __version__
 
     return {"gradcallback": __version__, "backend": backend, "task": probes.task, "probes": len(probes),
             "methods": list(methods), "step_axis": axis, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .attribution import Attribution, normalize_l1_share
-from .tables import escape_markdown, word_groups, words
+from ..attribution import Attribution, normalize_l1_share
+from ..views.tables import escape_markdown, word_groups, words
 
 SPECIAL = "special_tokens"
 
