@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ..callback import AttributionCallback
-from ..probes import ProbeSet
 from ..io.runs import Run, read_run
 from ..monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
 from ..monitors.base import DEFAULT_METHOD
 from ..monitors.spurious import DEFAULT_RISE
+from ..probes import ProbeSet
 
 DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
 LABEL_NAMES = ("general", "political")

@@ -68,9 +68,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    from ..io.runs import find_runs, read_run
     from .html_report import as_html
     from .report import as_text, summarize
-    from ..io.runs import find_runs, read_run
 
     try:
         folders = find_runs(args.logdir)

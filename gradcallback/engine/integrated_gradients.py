@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .reporting import advance
 from .methods import MethodOutput, chunk_rows
 from .quadrature import clenshaw_curtis, quadrature_rule
+from .reporting import advance
 from .score import BoundScore, Evaluation
 
 FIRST_LEVEL = 8  # intervals of the first Clenshaw-Curtis level: 9 points

@@ -15,8 +15,8 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from ..attribution import Attribution
-from .notebook import is_signed
 from .images import _ink, colours, header_lines
+from .notebook import is_signed
 from .tables import printable
 
 RESET, UNDERLINE, DIM = "\x1b[0m", "\x1b[4m", "\x1b[2m"
