@@ -23,7 +23,7 @@ def read_iterations(model: Any) -> int | None:
     iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
     if iterations is None:
         return None
-    if hasattr(iterations, "_value") and getattr(iterations, "_value") is None:  # purged by the JAX trainer
+    if hasattr(iterations, "_value") and iterations._value is None:  # purged by the JAX trainer
         return None
     value = iterations.numpy() if hasattr(iterations, "numpy") else iterations
     try:

@@ -80,7 +80,11 @@ class ModelAdapter(abc.ABC):
         return np.asarray(matrix[np.asarray(ids)], np.float32)
 
     def sync(self) -> None:
-        """Make the model's variables current before reading them (JAX's trainer holds them apart)."""
+        """Make the model's variables current before reading them (JAX's trainer holds them apart).
+
+        A no-op here: only adapters whose backend keeps the state apart override it.
+        """
+        return None
 
     def state(self) -> Any:
         """The weights as arguments for `forward(state=...)`; None when the backend reads them itself."""

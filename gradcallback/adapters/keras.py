@@ -39,14 +39,14 @@ def _all_layers(model: Any) -> list[Any]:
 
 def find_token_embedding(model: Any, embedding_layer: Any = None) -> keras.layers.Embedding:
     """The model's token `Embedding` layer: the named one, `backbone.token_embedding`, or the largest."""
-    layers = [l for l in _all_layers(model) if isinstance(l, keras.layers.Embedding)]
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.Embedding)]
     if isinstance(embedding_layer, keras.layers.Layer):
         return embedding_layer
     if isinstance(embedding_layer, str):
-        named = [l for l in layers if l.name == embedding_layer]
+        named = [layer for layer in layers if layer.name == embedding_layer]
         if not named:
             raise ValueError(
-                f"No Embedding layer named {embedding_layer!r}; found {[l.name for l in layers]}. "
+                f"No Embedding layer named {embedding_layer!r}; found {[layer.name for layer in layers]}. "
                 f"Received: embedding_layer={embedding_layer!r}"
             )
         return named[0]
@@ -57,9 +57,9 @@ def find_token_embedding(model: Any, embedding_layer: Any = None) -> keras.layer
         raise ValueError(
             "Expected a Keras model with a token `keras.layers.Embedding` layer (or pass "
             f"`embedding_layer=`). Received: model={type(model).__name__} with layers "
-            f"{[type(l).__name__ for l in getattr(model, 'layers', [])][:8]}"
+            f"{[type(layer).__name__ for layer in getattr(model, 'layers', [])][:8]}"
         )
-    return max(layers, key=lambda l: l.input_dim)
+    return max(layers, key=lambda layer: layer.input_dim)
 
 
 class _Patch:

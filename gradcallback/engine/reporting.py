@@ -31,7 +31,8 @@ class Silent:
         """Nothing to close."""
 
 
-_OPEN: contextvars.ContextVar[Any] = contextvars.ContextVar("gradcallback_work", default=Silent())
+_SILENT = Silent()  # stateless, so one instance serves every context that opened nothing
+_OPEN: contextvars.ContextVar[Any] = contextvars.ContextVar("gradcallback_work", default=_SILENT)
 
 
 @contextlib.contextmanager
