@@ -5,11 +5,11 @@ callback logs `epoch_loss` at step e for epoch e (0-based), so our step s sits n
 step s - 1: the attributions after the epoch whose loss it logged. Steps mode: the global step
 (optimizer iterations after the batch), the same axis as Keras' `batch_*` scalars.
 
-Which process of a tf.distribute job does the callback's work: the chief only. Keras 3's callbacks do nothing about multiple workers, and tf-keras sends non-chief
-workers' writes to a temporary folder. We decide ourselves: under
-MultiWorkerMirroredStrategy only the chief explains and writes; every other worker
-skips the callback entirely (no files, no extra compute). The attribution pass reads
-mirrored weights locally, so no collective is left waiting on the other workers.
+Which process of a tf.distribute job does the callback's work: the chief only. Keras 3's callbacks
+do nothing about multiple workers, and tf-keras sends non-chief workers' writes to a temporary folder.
+We decide ourselves: under MultiWorkerMirroredStrategy only the chief explains and writes; every other
+worker skips the callback entirely (no files, no extra compute). The attribution pass reads mirrored
+weights locally, so no collective is left waiting on the other workers.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class DemoSetupError(RuntimeError):
 
 
 def load_data() -> dict[str, tuple[list[str], list[int]]]:
-    """split -> (texts, labels) of the shipped demo dataset."""
+    """The shipped demo dataset: split name -> (texts, labels)."""
     out: dict[str, tuple[list[str], list[int]]] = {}
     with open(DATA, encoding="utf-8", newline="") as file:
         for row in csv.DictReader(file, delimiter="\t"):

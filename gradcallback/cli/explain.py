@@ -152,7 +152,8 @@ def load_transformers(folder: Path, task: str) -> Loaded:
                            f"save the tokenizer there too, tokenizer.save_pretrained({str(folder)!r})")
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = load_pretrained(folder, task)
-    names = [str(model.config.id2label[i]) for i in sorted(model.config.id2label)] if task != "question_answering" else []
+    names = ([str(model.config.id2label[i]) for i in sorted(model.config.id2label)]
+             if task != "question_answering" else [])
     generic = all(re.fullmatch(r"LABEL_\d+", n) for n in names)  # transformers' placeholders say nothing
     return Loaded(model, tokenizer, task, None if generic else names)
 

@@ -99,9 +99,9 @@ def _filtered_stderr() -> Iterator[None]:
 
 
 class StderrFilter:
-    """Routes file descriptor 2 through a pipe; a thread forwards every line that is not noise.
+    r"""Routes file descriptor 2 through a pipe; a thread forwards every line that is not noise.
 
-    Partial lines (progress bars redrawn with \\r) are forwarded at once unless they may still
+    Partial lines (progress bars redrawn with \r) are forwarded at once unless they may still
     become a noise line, so bars keep moving.
     """
 

@@ -1,5 +1,7 @@
 """Integrated gradients in word-embedding space (Sundararajan et al. 2017, "Axiomatic Attribution
-for Deep Networks"):
+for Deep Networks").
+
+Token t's score:
 
     s_t = sum_h (x_th - b_th) * integral_0^1 d f(b + a (x - b)) / d x_th da
 
@@ -65,9 +67,9 @@ def integrated_gradients(
     max_steps: int = 257,
 ) -> MethodOutput:
     """Integrated gradients at `steps` points of `quadrature` ("gausslegendre" by default,
-    "riemann_trapezoid", "riemann_middle", "clenshaw_curtis"), or `steps="auto"`: nested Clenshaw-Curtis levels per probe
-    until `tolerance` (relative to |f(x) - f(b)|, with the absolute floor `atol`) or `max_steps`
-    points. All points go through batched chunks of `internal_batch_size` rows ("auto": see
+    "riemann_trapezoid", "riemann_middle", "clenshaw_curtis"), or `steps="auto"`: nested
+    Clenshaw-Curtis levels per probe until `tolerance` (relative to |f(x) - f(b)|, with the absolute
+    floor `atol`) or `max_steps` points. All points go through batched chunks of `internal_batch_size` rows ("auto": see
     `chunk_rows`). Signed."""
     rows = np.arange(embeds.shape[0]) if rows is None else np.asarray(rows)
     points = PathPoints(fn, embeds, baseline, rows, chunk_rows(internal_batch_size, int(embeds.shape[1])))

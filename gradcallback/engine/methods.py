@@ -89,12 +89,12 @@ def smoothgrad(
     internal_batch_size: int | str = "auto",
     **base_options: Any,
 ) -> MethodOutput:
-    """SmoothGrad noise tunnel (Smilkov et al. 2017): the mean of `base` over noisy inputs,
+    """SmoothGrad noise tunnel (Smilkov et al. 2017): the mean of `base` over noisy inputs.
 
         s_t = 1/K sum_k base(x + eps_k)_t,   eps_k ~ N(0, sigma_t^2 I),
         sigma_t = noise * ||x_t||_2 / sqrt(H)   (so E||eps_t|| ~ noise * ||x_t||),
 
-    all K * N noisy rows in batched chunks. Sample k's standard noise comes from
+    All K * N noisy rows go through batched chunks. Sample k's standard noise comes from
     `seed` and k alone, so a probe gets the same noise whatever chunk it is in
     (batch invariance) and every call is deterministic. Wraps any method taking `rows`.
     """

@@ -49,7 +49,8 @@ def split(full: Encoding, max_length: int, stride: int) -> list[np.ndarray]:
 def explain_windows(explainer: Any, texts: Sequence[Any], encodings: Sequence[Encoding], *, method: str,
                     stride: int, **options: Any) -> list[Attribution]:
     """Explain QA probes whose context was cut, over windows; one Attribution per probe on its whole text."""
-    fulls = [explainer.tokenizer.encode(t, None, "question_answering") if e.dropped else e for t, e in zip(texts, encodings)]
+    fulls = [explainer.tokenizer.encode(t, None, "question_answering") if e.dropped else e
+             for t, e in zip(texts, encodings)]
     jobs = [(i, positions) for i, full in enumerate(fulls)
             for positions in split(full, explainer.max_length, stride)]
     windowed = explainer.explain_encoded([texts[i] for i, _ in jobs], [take(fulls[i], p) for i, p in jobs],
