@@ -68,10 +68,12 @@ class ModelAdapter(abc.ABC):
 
     @property
     def vocab_size(self) -> int:
+        """Number of rows of the word-embedding matrix E."""
         return int(self.embedding_shape[0])
 
     @property
     def hidden_size(self) -> int:
+        """Width of one word embedding (columns of E)."""
         return int(self.embedding_shape[1])
 
     def word_embeddings(self, ids: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:

@@ -80,8 +80,15 @@ class _Patch:
 
 
 class KerasAdapter(ModelAdapter):
+    """Drives a Keras 3 model by patching its token `Embedding` layer (and any final activation) while attached.
+
+    `embedding_layer` picks the layer (an instance or a name) when the model has several; `output`
+    is "auto", "logits" or "probabilities" (see `OUTPUT_KINDS`).
+    """
+
     @staticmethod
     def matches(model: Any) -> bool:
+        """True for any `keras.Model`."""
         return isinstance(model, keras.Model)
 
     def __init__(self, model: Any, embedding_layer: Any = None, output: str = "auto"):
@@ -108,6 +115,11 @@ class KerasAdapter(ModelAdapter):
 
     @contextlib.contextmanager
     def attached(self) -> Iterator[None]:
+        """While inside, the embedding layer returns the embeddings `forward` passes and a final activation is bypassed.
+
+        Reentrant: the patches go in on the outermost entry and come out on its exit. The first entry also
+        checks once whether a classifier's outputs are probabilities.
+        """
         if self._depth == 0:
             for patch in self._patches:
                 patch.install()
@@ -122,32 +134,46 @@ class KerasAdapter(ModelAdapter):
                     patch.remove()
 
     def embedding_matrix(self) -> np.ndarray:
+        """The embedding layer's current weights as float32 numpy, [vocab, hidden]."""
         return np.asarray(keras.ops.convert_to_numpy(self.layer.embeddings), np.float32)
 
     @property
     def embedding_shape(self) -> tuple[int, int]:
+        """(input_dim, output_dim) of the embedding layer."""
         return int(self.layer.input_dim), int(self.layer.output_dim)
 
     def word_embeddings(self, ids: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        """E[ids] as float32 [N, T, H], gathered on the backend so E is never copied whole.
+
+        `matrix`: a copy of E the caller already holds, to take the rows from instead.
+        """
         if matrix is not None:
             return super().word_embeddings(ids, matrix)
         rows = keras.ops.take(self.layer.embeddings, keras.ops.convert_to_tensor(np.asarray(ids, np.int32)), axis=0)
         return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(rows, "float32")))  # no full copy of E
 
     def sync(self) -> None:
-        # Mid-epoch, Keras' JAX trainer holds the weights apart from the variables (purged); Keras'
-        # own Callback.model property syncs them the same way before a callback reads them.
+        """Writes the JAX trainer's weights back into the variables, if it holds them apart.
+
+        Mid-epoch, Keras' JAX trainer holds the weights apart from the variables (purged); Keras'
+        own Callback.model property syncs them the same way before a callback reads them.
+        """
         sync = getattr(self.model, "jax_state_sync", None)
         if callable(sync):
             sync()
 
     def state(self) -> Any:
+        """(trainable, non-trainable) variable values for `stateless_call` on JAX; None on other backends."""
         if self.backend != "jax":
             return None
         return ([v.value for v in self.model.trainable_variables],
                 [v.value for v in self.model.non_trainable_variables])
 
     def forward(self, embeds: Any, ids: Any, mask: Any, segment_ids: Any, state: Any = None) -> dict[str, Any]:
+        """Runs the model on `embeds` in place of its own lookup, feeding each named input its ids, mask or segments.
+
+        Must be called inside `attached()`. With `state`, runs `stateless_call` (JAX).
+        """
         by_role = {"ids": ids, "mask": mask, "segments": segment_ids}
         inputs = ids if self._input_roles is None else {n: by_role[r] for n, r in self._input_roles.items()}
         self._override.value = keras.ops.cast(embeds, self.layer.compute_dtype)
@@ -179,11 +205,13 @@ class KerasAdapter(ModelAdapter):
                           stacklevel=4)
 
     def describe_output(self) -> str:
+        """"logit", "probability", or the logit before the final activation that `attached()` bypasses."""
         if self._final is not None:
             return f"logit before the model's final {self._final[1]}"
         return "probability" if self.output_kind == "probabilities" else "logit"
 
     def detect_task(self) -> str | None:
+        """The task from the model's class name (keras-hub), else from the number and ranks of its outputs."""
         by_name = task_from_class_name(type(self.model).__name__)
         if by_name:
             return by_name
@@ -198,6 +226,7 @@ class KerasAdapter(ModelAdapter):
 
     @property
     def max_length(self) -> int | None:
+        """The backbone's `max_sequence_length`, else the shortest fixed sequence length of the model's inputs."""
         backbone = getattr(self.model, "backbone", None)
         limit = getattr(backbone, "max_sequence_length", None)
         if limit:
