@@ -21,11 +21,13 @@ _counter = 0
 
 
 def masked_crc32c(data: bytes) -> int:
+    """The CRC-32C of `data`, masked (rotated and offset) the way TFRecord frames carry it."""
     crc = google_crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def frame(data: bytes) -> bytes:
+    """`data` as one TFRecord: length, its masked CRC, the bytes, their masked CRC."""
     header = struct.pack("<Q", len(data))
     return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
 
@@ -46,12 +48,15 @@ class EventFileWriter:
         self._file.write(frame(event.SerializeToString()))
 
     def write_summary(self, summary: summary_pb2.Summary, step: int, wall_time: float) -> None:
+        """Appends one `Event` holding `summary` at `step`."""
         self._write(event_pb2.Event(wall_time=wall_time, step=int(step), summary=summary))
 
     def flush(self) -> None:
+        """Hands the records written so far to the OS."""
         self._file.flush()
 
     def close(self) -> None:
+        """Closes the file; closing twice is harmless."""
         if not self._file.closed:
             self._file.close()
 

@@ -57,18 +57,21 @@ class EventWriter:
         self._write(tag, tensor_util.make_tensor_proto(blobs), step, meta)
 
     def text(self, tag: str, markdown: str, step: int, description: str | None = None) -> None:
+        """A markdown text summary for TensorBoard's text plugin; also kept in `latest`."""
         self.latest[tag] = (step, markdown)
         meta = text_metadata.create_summary_metadata(display_name=None, description=description or "")
         meta.data_class = summary_pb2.DATA_CLASS_TENSOR
         self._write(tag, tensor_util.make_tensor_proto(markdown.encode("utf-8")), step, meta)
 
     def scalar(self, tag: str, value: float, step: int, description: str | None = None) -> None:
+        """A float32 scalar summary; also kept in `latest`."""
         self.latest[tag] = (step, float(value))
         meta = scalar_metadata.create_summary_metadata(display_name=None, description=description or "")
         meta.data_class = summary_pb2.DATA_CLASS_SCALAR
         self._write(tag, tensor_util.make_tensor_proto(np.float32(value)), step, meta)
 
     def histogram(self, tag: str, values: np.ndarray, step: int, description: str | None = None) -> None:
+        """A histogram of `values` (any shape), bucketed by tensorboard's own `histogram_pb`."""
         value = histogram_pb(tag, np.asarray(values, np.float64), description=description or "").value[0]
         value.metadata.data_class = summary_pb2.DATA_CLASS_TENSOR
         self._write(tag, value.tensor, step, value.metadata)
@@ -83,9 +86,11 @@ class EventWriter:
         self._write(tag, tensor_util.make_tensor_proto(np.array(data, dtype=object)), step, meta)
 
     def flush(self) -> None:
+        """Hands the events written so far to the OS, so TensorBoard can read them now."""
         self._file.flush()
 
     def close(self) -> None:
+        """Flushes and closes the event file."""
         self._file.close()
 
 
@@ -98,12 +103,15 @@ class JsonlWriter:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
+        """Appends `record` as one line; numpy arrays and scalars become plain lists and numbers."""
         self._file.write(json.dumps(record, ensure_ascii=False, default=_plain) + "\n")
 
     def flush(self) -> None:
+        """Hands the lines written so far to the OS, so readers see them now."""
         self._file.flush()
 
     def close(self) -> None:
+        """Closes the record file."""
         self._file.close()
 
 
