@@ -50,10 +50,12 @@ def span_logits(outputs: Outputs, targets: Any) -> Any:
 
 
 def start_logit(outputs: Outputs, targets: Any) -> Any:
+    """start_logits[n, start_n]: the answer's first token alone."""
     return _pick(outputs["start_logits"], targets[:, 0])
 
 
 def end_logit(outputs: Outputs, targets: Any) -> Any:
+    """end_logits[n, end_n]: the answer's last token alone."""
     return _pick(outputs["end_logits"], targets[:, 1])
 
 
@@ -67,6 +69,7 @@ def _int(x: Any) -> Any:
 
 
 def resolve_class(outputs: Outputs, targets: Any, context: Any) -> Any:
+    """(class, 0) targets, a class of -1 replaced by the argmax of the logits; `context` is unused."""
     predicted = _int(ops.argmax(outputs["logits"], axis=-1))
     chosen = ops.where(targets[:, 0] < 0, predicted, targets[:, 0])
     return ops.stack([chosen, ops.zeros_like(chosen)], axis=1)
@@ -88,11 +91,13 @@ def resolve_span(outputs: Outputs, targets: Any, context: Any) -> Any:
 
 
 def resolve_position(outputs: Outputs, targets: Any, context: Any) -> Any:
+    """(position, class) targets, a class of -1 replaced by the argmax at that position; `context` is unused."""
     predicted = _int(ops.argmax(_at_position(outputs["logits"], targets[:, 0]), axis=-1))
     return ops.stack([targets[:, 0], ops.where(targets[:, 1] < 0, predicted, targets[:, 1])], axis=1)
 
 
 def keep_all(outputs: Outputs, targets: Any) -> Outputs:
+    """Every output goes back to numpy (classification and QA outputs are small)."""
     return outputs
 
 
@@ -103,6 +108,12 @@ def keep_position(outputs: Outputs, targets: Any) -> Outputs:
 
 @dataclass(frozen=True)
 class Head:
+    """One task head: the explained scalar (`score`), how -1 targets become predictions (`resolve`), what is kept.
+
+    `predicts` says which of the two target columns the model's prediction fills; `keep` picks
+    the outputs that come back to numpy for the prediction.
+    """
+
     name: str
     task: str
     score: Callable[[Outputs, Any], Any]

@@ -32,6 +32,7 @@ class Chunk:
 
     @classmethod
     def from_numpy(cls, batch: dict[str, np.ndarray]) -> "Chunk":
+        """The chunk from a batch dict with "ids", "mask", "segment_ids" and "context", as contiguous int32."""
         as_int = lambda name: np.ascontiguousarray(batch[name], dtype=np.int32)  # noqa: E731
         return cls(as_int("ids"), as_int("mask"), as_int("segment_ids"), as_int("context"))
 
@@ -77,9 +78,11 @@ class ScoreFunction:
 
     @property
     def trace_count(self) -> int:
+        """How many times the backend traced (compiled) the score function so far."""
         return self.compiled.trace_count
 
     def bind(self, chunk: Chunk) -> "BoundScore":
+        """This function bound to the probes of `chunk`."""
         return BoundScore(self, chunk)
 
 

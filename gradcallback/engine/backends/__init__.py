@@ -33,5 +33,6 @@ def check_backend(adapter: Any) -> str:
 
 
 def compile_score(adapter: Any, head: Any, jit_compile: bool) -> Any:
+    """The adapter's backend module's compiled score for `head` (see the module docstring for its interface)."""
     module = importlib.import_module(f"{__name__}.{check_backend(adapter)}")
     return module.compile(adapter, head, jit_compile)

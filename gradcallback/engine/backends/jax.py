@@ -19,6 +19,12 @@ from ..heads import Head, run_head
 
 
 class JaxScore:
+    """The score function of one (adapter, head) as two `jax.jit` programs over the model's stateless call.
+
+    The weights go in as arguments on every call, so training never leaves them stale; `jit_compile`
+    is ignored (everything is jitted), and every new shape compiles once (`static_shapes`).
+    """
+
     static_shapes = True
 
     def __init__(self, adapter: Any, head: Head, jit_compile: bool):
@@ -38,9 +44,11 @@ class JaxScore:
         self._value_and_grad = jax.jit(jax.value_and_grad(summed, has_aux=True))
 
     def evaluate(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        """(values, resolved, predicted, outputs) at the current weights, as numpy."""
         return _numpy(self._evaluate(embeds, self.adapter.state(), *arrays))
 
     def value_and_grad(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        """(values, grads, resolved, predicted, outputs) at the current weights: `evaluate` plus d values / d embeds."""
         (_, (values, resolved, predicted, outputs)), grads = self._value_and_grad(
             embeds, self.adapter.state(), *arrays)
         return _numpy((values, grads, resolved, predicted, outputs))
@@ -52,4 +60,5 @@ def _numpy(results: tuple) -> tuple:
 
 
 def compile(adapter: Any, head: Head, jit_compile: bool) -> JaxScore:  # noqa: A001 - the backend protocol
+    """The JAX score function for (adapter, head); each shape compiles on its first call."""
     return JaxScore(adapter, head, jit_compile)

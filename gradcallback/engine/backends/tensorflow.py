@@ -16,6 +16,12 @@ from ..heads import Head, run_head
 
 
 class TFScore:
+    """The score function of one (adapter, head) as two `tf.function`s: values alone, and values with gradients.
+
+    `jit_compile` compiles them with XLA, one program per shape (`static_shapes`); without it one
+    trace serves every batch and length.
+    """
+
     def __init__(self, adapter: Any, head: Head, jit_compile: bool):
         self.adapter, self.head = adapter, head
         self.static_shapes = bool(jit_compile)
@@ -45,9 +51,11 @@ class TFScore:
         return values, grads, resolved, predicted, outputs
 
     def evaluate(self, *arrays: np.ndarray) -> tuple:
+        """(values, resolved, predicted, outputs) at (embeds, targets, ids, mask, segment_ids, context), as numpy."""
         return _numpy(self._evaluate(*arrays))
 
     def value_and_grad(self, *arrays: np.ndarray) -> tuple:
+        """(values, grads, resolved, predicted, outputs) as numpy: `evaluate` plus d values / d embeds per row."""
         return _numpy(self._value_and_grad(*arrays))
 
 
@@ -56,4 +64,5 @@ def _numpy(results: tuple) -> tuple:
 
 
 def compile(adapter: Any, head: Head, jit_compile: bool) -> TFScore:  # noqa: A001 - the backend protocol
+    """The TensorFlow score function for (adapter, head), traced on its first call."""
     return TFScore(adapter, head, jit_compile)

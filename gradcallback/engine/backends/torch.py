@@ -15,6 +15,11 @@ from ..heads import Head, run_head
 
 
 class TorchScore:
+    """The score function of one (adapter, head), run eagerly in PyTorch: nothing is compiled or traced.
+
+    `jit_compile` is ignored; `trace_count` stays 0.
+    """
+
     static_shapes = False
     trace_count = 0
 
@@ -26,10 +31,15 @@ class TorchScore:
         return run_head(self.adapter, self.head, embeds, *tensors)
 
     def evaluate(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        """(values, resolved, predicted, outputs) under `torch.no_grad()`, as numpy."""
         with torch.no_grad():
             return _numpy(self._run(keras.ops.convert_to_tensor(embeds), arrays))
 
     def value_and_grad(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
+        """(values, grads, resolved, predicted, outputs) as numpy, by `torch.autograd.grad` on a leaf copy of embeds.
+
+        Parameters' `.grad` are left alone; grads are zeros when the values do not depend on the embeddings.
+        """
         leaf = keras.ops.convert_to_tensor(embeds).detach().requires_grad_(True)
         with torch.enable_grad():
             values, resolved, predicted, outputs = self._run(leaf, arrays)
@@ -44,4 +54,5 @@ def _numpy(results: tuple) -> tuple:
 
 
 def compile(adapter: Any, head: Head, jit_compile: bool) -> TorchScore:  # noqa: A001 - the backend protocol
+    """The PyTorch score function for (adapter, head)."""
     return TorchScore(adapter, head, jit_compile)
