@@ -19,6 +19,8 @@ from .score import BoundScore, Evaluation
 
 @dataclass(frozen=True, eq=False)
 class MethodOutput:
+    """What an attribution method returns: one score per token, and f at the input it explained."""
+
     scores: np.ndarray  # float32 [N, T]
     evaluation: Evaluation  # f at the input, with resolved targets and predictions
     delta: np.ndarray | None = None  # [N] integrated gradients' convergence delta

@@ -8,6 +8,7 @@ from ..attribution import Prediction
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, shifted by the maximum so large logits do not overflow."""
     z = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
