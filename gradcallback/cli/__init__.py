@@ -1,0 +1,1 @@
+"""The `gradcallback` command: `demo`, `report`, `coverage`, `explain` and `tensorboard`, and its quiet console."""

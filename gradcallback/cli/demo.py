@@ -49,6 +49,7 @@ def load_data() -> dict[str, tuple[list[str], list[int]]]:
 
 
 def mentions_name(text: str) -> bool:
+    """True if `text` has one of the demo's politicians' names (`NAMES`) as a word: the planted shortcut."""
     return any(name in re.findall(r"\w+", text.lower()) for name in NAMES)
 
 

@@ -33,6 +33,8 @@ class CommandError(Exception):
 
 @dataclass
 class Loaded:
+    """A checkpoint folder, loaded: model, tokenizer, task, and class names (None when they are placeholders)."""
+
     model: Any
     tokenizer: Any
     task: str
@@ -61,6 +63,10 @@ def add_parser(commands: Any) -> None:
 
 
 def explain_command(args: argparse.Namespace) -> int:
+    """`gradcallback explain`: explains the texts (or --pairs) with a local checkpoint and prints or writes them.
+
+    Returns 2 on a user's mistake or a loader's error (one line; `--verbose` raises instead), else 0.
+    """
     try:
         attributions, loaded = _explain(args)
         _output(attributions, loaded.label_names, args)

@@ -38,6 +38,7 @@ def _load_tokenizer(path: str):
 
 
 def coverage_command(args: argparse.Namespace) -> int:
+    """`gradcallback coverage`: prints how a local tokenizer covers the words of a text file (Markdown or JSON)."""
     from ..analysis.coverage import coverage
 
     report = coverage(_load_tokenizer(args.tokenizer), _lines(args.texts),
@@ -47,6 +48,10 @@ def coverage_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    """`gradcallback demo`: fine-tunes with the callback watching, then prints whether it caught the shortcut.
+
+    Returns 2 when something the demo needs is missing (`DemoSetupError`), else 0 whatever the verdict.
+    """
     from .demo import DemoSetupError, run_demo, verdict
 
     try:
@@ -68,6 +73,10 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
+    """`gradcallback report`: a per-step summary of each run under `args.logdir`, as text or JSON, optionally HTML.
+
+    Returns 2 when there is no run to report.
+    """
     from ..io.runs import find_runs, read_run
     from .html_report import as_html
     from .report import as_text, summarize
@@ -106,12 +115,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def tensorboard_command(args: argparse.Namespace) -> int:
+    """`gradcallback tensorboard`: TensorBoard with the Attributions dashboard; unknown flags go to TensorBoard."""
     from ..dashboard.launcher import run
 
     return run(args.logdir, args.port, args.host, args.tensorboard_flags)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `gradcallback` argument parser, every subcommand's `run` set to its function."""
     parser = _Parser(prog="gradcallback", description="Gradient explanations for text models.")
     parser.add_argument("--verbose", action="store_true", help="show the frameworks' logging and warnings")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the `gradcallback` command on `argv` (default: `sys.argv[1:]`) in the quiet console; the exit status."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "tensorboard":

@@ -115,6 +115,7 @@ class StderrFilter:
         self.thread.start()
 
     def close(self) -> None:
+        """Puts the real stderr back on descriptor 2 and lets the thread forward what is left in the pipe."""
         with contextlib.suppress(Exception):
             sys.stderr.flush()
         os.dup2(self.target, 2)  # fd 2 back; the pipe's write end closes, so the thread sees its end
