@@ -25,6 +25,7 @@ class GradCallbackLoader(_Base):  # type: ignore[misc, valid-type]
     plugin_name = PLUGIN_NAME  # read by the launcher to avoid registering the name twice
 
     def load(self, context):  # noqa: ANN001, ANN201 (TensorBoard's TBLoader signature)
+        """The Attributions plugin for TensorBoard's `context`, or None (logged) when the plugin cannot be imported."""
         try:
             from .plugin import AttributionsPlugin
         except Exception:

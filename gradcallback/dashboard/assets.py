@@ -14,6 +14,7 @@ _EXPORT = re.compile(r"^export (?=(async )?(function|const|let|class) )", re.M)
 
 
 def static_text(name: str) -> str:
+    """The text of one of the viewer's shipped files (a key of `STATIC`)."""
     if name not in STATIC:
         raise ValueError(f"Expected one of the viewer's files {sorted(STATIC)}. Received: {name!r}")
     return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")

@@ -37,6 +37,7 @@ def plugins_with_ours(plugins: Sequence[Any]) -> list[Any]:
 
 
 def tensorboard_argv(logdir: str, port: int | None, host: str | None, extra: Sequence[str] = ()) -> list[str]:
+    """TensorBoard's command line for `logdir`, with every logged step kept (`SAMPLING`) and `extra` flags last."""
     argv = ["gradcallback-tensorboard", "--logdir", logdir, "--samples_per_plugin", SAMPLING]
     if port is not None:
         argv += ["--port", str(port)]
