@@ -41,6 +41,7 @@ class StepClock:
         self.next_step, self._epoch_first = 0, 0
 
     def start(self, model: Any) -> None:
+        """At training's start: reads the optimizer's iterations and, in steps mode, the first step due to log."""
         self._epoch_first = read_iterations(model) or 0
         self.next_step = self._after(self._epoch_first)
 
@@ -50,6 +51,7 @@ class StepClock:
         self._epoch_first = value if value is not None else self._epoch_first
 
     def global_step(self, model: Any, batch: int) -> int:
+        """The global step after `batch`: the optimizer's iterations, else the epoch's first step + `batch` + 1."""
         value = read_iterations(model)
         return value if value is not None else self._epoch_first + batch + 1
 
@@ -59,6 +61,7 @@ class StepClock:
         return (step // interval) % every == 0
 
     def logged(self, step: int) -> None:
+        """Records that `step` was logged: the next log in steps mode is due at the next multiple of `every_n_steps`."""
         self.next_step = self._after(step)
 
     def _after(self, step: int) -> int:  # the next global step to log at, steps mode

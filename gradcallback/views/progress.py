@@ -33,6 +33,7 @@ class Progress:
 
     @property
     def shown(self) -> bool:
+        """Whether a bar was ever drawn (the work outlasted `delay`, or `enabled=True`)."""
         return self._bar is not None
 
     def advance(self, units: int) -> None:
@@ -45,6 +46,7 @@ class Progress:
         self._update(max(self.done, self.items * self.per_item))
 
     def close(self) -> None:
+        """Finishes the bar at the position reached, if one is shown; later updates are ignored."""
         if self.closed:
             return
         self.closed = True
