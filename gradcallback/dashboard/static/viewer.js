@@ -1,6 +1,7 @@
 // The Attributions viewer: one module for the TensorBoard tab (data from the plugin's routes) and
 // the offline HTML report (data inlined). `mount(root, source)`; a source has runs(), steps(run,
-// method) -> {steps, alertSteps} and payload(run, method, step) -> ArrayBuffer. Payloads are fetched one step at a time.
+// method) -> {steps, alertSteps, alertMethods?} and payload(run, method, step) -> ArrayBuffer. Payloads
+// are fetched one step at a time.
 import {decodePayload, LRUCache} from "./decode.js";
 import {units, searchIndex, misclassified, tokenTable, alertText, openingMethod, stepIndex, paneSteps, paneScores,
         mostInteresting, probeOrder} from "./model.js";
@@ -99,6 +100,7 @@ class Viewer {
   }
 
   async setStep(k) {
+    if (!this.shown) return; // nothing shown yet: the slider has no steps
     const steps = this.shown.steps;
     this.s.step = steps[k];
     performance.mark("gc-step-start");
