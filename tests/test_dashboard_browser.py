@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 
 import numpy as np
 import pytest
 
 from gradcallback.views.images import colour
+
+from gradcallback.io import payload
 
 from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
 
@@ -50,21 +53,26 @@ def surface(request, browser, root_dir, tmp_path_factory):
     else:
         with tensorboard(launcher(), root_dir) as port:
             get(port, "/data/plugin/gradcallback/runs", time.time() + 60)
-            page.goto(f"http://127.0.0.1:{port}/#gradcallback")
-            frame = None
-            for _ in range(240):  # TensorBoard's page loads, then iframes the plugin's entry page
-                frame = next((f for f in page.frames if "plugin_entry.html?name=gradcallback" in f.url), None)
-                if frame is not None:
-                    break
-                page.wait_for_timeout(250)
-            yield Surface(page, frame, "tensorboard")
+            yield Surface(page, open_tab(page, port), "tensorboard", port)
     page.close()
     assert errors == []
 
 
+def open_tab(page, port: int):
+    """The Attributions tab's frame: TensorBoard's page loads, then iframes the plugin's entry page."""
+    page.goto(f"http://127.0.0.1:{port}/#gradcallback")
+    frame = None
+    for _ in range(240):
+        frame = next((f for f in page.frames if "plugin_entry.html?name=gradcallback" in f.url), None)
+        if frame is not None:
+            break
+        page.wait_for_timeout(250)
+    return frame
+
+
 class Surface:
-    def __init__(self, page, frame, kind):
-        self.page, self.frame, self.kind = page, frame, kind
+    def __init__(self, page, frame, kind, port=None):
+        self.page, self.frame, self.kind, self.port = page, frame, kind, port
 
     def viewer(self, run: str):
         """The viewer showing `run`: the tab's one viewer switched to it, or the report's viewer of that run."""
@@ -262,6 +270,160 @@ def test_hostile_text_shows_literally(surface):
     idle(root)
     assert visible_rows(root) == [0]
     root.locator("[data-gc=search]").fill("")
+
+
+class Plugin:
+    """The plugin's routes as a fresh tab's fetches reach them: answers held back until released (a
+    slow fetch, on purpose), or rewritten (what a newer server would send)."""
+
+    def __init__(self, page):
+        self.page, self.hold, self.held, self.rewrite = page, None, [], {}
+        page.route(lambda url: "/data/plugin/gradcallback/" in url, self._route)
+
+    def _route(self, route):
+        url = urllib.parse.urlparse(route.request.url)
+        name, query = url.path.rsplit("/", 1)[-1], dict(urllib.parse.parse_qsl(url.query))
+        if self.hold is not None and name == "payload" and self.hold.items() <= query.items():
+            self.held.append(route)
+        elif name in self.rewrite:
+            self.rewrite[name](route, query)
+        else:
+            route.continue_()
+
+    def slow(self, **query) -> None:
+        """Hold back the next payload answers matching `query` (run, method, step) until `release`."""
+        self.hold = {k: str(v) for k, v in query.items()}
+
+    def wait_held(self) -> None:
+        for _ in range(200):
+            if self.held:
+                return
+            self.page.wait_for_timeout(50)
+        raise AssertionError(f"no payload request matching {self.hold} arrived")
+
+    def release(self) -> None:
+        self.hold, held, self.held = None, self.held, []
+        for route in held:
+            route.continue_()
+
+
+@pytest.fixture
+def fresh_tab(surface, browser):
+    """A new page on the TensorBoard surface's server (its own cache and context) and its Plugin routes;
+    call the returned function to open the tab once the routes are set up."""
+    if surface.kind != "tensorboard":
+        pytest.skip("the report's data is inlined in the page: no fetch to slow down or rewrite")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    plugin = Plugin(page)
+
+    def open_root():
+        root = open_tab(page, surface.port).locator(".gc-root")
+        expect(root).to_have_attribute("data-gc-ready", "1", timeout=60000)
+        idle(root)
+        return root
+
+    yield page, plugin, open_root
+    page.close()
+    assert errors == []
+
+
+def title(root) -> str:
+    return root.locator(".gc-pane-title").first.text_content()
+
+
+def test_an_older_answer_never_paints_over_a_newer_action(fresh_tab, root_dir):
+    """Each action's fetch held back while a newer action paints: once released, the newer one stays."""
+    page, plugin, open_root = fresh_tab
+    root = open_root()
+    assert (title(root), probe_shown(root)) == ("gradient_norm at step 0", 0)  # the alert step and probe
+    method, diff = root.locator("select[data-gc=method]"), root.locator("select[data-gc=diff]")
+    # A step: step 1 slow, then a move on to step 2.
+    plugin.slow(method="gradient_norm", step=1)
+    root.locator("[data-gc=header]").click()  # out of the controls: arrow keys move the step
+    page.keyboard.press("ArrowRight")
+    plugin.wait_held()
+    page.keyboard.press("ArrowRight")  # from the step asked for (1), not the one shown (0)
+    expect(root.locator("[data-gc=step]")).to_have_attribute("data-value", "2")
+    plugin.release()
+    idle(root)
+    assert (step_shown(root), title(root)) == (2, "gradient_norm at step 2")
+    assert_colours(root.locator(".gc-pane").first, record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
+    # A method: integrated_gradients slow, then back to gradient_norm (cached, painted at once).
+    plugin.slow(method="integrated_gradients", step=2)
+    method.select_option("integrated_gradients")
+    plugin.wait_held()
+    method.select_option("gradient_norm")
+    plugin.release()
+    idle(root)
+    assert (method.input_value(), title(root)) == ("gradient_norm", "gradient_norm at step 2")
+    assert_colours(root.locator(".gc-pane").first, record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
+    # A diff: integrated_gradients (cached now) diffed against its slow previous step, then no diff.
+    method.select_option("integrated_gradients")
+    idle(root)
+    plugin.slow(method="integrated_gradients", step=1)
+    diff.select_option("previous")
+    plugin.wait_held()
+    diff.select_option("")
+    plugin.release()
+    idle(root)
+    assert title(root) == "integrated_gradients at step 2"  # not "..., minus step 1"
+    assert_colours(root.locator(".gc-pane").first,
+                   record(root_dir, "classifier", 2, "integrated_gradients", 0)["scores"], True)
+    # A run: the QA run slow, then back to the classifier, which opens again on its alert step.
+    plugin.slow(run=QA)
+    root.locator("select[data-gc=run]").select_option(QA)
+    plugin.wait_held()
+    root.locator("select[data-gc=run]").select_option(CLASSIFIER)
+    plugin.release()
+    idle(root)
+    assert root.locator("select[data-gc=run]").input_value() == CLASSIFIER
+    assert root.locator("[data-gc=probe-row]").count() == len(TEXTS)
+    assert (step_shown(root), probe_shown(root), title(root)) == (0, 0, "integrated_gradients at step 0")  # picked: kept
+    tokens = root.locator(".gc-pane").first.locator("[data-gc=token]").all_text_contents()
+    assert tokens == record(root_dir, "classifier", 0, "integrated_gradients", 0)["tokens"]
+
+
+def structured_alerts(route, query):
+    """The classifier's payloads as a newer writer makes them: alerts as records naming their method."""
+    body = route.fetch().body()
+    if query.get("run") != CLASSIFIER:
+        return route.fulfill(status=200, content_type="application/octet-stream", body=body)
+    header, arrays = payload.decode(body)
+    alerts = [{"monitor": "SpuriousGroups", "subject": "names", "step": header["step"], "statistic": "share",
+               "value": 0.6, "limit": 0.0, "action": "warn", "method": "integrated_gradients",
+               "message": "group 'names' holds <b>60%</b> on integrated_gradients", "tag": a["tag"]}
+              for a in header["alerts"]]
+    head = {k: v for k, v in header.items() if k != "arrays"}
+    route.fulfill(status=200, content_type="application/octet-stream",
+                  body=payload._pack({**head, "alerts": alerts}, {name: arrays[name] for name in header["arrays"]}))
+
+
+def alert_methods(route, query):
+    """A steps answer as a newer plugin sends it: alert_methods beside alert_steps."""
+    answer = route.fetch().json()
+    if query.get("run") == CLASSIFIER:
+        answer["alert_methods"] = [["integrated_gradients"] for _ in answer["alert_steps"]]
+    route.fulfill(json=answer)
+
+
+@pytest.mark.parametrize("where", ["steps answer", "payload alerts"])
+def test_a_run_opens_on_the_method_its_alert_names(fresh_tab, root_dir, where):
+    page, plugin, open_root = fresh_tab
+    if where == "steps answer":
+        plugin.rewrite["steps"] = alert_methods
+    else:  # a server without alert_methods: the viewer reads the alert step's payload
+        plugin.rewrite["payload"] = structured_alerts
+    root = open_root()
+    assert root.locator("select[data-gc=method]").input_value() == "integrated_gradients"
+    assert (title(root), probe_shown(root)) == ("integrated_gradients at step 0", 0)
+    assert_colours(root.locator(".gc-pane").first,
+                   record(root_dir, "classifier", 0, "integrated_gradients", 0)["scores"], True)
+    if where == "payload alerts":  # the record's message, as text
+        expect(root.locator(".gc-alert").first).to_have_text(
+            "[spurious/alerts] group 'names' holds <b>60%</b> on integrated_gradients")
+        assert root.locator(".gc-alert b").count() == 0
 
 
 def test_benchmark_script_smoke(tmp_path):

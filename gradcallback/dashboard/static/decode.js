@@ -44,6 +44,35 @@ export function decodePayload(buffer) {
   };
 }
 
+// The viewer's decoded-payload cache: at most `limit` entries, the least recently used evicted first
+// (a hit moves its entry to the most-recent end, so the step being looked at and its neighbours stay).
+export class LRUCache {
+  constructor(limit) { this.limit = limit; this.entries = new Map(); } // a Map iterates in insertion order
+
+  get size() { return this.entries.size; }
+
+  has(key) { return this.entries.has(key); }
+
+  get(key) {
+    if (!this.entries.has(key)) return undefined;
+    const value = this.entries.get(key);
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  set(key, value) {
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    while (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value);
+    return this;
+  }
+
+  delete(key) { return this.entries.delete(key); }
+
+  keys() { return [...this.entries.keys()]; } // least recently used first
+}
+
 async function gunzip(bytes) {
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
   return new Response(stream).arrayBuffer();
@@ -56,21 +85,23 @@ async function fetchOk(url) {
 }
 
 // The TensorBoard plugin's routes, relative to the plugin page (its <base> is plugin/gradcallback/).
+// steps() answers {steps, alertSteps, alertMethods}: alertMethods[k] lists the methods named by the
+// alerts at alertSteps[k]; undefined from a plugin that predates it (the viewer then reads a payload).
 export function serverSource() {
   const q = (params) => new URLSearchParams(params).toString();
   return {
     runs: async () => (await (await fetchOk("runs")).json()).runs,
     steps: async (run, method) => {
       const answer = await (await fetchOk(`steps?${q({run, method})}`)).json();
-      return {steps: answer.steps, alertSteps: answer.alert_steps};
+      return {steps: answer.steps, alertSteps: answer.alert_steps, alertMethods: answer.alert_methods};
     },
     payload: async (run, method, step) =>
       (await fetchOk(`payload?${q({run, method, step})}`)).arrayBuffer(), // gzip undone by the browser
   };
 }
 
-// The offline report, inlined in the page:
-// {runs: [{run, methods: {method: {payloads: {step: base64 gzip}, alert_steps: [...]}}}]}.
+// The offline report, inlined in the page: {runs: [{run, methods: {method: {payloads: {step: base64
+// gzip}, alert_steps: [...], alert_methods: [[...], ...]}}}]} (alert_methods absent before it existed).
 export function inlineSource(data) {
   const find = (run, method) => data.runs.find((r) => r.run === run).methods[method];
   return {
@@ -78,6 +109,7 @@ export function inlineSource(data) {
     steps: async (run, method) => ({
       steps: Object.keys(find(run, method).payloads).map(Number).sort((x, y) => x - y),
       alertSteps: find(run, method).alert_steps,
+      alertMethods: find(run, method).alert_methods,
     }),
     payload: async (run, method, step) => {
       const text = atob(find(run, method).payloads[String(step)]);

@@ -1,12 +1,13 @@
 // What the view shows, computed from decoded payloads: units (tokens or merged words), colours,
 // ranks and shares, per-probe metrics for filters and sorting, the probe-set token table.
-import {WORD_START, SPECIAL, SECOND} from "./decode.js";
+import {WORD_START, SPECIAL} from "./decode.js";
 
 const WHITE = [255, 255, 255], BLUE = [8, 81, 156], RED = [178, 24, 43]; // as render.py's PNG heatmaps
 const LEVELS = 256;
 
 // Control characters made visible as U+XXXX, like tables.printable in Python.
 export function printable(text) {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point here
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => "U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0"));
 }
 
@@ -87,11 +88,49 @@ export function matches(index, i, query) {
 
 const norm = (text) => String(text ?? "").toLowerCase().split(/\s+/).filter(Boolean).join(" ");
 
+// Predicted wrongly. The writer's own verdict, `probes.correct` (true / false / null: no label), when
+// the payload has it: only Python knows how BPE answers and causal LMs compare with their labels.
+// Payloads written before it existed fall back to comparing here.
 export function misclassified(P, i) {
+  if (P.probes.correct !== undefined) return P.probes.correct[i] === false;
   const label = P.probes.label[i];
   if (label === null || label === undefined) return false;
   if (P.task === "question_answering") return norm(P.probes.answer?.[i]) !== norm(label);
   return P.probes.pred[i] !== label;
+}
+
+// An alert as shown: structured records carry a `message`; older payloads {tag, text}.
+export function alertText(alert) {
+  return `[${alert.tag}] ${alert.message ?? alert.text ?? ""}`;
+}
+
+// The method a run opens on: the user's own pick when this run has it; else the first method that the
+// latest alert step's alerts name (`named`, may hold nulls); else the run's first method.
+export function openingMethod(methods, chosen, named = []) {
+  if (methods.includes(chosen)) return chosen;
+  return named.find((m) => methods.includes(m)) ?? methods[0];
+}
+
+// Index in `steps` of the step to show: the last one at or before `wanted` (a method switch keeps the
+// step); with no wanted step, the latest alert step, else the last step.
+export function stepIndex(steps, alertSteps, wanted) {
+  const target = wanted ?? (alertSteps.length ? alertSteps[alertSteps.length - 1] : steps[steps.length - 1]);
+  return Math.max(0, steps.filter((s) => s <= target).length - 1);
+}
+
+// For a pane of a method logged at `steps`, shown at `step`: the step it shows (its last at or before
+// `step`) and the reference step of the diff mode ("first", "previous"; null: no diff).
+export function paneSteps(steps, step, diff) {
+  const at = steps.filter((s) => s <= step).pop() ?? steps[0];
+  const ref = diff === "first" ? steps[0] : diff === "previous" ? (steps.filter((s) => s < at).pop() ?? at) : null;
+  return {at, ref};
+}
+
+// What one pane paints for probe i's `list` of units: scores at Q, minus those at R when diffing.
+export function paneScores(Q, R, i, list) {
+  const scores = unitScores(Q, i, list), ref = R ? unitScores(R, i, list) : null;
+  const values = ref ? scores.map((s, j) => s - ref[j]) : scores;
+  return {scores, ref, values, stats: ranksAndShares(scores), signed: Q.signed || Boolean(ref), scale: peak(values)};
 }
 
 export function groupShare(P, i, g) {
@@ -118,6 +157,33 @@ export function alertStrength(P, i) {
     if (g >= 0 && containsGroup(P, i, g)) best = Math.max(best, groupShare(P, i, g), 1e-9);
   }
   return best;
+}
+
+// The probe a run opens on: the largest alert; else the most confident misclassification; else the
+// largest rank change since the first step (`first()`: a promise of that step's payload, asked only then).
+export async function mostInteresting(P, first) {
+  const all = [...Array(P.n).keys()];
+  const best = (score) => all.reduce((a, b) => (score(b) > score(a) ? b : a), 0);
+  if (all.some((i) => alertStrength(P, i) > 0)) return best((i) => alertStrength(P, i));
+  const wrong = all.filter((i) => misclassified(P, i));
+  if (wrong.length) return wrong.reduce((a, b) => (P.probes.prob[b] > P.probes.prob[a] ? b : a));
+  const F = await first();
+  return best((i) => rankChange(P, F, i));
+}
+
+// The probes the list shows, in order: those passing the filters f = {query, misclassified, alerted,
+// group ("" or a group's index), sort}, sorted by f.sort, ties by probe number. `first`: the first
+// step's payload, needed by the "rank" sort only.
+export function probeOrder(P, index, f, first) {
+  const g = f.group, shown = [...Array(P.n).keys()].filter((i) => matches(index, i, f.query)
+    && (!f.misclassified || misclassified(P, i)) && (!f.alerted || alertStrength(P, i) > 0)
+    && (g === "" || containsGroup(P, i, Number(g))));
+  const key = {
+    "conf-asc": (i) => P.probes.prob[i] ?? 0, "conf-desc": (i) => -(P.probes.prob[i] ?? 0),
+    rank: (i) => -rankChange(P, first, i), alert: (i) => -alertStrength(P, i),
+  }[f.sort] || (f.sort.startsWith("group:") ? (i) => -groupShare(P, i, Number(f.sort.slice(6))) : (i) => i);
+  const keys = new Map(shown.map((i) => [i, key(i)]));
+  return shown.sort((a, b) => keys.get(a) - keys.get(b) || a - b);
 }
 
 function rankdata(values) {
