@@ -1,12 +1,13 @@
 # Two commands for a fresh machine: `make demo` (install, then the demo) and `make test`
-# (install, then the test suite on TensorFlow, then its Keras-3 part on JAX and on PyTorch; CI runs it).
+# (install, then the linters and the viewer's unit tests, then the test suite on TensorFlow, then its Keras-3 part
+# on JAX and on PyTorch; CI runs it). `make test-fast` runs the suite without the tests marked `large`.
 # The virtual environment is created once and reused; the stamp file is rebuilt when pyproject.toml changes.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gradcallback-installed
 QUIET := TF_CPP_MIN_LOG_LEVEL=2
 
-.PHONY: test test-tensorflow test-jax test-torch bench install demo chromium
+.PHONY: test test-fast test-tensorflow test-jax test-torch lint test-js bench install demo chromium nodejs
 
 install: $(STAMP)
 
@@ -28,7 +29,29 @@ chromium:
 	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
 	  echo "chromium could not be installed (needs root and apt-get): the browser tests will be skipped"
 
-test: test-tensorflow test-jax test-torch
+test: lint test-js test-tensorflow test-jax test-torch
+
+# The fast part alone, for a developer: everything not marked `large` (benchmark smoke tests, the wheel, the
+# notebook, the real MiniLM...), on TensorFlow.
+test-fast: $(STAMP)
+	$(QUIET) $(PY) -m pytest -q -n 2 --dist loadfile -m "not large" tests
+
+# Debian's nodejs and npm for the viewer's unit tests and its linter (root and apt-get, as for chromium).
+nodejs:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  { apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null 2>&1; }; } || \
+	  { echo "nodejs and npm could not be installed (need root and apt-get)"; exit 1; }
+
+# ESLint from package-lock.json (npm's registry, once); the viewer itself has no dependencies.
+node_modules/.package-lock.json: package-lock.json | nodejs
+	npm ci --no-audit --no-fund --loglevel=error
+
+lint: $(STAMP) node_modules/.package-lock.json
+	$(PY) -m ruff check .
+	npx --no-install eslint
+
+test-js: nodejs
+	node --test tests/js/
 
 # Two workers, a test file each at a time: most tests keep one core busy (TF start-up, subprocesses).
 test-tensorflow: $(STAMP) chromium

@@ -4,6 +4,8 @@ import js from "@eslint/js";
 import globals from "globals";
 
 export default [
+  // Only our own code: never the virtual environment's vendored JavaScript, build outputs or node_modules.
+  {ignores: [".venv/**", "node_modules/**", "build/**", "runs/**", "**/*.egg-info/**"]},
   js.configs.recommended,
   {
     files: ["gradcallback/dashboard/static/**/*.js"],
