@@ -162,7 +162,7 @@ def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) 
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
     named = [c["token"] for c in candidates if set(c["token"].split(" ")) & set(NAMES)]
-    alerts = sorted(run.texts.get("spurious/alerts", {}))
+    alerts = sorted({a.step for a in run.alerts if a.monitor == "spurious"})
     lines = [
         f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
         f"{wrong[last]}/{len(trap)} at step {last}",
