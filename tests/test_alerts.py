@@ -4,6 +4,7 @@ payload, report, progress line), monitor names in every tag, and a user's monito
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 
@@ -188,3 +189,23 @@ def test_a_user_monitor_returning_none_or_one_alert_works(tmp_path, hf_tokenizer
     assert run.texts["loud/alerts"] == {0: "edge share 0\\.80 &gt; 0\\.5"} and "position/alerts" not in run.texts
     assert re.search(r"\| ALERT: loud/edges: edge share 0\.8 \(limit 0\.5\), warn, gradient_norm$",
                      capsys.readouterr().out.strip())
+
+
+def test_a_run_from_before_alert_records_reads_its_alert_texts(tmp_path):
+    from gradcallback.io.writers import EventWriter
+
+    events = EventWriter(tmp_path)  # what the callback wrote before: escaped texts, no "alert" rows, no marker
+    events.text("spurious/alerts", escape_markdown("group 'names' holds 61.0% (a <b>)"), 2)
+    events.text("discovery/length_note", escape_markdown("Deleting a token moves the prediction"), 3)
+    events.text("errors", "**writing \\(gradient\\_norm\\)** failed at step 3: RuntimeError\n\n    Traceback", 3)
+    events.text("spurious/names/offenders", "| token | mass |", 2)
+    events.close()
+    (tmp_path / "records.jsonl").touch()
+    assert [(a.monitor, a.step, a.action, a.tag, a.message) for a in read_run(tmp_path).alerts] == [
+        ("discovery", 3, "note", "discovery/alerts", "Deleting a token moves the prediction"),
+        ("errors", 3, "switched_off", "errors", "**writing (gradient_norm)** failed at step 3: RuntimeError"),
+        ("spurious", 2, "warn", "spurious/alerts", "group 'names' holds 61.0% (a <b>)")]
+    old = payload.build(2, "m", [], signed=False)
+    header, _ = payload.decode(old)  # an old payload's alerts had only tag and text
+    header["alerts"] = [{"tag": "spurious/alerts", "text": "group 'names'"}]
+    assert payload.alert_methods({2: gzip.compress(payload._pack(header, {}))}) == {2: []}  # names no method
