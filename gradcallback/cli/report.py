@@ -83,4 +83,3 @@ def format_number(value: float | None) -> str:
 def _aligned(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
-

@@ -131,6 +131,7 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         series = {d.step: bytes(d.numpy.item()) for d in data.get(run, {}).get(tag, [])}
         return series, alert_methods(series)
 
+
 def _method(tag: str, series: provider.TensorTimeSeries) -> str:
     try:
         return str(json.loads(series.plugin_content.decode("utf-8"))["method"])
