@@ -29,6 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # tools/serving.py: the server 
 
 import numpy as np  # noqa: E402
 
+from gradcallback.alerts import Alert  # noqa: E402
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
 from gradcallback.io import payload  # noqa: E402
 from serving import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402  (tools/serving.py)
@@ -75,8 +76,8 @@ def write_run(folder: Path, probes: int, steps: int) -> tuple[float, dict[int, i
     tokens, events, build = probe_tokens(probes, rng), EventWriter(folder / "attributions"), []
     labels, groups = [i % 2 for i in range(probes)], {"names": frozenset(NAMES)}
     for step in range(steps):
-        alerts = [("spurious/alerts", f"Spurious attribution: group 'names' holds 31.0% at step {step}")] \
-            if step % 10 == 9 else []
+        alerts = [Alert("spurious", "names", step, "where_present share", 0.31, 0.2, "warn", "integrated_gradients",
+                        f"Spurious attribution: group 'names' holds 31.0% at step {step}")] if step % 10 == 9 else []
         for method in ("gradient_norm", "integrated_gradients"):
             started = time.perf_counter()
             data = payload.build(step, method, attributions(tokens, step, method, rng), signed=method != "gradient_norm",

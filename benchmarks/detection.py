@@ -124,7 +124,7 @@ def demo_pair(logdir: str) -> dict:
         run = run_demo(str(Path(logdir) / kind), control=kind == "control")
         series = run.scalars.get("spurious/names/where_present", {})
         out[kind] = {"where_present": [[step, value] for step, value in sorted(series.items())],
-                     "alerts": sorted(run.texts.get("spurious/alerts", {})),
+                     "alerts": sorted({a.step for a in run.alerts if a.monitor == "spurious"}),
                      "seconds": round(time.perf_counter() - t0, 1)}
     return out
 

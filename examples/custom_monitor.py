@@ -5,7 +5,8 @@
 A monitor is an object with `name`, `method`, `tasks`, `check`, `start`, `log`, `columns` and
 `progress` (subclassing `gradcallback.Monitor` gives the defaults). This one asks whether the model
 leans on where a word is rather than what it is: the share of attribution on the first and the
-last content token of each probe, and an alert when it passes a limit.
+last content token of each probe, and an alert when it passes a limit (returned by `log`: the
+callback writes it under `position/alerts`, to records.jsonl, the progress line and `report`).
 """
 
 import argparse
@@ -44,7 +45,9 @@ class PositionBias(Monitor):
         self.context.events.scalar("position/edge_share", self.latest, step,
                                    f"method: {self.method}; share of attribution on the first and last content token")
         if self.latest > self.limit:
-            self.context.events.text("position/alerts", f"edge share {self.latest:.2f} > {self.limit}", step)
+            return [self.alert(step, "edge share", self.latest, self.limit,
+                               f"edge share {self.latest:.2f} > {self.limit}", subject="edges")]
+        return None  # no alert (an empty list says the same)
 
     def columns(self):
         return [("edge share", "position/edge_share")]  # shown by `gradcallback report`

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.3.0"
 
 _EXPORTS = {
+    "Alert": "alerts",
     "Attribution": "attribution",
     "AttributionList": "attribution",
     "Prediction": "attribution",
@@ -40,6 +41,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports on demand
+    from .alerts import Alert  # noqa: F401
     from .attribution import Attribution, AttributionList, Prediction, normalize_l1_share, normalize_max_abs  # noqa: F401
     from .callback import AttributionCallback  # noqa: F401
     from .engine import METHODS, Explainer  # noqa: F401

@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
+from .alerts import Alert, collect
 from .training import is_chief
-from .io.payload import write_results
-from .engine import Explainer, is_signed
+from .engine import Explainer
 from .engine.targets import parse_targets
 from .guard import Guard
-from .monitors.base import RunContext
+from .monitors.base import RunContext, token_groups
 from .probes import ProbeSet
-from .io.runs import new_run_dir, run_info, write_run_info
+from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
 from .analysis.groups import SpuriousAttributionError
 from .training import StepClock
 from .summaries import Display, StepLogger
 from .io.writers import EventWriter, JsonlWriter
-
-_ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now
 
 
 class AttributionCallback:
@@ -76,10 +73,11 @@ class AttributionCallback:
             logit before it explained), "logits" or "probabilities".
         verbose: print one line per logged step (accuracy, top tokens, monitors, alerts, seconds taken).
         strict: re-raise errors from attribution, writing and monitors during training. When False
-            (the default), an error is reported once (warning with traceback, and an `errors` text
-            entry) and only the failing part is switched off: training goes on. Set-up mistakes raise
-            in both modes, in the constructor or before the first epoch. None reads the environment
-            variable GRADCALLBACK_STRICT ("1" = strict; the test suite sets it).
+            (the default), an error is reported once (warning with traceback, and an `Alert` with
+            action "switched_off" under the `errors` tag) and only the failing part is switched off:
+            training goes on. Set-up mistakes raise in both modes, in the constructor or before the
+            first epoch. None reads the environment variable GRADCALLBACK_STRICT ("1" = strict; the
+            test suite sets it).
     """
 
     _supports_tf_logs = False  # tf-keras: we want numpy logs
@@ -202,23 +200,13 @@ class AttributionCallback:
 
     def _open_writers(self) -> None:
         base = self.log_dir / "attributions" / self.name if self.name else self.log_dir / "attributions"
-        for folder in {str(base.resolve()), str((self._run_dir or base).resolve())}:
-            if _ACTIVE_DIRS.get(folder, id(self)) != id(self):
-                raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
-                                 f"`name=`. Received: log_dir={str(self.log_dir)!r}, name={self.name!r}")
-        if self._run_dir is None:  # the first fit of this callback: a folder of its own
-            self._run_dir = new_run_dir(base)
-            if self._run_dir != base:
-                warnings.warn(f"{base} holds an earlier run; this run writes to {self._run_dir}.", stacklevel=4)
-        folder = str(self._run_dir.resolve())
-        checks.writable(self._run_dir)
-        _ACTIVE_DIRS[folder] = id(self)
-        self._folder = folder
+        received = f"log_dir={str(self.log_dir)!r}, name={self.name!r}"
+        self._run_dir = claim_run_dir(base, self._run_dir, id(self), received)
         self._logger = StepLogger(EventWriter(self._run_dir), JsonlWriter(self._run_dir / "records.jsonl"),
                                   self.probes, display=self.display, target=self.target,
                                   method_options=self.method_options,
                                   explained=self._explainer.adapter.describe_output())
-        self._guard = Guard(self.strict, self._logger.events)
+        self._guard = Guard(self.strict)
         write_run_info(self._run_dir, run_info(self._explainer.backend, self.probes, self.methods, self.clock.axis,
                                                self.monitors))
 
@@ -230,22 +218,29 @@ class AttributionCallback:
         if not self.is_chief:
             return
         started, step, logger = time.perf_counter(), int(step), self._logger
-        first = not logger.history.first
-        if first:
+        if not logger.history.first:
             self._guard.run("probe table", step, logger.log_probes, step)
             for monitor in self.monitors:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
         results = self._attribute(step, epoch)
-        self._run_monitors(step, results)
-        if results:  # the Attributions dashboard's data, last: it carries the alerts the monitors just wrote
-            self._guard.run("dashboard data", step, write_results, logger.events, step, results,
-                            signed={m: is_signed(m, self.method_options[m]) for m in results},
-                            label_names=self.probes.label_names, labels=self.probes.labels, groups=self._groups())
-        self._guard.run("flush", step, logger.flush)
+        alerts = self._publish(step, results, self._run_monitors(step, results))
         if self.verbose:
             fragments = [f"{m.name}: {text}" for m in self.monitors if (text := m.progress(step))]
-            print("\n" + logger.progress_line(step, epoch, fragments, time.perf_counter() - started), flush=True)
+            print("\n" + logger.progress_line(step, epoch, fragments, time.perf_counter() - started, alerts),
+                  flush=True)
         self.clock.logged(step)
+
+    def _publish(self, step: int, results: dict, alerts: list[Alert]) -> list[Alert]:
+        """The step's alerts (the monitors' and the parts switched off) to the Attributions dashboard's data,
+        the text events and the records; returns them for the progress line."""
+        alerts = alerts + self._guard.take()
+        if results:
+            self._guard.run("dashboard data", step, self._logger.log_dashboard, step, results,
+                            token_groups(self.monitors), alerts)
+        alerts += self._guard.take()  # the dashboard data failed: that alert is the step's too
+        self._guard.run("alerts", step, self._logger.log_alerts, alerts)
+        self._guard.run("flush", step, self._logger.flush)
+        return alerts
 
     def _attribute(self, step: int, epoch: int | None) -> dict:
         """Every method due at `step` (and every monitor's method), written for the methods due."""
@@ -268,19 +263,21 @@ class AttributionCallback:
                             next(iter(results.values())))
         return results
 
-    def _run_monitors(self, step: int, results: dict) -> None:
+    def _run_monitors(self, step: int, results: dict) -> list[Alert]:
+        """The alerts of every monitor whose method was computed; `on_alert="raise"` still writes the step
+        (its alert included) before the exception ends fit."""
+        alerts: list[Alert] = []
         try:
             for monitor in self.monitors:
                 if monitor.method is None or monitor.method in results:
-                    self._guard.run(f"{monitor.name} monitor", step, monitor.log, step,
-                                    results.get(monitor.method) if monitor.method else None)
-        except SpuriousAttributionError:
+                    attributions = results.get(monitor.method) if monitor.method else None
+                    alerts += self._guard.run(f"{monitor.name} monitor", step, lambda: collect(
+                        monitor.log(step, attributions), monitor)) or []
+        except SpuriousAttributionError as error:
+            self._publish(step, results, alerts + ([error.alert] if error.alert else []))
             self.close()  # the exception ends fit before on_train_end: leave nothing open
             raise
-
-    def _groups(self) -> dict:
-        """Every monitor's token groups (SpuriousGroups'), for the dashboard's outlines and filters."""
-        return {name: spec for m in self.monitors for name, spec in (getattr(m, "groups", None) or {}).items()}
+        return alerts
 
     def close(self) -> None:
         """Flush and close the writers (done by `on_train_end`); the callback can be reused, and the
@@ -289,7 +286,7 @@ class AttributionCallback:
             self._logger.events.close()
             self._logger.records.close()
             self._last_history = self._logger.history.as_dict()
-            _ACTIVE_DIRS.pop(self._folder, None)
+            release_run_dir(self._run_dir)
             self._logger = None
             self._explainer = self._context = None
 

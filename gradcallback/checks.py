@@ -7,9 +7,6 @@ with `Received: ...`.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Sequence
 
 from .engine import METHODS
@@ -82,17 +79,6 @@ def probe_set(probes: Any, target: str) -> None:
                          "Received: target='label' with a question_answering probe set")
     if target == "label" and probes.labels is None:
         raise ValueError("target='label' needs a ProbeSet with labels. Received: target='label', labels=None")
-
-
-def writable(folder: Path) -> None:
-    """OSError-free check that `folder` can be created and written, as a ValueError that says so."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gradcallback-write-test"):
-            pass
-    except OSError as error:
-        raise ValueError(f"Expected a log_dir that can be written ({error.strerror}). "
-                         f"Received: log_dir={os.fspath(folder)!r}") from None
 
 
 def task_matches(probes: ProbeSet, detected: str | None) -> None:

@@ -10,6 +10,8 @@ Tags (under `<log_dir>/attributions/`):
   <method>/convergence_delta/{mean_abs,max_abs,mean_rel,max_rel}   scalars (integrated gradients)
   <method>/scores                          histogram
   probes/mean_confidence, probes/accuracy  scalars (accuracy when labels are known)
+  <monitor>/alerts, errors                 text: the step's `Alert`s (Markdown-escaped here, and only
+                                           here), also rows of kind "alert" in records.jsonl
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import numpy as np
 from .analysis import metrics
 from .views import images as render
 from .views import tables
+from .alerts import Alert
 from .attribution import Attribution, normalize_l1_share
 from .engine import is_signed
 from .probes import ProbeSet
+from .io.payload import write_results
 from .io.writers import EventWriter, JsonlWriter
 
 
@@ -139,9 +143,29 @@ class StepLogger:
             self.events.scalar("probes/accuracy", metrics.accuracy(attributions, self.probes.labels), step,
                                description="Share of probes predicted correctly")
 
-    def progress_line(self, step: int, epoch: int | None, fragments: Sequence[str], seconds: float) -> str:
-        """One line for the console: probe accuracy, top tokens, the monitors' fragments, alerts, and
-        how long the step's work took."""
+    def log_alerts(self, alerts: Sequence[Alert]) -> None:
+        """The one writer of alert texts: one text event per tag and step (several alerts of one monitor at
+        one step are paragraphs of it, where two events would leave TensorBoard showing only the last),
+        and one records.jsonl row per alert."""
+        texts: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for alert in alerts:
+            texts[alert.tag, alert.step].append(tables.escape_markdown(alert.message))
+            self.records.write({"kind": "alert", **alert.as_dict()})
+        for (tag, step), paragraphs in texts.items():
+            about = "Errors inside gradcallback (training was not interrupted)" if tag == "errors" else "Alerts"
+            self.events.text(tag, "\n\n".join(paragraphs), step, about)
+
+    def log_dashboard(self, step: int, results: dict[str, list[Attribution]], groups: dict,
+                      alerts: Sequence[Alert]) -> int:
+        """The Attributions tab's data: one payload per method, each carrying the step's alerts; its bytes."""
+        signed = {method: is_signed(method, self.method_options.get(method)) for method in results}
+        return write_results(self.events, step, results, signed=signed, label_names=self.probes.label_names,
+                             labels=self.probes.labels, groups=groups, alerts=alerts)
+
+    def progress_line(self, step: int, epoch: int | None, fragments: Sequence[str], seconds: float,
+                      alerts: Sequence[Alert] = ()) -> str:
+        """One line for the console: probe accuracy, top tokens, the monitors' fragments, the step's alerts
+        ("ALERT: <monitor>/<subject>: ..."), and how long the step's work took."""
         now = {tag: value for tag, (at, value) in self.events.latest.items() if at == step}
         parts = [f"gradcallback step {step}" + ("" if epoch is None else f" (epoch {epoch})") + f" [{seconds:.1f} s]"]
         if "probes/accuracy" in now:
@@ -151,8 +175,7 @@ class StepLogger:
                 top = metrics.token_mass(((a.tokens, a.scores) for a in logged[-1][1]), 3)
                 parts.append(f"{method} top: " + ", ".join(token for token, _ in top))
         parts += list(fragments)
-        alerts = [tag for tag in now if tag.endswith("alerts") or tag in ("errors", "discovery/length_note")]
-        return " | ".join(parts + [f"ALERT: see {tag}" for tag in alerts])
+        return " | ".join(parts + [f"ALERT: {alert.summary()}" for alert in alerts])
 
     def flush(self) -> None:
         self.events.flush()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gradcallback.alerts import Alert
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.io import payload
@@ -83,7 +84,8 @@ def _hostile_run(folder: Path) -> None:
     events = EventWriter(folder)
     for step in range(HOSTILE_STEPS):
         payload.write_step(events, step, "gradient_norm", [hostile_attribution(step)], signed=False,
-                           alerts=[("spurious/alerts", "group <img src=x onerror=window.__pwned=2> \\| 50%")])
+                           alerts=[Alert("spurious", "names", step, "where_present share", 0.5, 0.2, "warn",
+                                         "gradient_norm", "group <img src=x onerror=window.__pwned=2> | 50%")])
     events.close()
     (folder / "records.jsonl").touch()  # a callback folder for `gradcallback report`
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.plugin_util import markdown_to_safe_html
 
-from gradcallback import Attribution, Prediction, explain
+from gradcallback import Alert, Attribution, Prediction, explain
 from gradcallback.views import images as render
 from gradcallback.cli.html_report import as_html
 from gradcallback.cli.report import summarize
@@ -98,6 +98,8 @@ def test_tables_images_jsonl_and_html_with_hostile_tokens(tokens, tmp_path_facto
     assert json.loads(path.read_text(encoding="utf-8"))["tokens"] == tokens
     record = {"step": 0, "epoch": 0, "kind": "attribution", "probe": 0, "method": "gradient_x_input",
               "tokens": tokens, "scores": a.scores.tolist(), "label": 0}
-    run = Run(path.parent, records=[record], texts={"spurious/alerts": {0: escape_markdown(" ".join(tokens))}})
+    alert = Alert("spurious", " ".join(tokens), 0, "where_present share", 0.5, 0.2, "warn", "gradient_x_input",
+                  f"group {' '.join(tokens)} holds 50%")
+    run = Run(path.parent, records=[record], alerts=[alert])
     page = as_html(run, summarize(run))
     assert not re.search(r"<(script|a)\b", page) and not re.search(r"<img(?![^>]*data:image/png)", page)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from gradcallback.alerts import Alert
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.dashboard import GradCallbackLoader, PLUGIN_NAME, assets
 from gradcallback.io import payload
@@ -28,11 +29,16 @@ def attribution(tokens=TOKENS, scores=None, **kwargs) -> Attribution:
                        special_mask=np.array([t.startswith("[") for t in tokens]), **kwargs)
 
 
+VOTES = Alert(monitor="watch", subject="votes", step=4, statistic="where_present share", value=0.5, limit=0.25,
+              action="warn", method="integrated_gradients", message="group 'votes' holds 50.0% <b> &lt;i&gt;")
+NOTE = Alert(monitor="discovery", subject=None, step=4, statistic="delete-vs-mask gap", value=0.3, limit=0.1,
+             action="note", method="gradient_norm", message="Deleting a token moves the prediction")
+
+
 def test_payload_round_trip_with_groups_words_and_alerts():
     blob = payload.build(4, "gradient_x_input", [attribution(), attribution(TOKENS[:2] + TOKENS[-1:])],
                          signed=True, label_names=["general", "political"], labels=[0, 1],
-                         groups={"names": frozenset({"atiku"}), "votes": re.compile("^vote$")},
-                         alerts=[("spurious/alerts", "group 'votes' holds 50\\.0% \\<b\\> &lt;i&gt;")])
+                         groups={"names": frozenset({"atiku"}), "votes": re.compile("^vote$")}, alerts=[VOTES, NOTE])
     header, arrays = payload.decode(blob)
     assert blob[:2] == b"\x1f\x8b" and header["step"] == 4 and header["signed"] is True
     first, second = payload.probes(blob)
@@ -42,8 +48,12 @@ def test_payload_round_trip_with_groups_words_and_alerts():
     assert second["groups"][1] == []  # "at" alone is not the word "atiku"
     np.testing.assert_allclose(first["scores"], np.linspace(-1, 1, 8), atol=1e-3)
     assert (first["label"], first["pred"], first["prob"], first["target"]) == (0, 1, 0.75, 1)
-    assert header["alerts"] == [{"tag": "spurious/alerts", "text": "group 'votes' holds 50.0% <b> <i>"}]
-    assert header["alert_groups"] == ["votes"]
+    assert header["alerts"][0] == {
+        "monitor": "watch", "subject": "votes", "step": 4, "statistic": "where_present share", "value": 0.5,
+        "limit": 0.25, "action": "warn", "method": "integrated_gradients", "tag": "watch/alerts",
+        "message": "group 'votes' holds 50.0% <b> &lt;i&gt;", "text": "group 'votes' holds 50.0% <b> &lt;i&gt;"}
+    assert [Alert.from_dict(a) for a in header["alerts"]] == [VOTES, NOTE]  # as given, never unescaped
+    assert header["alert_groups"] == ["votes"]  # a monitor named "watch": its group, from the subject
     assert header["vocab"].count("[CLS]") == 1 and arrays["tokens"].dtype == np.uint16  # tokens stored once
     assert payload.header(blob) == header  # read without decompressing the arrays
 
@@ -78,10 +88,15 @@ def test_bytes_per_logged_step():
     assert large > 15 * small  # per-probe data, not a fixed cost
 
 
-def test_step_alerts_reads_what_was_written_at_this_step():
-    latest = {"spurious/alerts": (3, "a"), "vocabulary/alerts": (2, "old"), "errors": (3, "boom"),
-              "probes/accuracy": (3, 0.5), "gradient_norm/top_tokens": (3, "table")}
-    assert payload.step_alerts(latest, 3) == [("spurious/alerts", "a"), ("errors", "boom")]
+def test_alert_groups_hold_only_subjects_that_are_groups_and_alert_methods_name_the_methods():
+    groups = {"names": frozenset({"atiku"}), "votes": frozenset({"vote"})}
+    token = Alert("vocabulary", "atiku", 2, "embedding moved since train begin", 0.0, 0.0, "warn", "gradient_norm",
+                  "Added token 'atiku' has not moved")
+    quiet, noted, both = (payload.build(s, "m", [attribution()], signed=True, groups=groups, alerts=a)
+                          for s, a in ((1, []), (2, [token]), (4, [VOTES, NOTE])))
+    assert payload.header(noted)["alert_groups"] == [] and payload.header(both)["alert_groups"] == ["votes"]
+    assert payload.alert_methods({1: quiet, 2: noted, 4: both}) == {2: ["gradient_norm"],
+                                                                    4: ["gradient_norm", "integrated_gradients"]}
 
 
 def test_entry_point_module_imports_nothing_heavy():
@@ -138,5 +153,6 @@ def test_report_embeds_the_viewer_with_the_runs_data(hf_tokenizer, tmp_path):
     data = json.loads(blobs[0][1])["runs"][0]["methods"]
     assert sorted(data) == ["gradient_norm", "integrated_gradients"]
     assert sorted(data["gradient_norm"]["payloads"]) == ["0", "1", "2"] and data["gradient_norm"]["alert_steps"] == [0]
+    assert data["gradient_norm"]["alert_methods"] == {"0": ["integrated_gradients"]}  # the monitor's method
     (probe, *_) = payload.probes(base64.b64decode(data["gradient_norm"]["payloads"]["2"]))
     assert probe["tokens"] == records(root, "classifier")[0]["tokens"]

@@ -56,7 +56,8 @@ def test_runs_and_steps(server):
                     "qa/attributions": ["gradient_x_input"]}
     for method in METHODS:
         assert as_json(server, "steps", run="classifier/attributions", method=method) == {
-            "steps": list(range(STEPS)), "alert_steps": [0]}  # patience 1: the monitor alerted once, at step 0
+            "steps": list(range(STEPS)), "alert_steps": [0],  # patience 1: the monitor alerted once, at step 0
+            "alert_methods": {"0": ["integrated_gradients"]}}  # on the method it reads, whichever tab asks
     # 12 steps: more than the 10 samples per tag TensorBoard keeps unless told (the launcher's sampling flag)
     assert as_json(server, "steps", run="hostile/attributions", method="gradient_norm")["steps"] == list(
         range(HOSTILE_STEPS))
@@ -81,7 +82,7 @@ def test_payload_holds_the_callbacks_values(server, root, step):
     assert [probes[0]["tokens"][i] for i in name] == ["at", "##ik", "##u"]  # the pieces of "atiku"
     if step == 0:  # with patience 1 the monitor alerts once, when the share first crosses the threshold
         assert header["alert_groups"] == ["names"] and header["alerts"][0]["tag"] == "spurious/alerts"
-        assert "group 'names'" in header["alerts"][0]["text"]
+        assert "group 'names'" in header["alerts"][0]["text"] and header["alerts"][0]["subject"] == "names"
     else:
         assert header["alerts"] == [] and header["alert_groups"] == []
 

@@ -123,7 +123,8 @@ def test_callback_logs_discovery_and_plausibility(tmp_path, hf_tokenizer):
     callback.close()
     events = read_events(tmp_path / "attributions")
     assert {"discovery/candidates", "discovery/length/delete", "discovery/length/mask", "discovery/length/gap",
-            "plausibility/gradient_norm/f1", "plausibility/gradient_norm/auprc"} <= set(events["scalars"])
+            "faithfulness/plausibility/gradient_norm/f1", "faithfulness/plausibility/gradient_norm/auprc"
+            } <= set(events["scalars"])
     assert "discovery/candidates_table" in events["text"]
 
 
@@ -151,9 +152,12 @@ def test_delete_vs_mask_flags_a_length_shortcut(tmp_path, hf_tokenizer, length_w
         callback.log_now(1, model=model)
     callback.close()
     events = read_events(tmp_path / "attributions")
-    assert (events["text"].get("discovery/length_note") == [0, 1]) == flagged
+    assert (events["text"].get("discovery/alerts") == [0, 1]) == flagged  # a note at every step it holds
     assert sum("react to length or position" in str(w.message) for w in caught) == int(flagged)  # warned once
-    scalars = read_run(tmp_path / "attributions").scalars
+    run = read_run(tmp_path / "attributions")
+    notes = [(a.step, a.monitor, a.subject, a.statistic, a.action, a.limit) for a in run.alerts]
+    assert notes == ([(s, "discovery", None, "delete-vs-mask gap", "note", 0.1) for s in (0, 1)] if flagged else [])
+    scalars = run.scalars
     if flagged:
         assert scalars["discovery/length/gap"][0] > 0.1 and scalars["discovery/length/mask"][0] < 0.05
     else:

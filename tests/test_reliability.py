@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gradcallback import AttributionCallback, ProbeSet
+from gradcallback.io.runs import read_run
 from gradcallback.views import images as render
 
 from conftest import build_functional_classifier
@@ -55,6 +56,11 @@ def test_a_failing_part_is_reported_once_and_training_goes_on(tmp_path, hf_token
     events = read_events(tmp_path / "attributions")
     assert events["text"]["errors"] == [1]
     assert events["scalars"]["probes/mean_confidence"] == [0, 1, 2]  # the other parts kept logging
+    (alert,) = read_run(tmp_path / "attributions").alerts  # also a record, for `report`
+    assert (alert.monitor, alert.subject, alert.step, alert.statistic, alert.action, alert.tag) == (
+        "errors", "writing (gradient_norm)", 1, "RuntimeError", "switched_off", "errors")
+    assert alert.message.startswith("writing (gradient_norm) failed at step 1 and is switched off; training goes "
+                                    "on: RuntimeError('renderer exploded') (raised in heatmap, ")
 
 
 def test_a_failure_before_training_starts_raises_even_when_not_strict(tmp_path, hf_tokenizer, monkeypatch):

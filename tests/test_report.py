@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gradcallback import AttributionCallback, Faithfulness, ProbeSet, ShortcutDiscovery, SpuriousGroups
+from gradcallback import Alert, AttributionCallback, Faithfulness, ProbeSet, ShortcutDiscovery, SpuriousGroups
 from gradcallback.cli.main import main
 from gradcallback.cli.html_report import as_html
 from gradcallback.cli.report import as_text, summarize
@@ -58,11 +58,18 @@ def test_summary_table_and_json(logged_run, capsys):
     run = read_run(find_runs(logged_run)[0])
     summary = summarize(run)
     assert [s["step"] for s in summary["steps"]] == [0, 1, 2]
-    assert summary["steps"][0]["alerts"][0]["tag"] == "spurious/alerts"
+    (alert,) = summary["steps"][0]["alerts"]  # threshold 0, patience 1: once, at the first step
+    alert = dict(alert)
+    value = alert.pop("value")
+    assert alert == {"monitor": "spurious", "subject": "movie", "step": 0, "statistic": "where_present share",
+                     "limit": 0.0, "action": "warn", "method": "integrated_gradients", "tag": "spurious/alerts",
+                     "message": run.alerts[0].message}
+    assert 0 < value < 1 and run.alerts[0].value == value and summary["steps"][1]["alerts"] == []
     text = as_text(summary)
     header = text.splitlines()[2].split()
     assert header[:4] == ["step", "epoch", "accuracy", "confidence"] and "alerts" in header
-    assert "ALERT step 0 [spurious/alerts]: Spurious attribution: group 'movie'" in text
+    assert (f"ALERT step 0 spurious/movie: where_present share {value:.3g} (limit 0), warn, integrated_gradients -- "
+            f"Spurious attribution: group 'movie' holds {value:.1%} of the attribution mass") in text
     assert main(["report", str(logged_run), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed[0]["steps"][2]["scalars"]["probes/accuracy"] == pytest.approx(
@@ -84,8 +91,9 @@ def test_html_shows_hostile_tokens_literally(tmp_path):
     tokens = ["[CLS]", "<script>alert(1)</script>", "![](http://tracker.example/x.png)", "](javascript:x)", "[SEP]"]
     record = {"step": 0, "epoch": 0, "kind": "attribution", "probe": 0, "method": "gradient_norm",
               "tokens": tokens, "scores": [0.1, 0.5, 0.3, 0.2, 0.1], "label": 0}
-    run = Run(tmp_path, scalars={"probes/accuracy": {0: 1.0}}, records=[record],
-              texts={"spurious/alerts": {0: "group <img src=x onerror=alert(1)> holds 50%"}})
+    hostile = Alert("spurious", "<img src=x onerror=alert(1)>", 0, "where_present share", 0.5, 0.2, "warn",
+                    "gradient_norm", "group <img src=x onerror=alert(1)> holds 50%")
+    run = Run(tmp_path, scalars={"probes/accuracy": {0: 1.0}}, records=[record], alerts=[hostile])
     page = as_html(run, summarize(run))
     assert "<script" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..alerts import Alert
 from ..attribution import Attribution, normalize_l1_share
 from ..views.tables import escape_markdown, word_groups, words
 
@@ -20,11 +21,13 @@ SPECIAL = "special_tokens"
 
 
 class SpuriousAttributionError(RuntimeError):
-    """Raised by `on_spurious="raise"`; carries the figures that crossed the threshold."""
+    """Raised by `on_alert="raise"`; carries the figures that crossed the threshold and the `Alert`
+    (`error.alert`), which the callback still writes before the exception ends training."""
 
-    def __init__(self, message: str, shares: Mapping[str, float], thresholds: Mapping[str, float], step: int):
+    def __init__(self, message: str, shares: Mapping[str, float], thresholds: Mapping[str, float], step: int,
+                 alert: Alert | None = None):
         super().__init__(message)
-        self.shares, self.thresholds, self.step = dict(shares), dict(thresholds), step
+        self.shares, self.thresholds, self.step, self.alert = dict(shares), dict(thresholds), step, alert
 
 
 def check_groups(groups: Any) -> dict[str, Any]:

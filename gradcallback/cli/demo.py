@@ -22,7 +22,7 @@ from ..monitors.base import DEFAULT_METHOD
 from ..monitors.spurious import DEFAULT_RISE
 from ..probes import ProbeSet
 
-DATA = Path(__file__).resolve().parent / "data" / "demo_politics.tsv"
+DATA = Path(__file__).resolve().parent.parent / "data" / "demo_politics.tsv"  # gradcallback/data/
 LABEL_NAMES = ("general", "political")
 NAMES = ("atiku", "buhari", "tinubu", "obasanjo", "osinbajo", "kwankwaso", "soludo", "amaechi")
 # The other subjects of the dataset's sentences (tools/make_demo_data.py writes it from these).
@@ -163,7 +163,7 @@ def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) 
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
     named = [c["token"] for c in candidates if set(c["token"].split(" ")) & set(NAMES)]
-    alerts = sorted(run.texts.get("spurious/alerts", {}))
+    alerts = sorted({a.step for a in run.alerts if a.monitor == "spurious"})
     lines = [
         f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
         f"{wrong[last]}/{len(trap)} at step {last}",

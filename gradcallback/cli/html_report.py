@@ -15,9 +15,9 @@ from html import escape
 from typing import Any
 
 from ..dashboard.assets import bundle, static_text
-from ..io.payload import header
+from ..io.payload import alert_methods
 
-from .report import format_number, plain_text, columns
+from .report import alert_line, format_number, columns
 from ..io.runs import Run
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
@@ -36,7 +36,7 @@ def as_html(run: Run, summary: dict[str, Any]) -> str:
     alerts = [(s["step"], a) for s in summary["steps"] for a in s["alerts"]]
     if alerts:
         parts.append("<h2>Alerts</h2>" + "".join(
-            f'<div class="alert">step {step} [{escape(a["tag"])}]: {escape(plain_text(a["text"]))}</div>'
+            f'<div class="alert">step {step} {escape(alert_line(a))}</div>'
             for step, a in alerts))
     parts.append(_top_tokens(summary))
     parts += [_images(run, method) for method in summary["methods"]]
@@ -84,9 +84,7 @@ def viewer(run: Run) -> str:
     if not run.dashboard:
         return ""
     data = {"runs": [{"run": "/".join(run.folder.parts[-2:]), "methods": {
-        method: {"payloads": {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())},
-                 "alert_steps": sorted(step for step, blob in steps.items() if header(blob)["alerts"])}
-        for method, steps in run.dashboard.items()}}]}
+        method: _inlined(steps) for method, steps in run.dashboard.items()}}]}
     # JSON in a <script> element: "<" as \u003c, so no text in it (a run name) can end the element.
     inline = json.dumps(data).replace("<", "\\u003c")
     element = "gc-viewer-" + hashlib.sha1(str(run.folder).encode("utf-8")).hexdigest()[:12]  # one per run
@@ -95,3 +93,11 @@ def viewer(run: Run) -> str:
             f"<script type=\"module\">{bundle()}\nmount(document.getElementById({json.dumps(element)}), "
             f"inlineSource(JSON.parse(document.getElementById({json.dumps(element + '-data')}).textContent)));"
             "</script>")
+
+
+def _inlined(steps: dict[int, bytes]) -> dict[str, Any]:
+    """One method's series as the viewer's inline source reads it: the payloads, the alert steps and
+    the methods their alerts name (`{"<step>": ["integrated_gradients"]}`, as the plugin's steps route)."""
+    alerts = alert_methods(steps)
+    return {"payloads": {str(step): base64.b64encode(blob).decode("ascii") for step, blob in sorted(steps.items())},
+            "alert_steps": sorted(alerts), "alert_methods": {str(step): m for step, m in sorted(alerts.items())}}

@@ -9,31 +9,37 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..alerts import Alert
 from ..io.runs import Run, top_tokens
-
-ALERT_TAGS = ("discovery/length_note", "errors")  # and every monitor's "<name>/alerts"
-
-
-def is_alert(tag: str) -> bool:
-    return tag in ALERT_TAGS or tag.endswith("/alerts")
 
 
 def summarize(run: Run, k: int = 5) -> dict[str, Any]:
-    """JSON-ready: per step its scalars, alerts and top tokens per method; coverage at train begin."""
-    steps = []
+    """JSON-ready: per step its scalars, alerts (`Alert.as_dict()` and its "tag", from records.jsonl) and
+    top tokens per method; coverage at train begin."""
+    steps, coverage_tags = [], _coverage_prefixes(run)
     for step in run.steps:
         scalars = {tag: values[step] for tag, values in sorted(run.scalars.items())
-                   if step in values and not tag.startswith("vocabulary/probes") and "training_texts" not in tag}
-        alerts = [{"tag": tag, "text": run.texts[tag][step]} for tag in sorted(run.texts)
-                  if is_alert(tag) and step in run.texts[tag]]
+                   if step in values and not tag.startswith(coverage_tags)}
+        alerts = [{**a.as_dict(), "tag": a.tag} for a in run.alerts if a.step == step]
         tops = {m: [[t, round(s, 4)] for t, s in top_tokens(run, m, step, k)] for m in run.methods}
         steps.append({"step": step, "epoch": run.epoch_of(step), "scalars": scalars, "alerts": alerts,
                       "top_tokens": {m: t for m, t in tops.items() if t}})
     coverage = {tag: next(iter(values.values())) for tag, values in sorted(run.scalars.items())
-                if tag.startswith(("vocabulary/probes/", "vocabulary/training_texts/"))}
+                if tag.startswith(coverage_tags)}
     return {"run": str(run.folder), "methods": run.methods, "coverage": coverage, "steps": steps,
             "monitors": run.info.get("monitors", []), "backend": run.info.get("backend"),
             "step_axis": run.info.get("step_axis")}
+
+
+def _coverage_prefixes(run: Run) -> tuple[str, ...]:
+    """The coverage scalars' tag prefixes: every VocabularyCheck's name (run.json), "vocabulary" by default."""
+    names = [m["name"] for m in run.info.get("monitors", []) if m.get("class") == "VocabularyCheck"] or ["vocabulary"]
+    return tuple(f"{name}/{part}/" for name in names for part in ("probes", "training_texts"))
+
+
+def alert_line(alert: dict[str, Any]) -> str:
+    """An alert of `summarize` in one line: who, the figures, action and method, then the message."""
+    return f"{Alert.from_dict(alert).summary()} -- {alert['message']}"
 
 
 def columns(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -57,9 +63,9 @@ def as_text(summary: dict[str, Any]) -> str:
     lines = [f"run: {summary['run']}" + (f"  [monitors: {about}]" if about else ""), "", *_aligned([header] + rows)]
     if summary["coverage"]:
         lines += ["", "coverage at train begin: " + ", ".join(
-            f"{tag.removeprefix('vocabulary/')} {value:.1%}" for tag, value in summary["coverage"].items())]
+            f"{tag.split('/', 1)[-1]} {value:.1%}" for tag, value in summary["coverage"].items())]
     for s in summary["steps"]:
-        lines += [f"ALERT step {s['step']} [{a['tag']}]: {plain_text(a['text'])}" for a in s["alerts"]]
+        lines += [f"ALERT step {s['step']} {alert_line(a)}" for a in s["alerts"]]
     if summary["steps"]:
         last = summary["steps"][-1]
         for method, tokens in last["top_tokens"].items():
@@ -77,15 +83,3 @@ def format_number(value: float | None) -> str:
 def _aligned(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
-
-
-def plain_text(markdown: str) -> str:
-    """Our alert texts are escaped Markdown: drop the escaping backslashes for the console."""
-    out, escaped = [], False
-    for ch in markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"):
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        out.append(ch)
-        escaped = False
-    return "".join(out).splitlines()[0] if out else ""

@@ -4,7 +4,10 @@ All data comes through `context.data_provider` (never the multiplexer, which is 
 default Rust data server). Routes, under `/data/plugin/gradcallback/`:
 
     runs                          runs and their methods (tags), from the summary metadata only
-    steps?run=R&method=M          the logged steps of one run and method, and those with alerts
+    steps?run=R&method=M          the logged steps of one run and method, those with alerts, and the
+                                  methods the alerts at each alert step name:
+                                  {"steps": [0, 1, 2], "alert_steps": [1],
+                                   "alert_methods": {"1": ["integrated_gradients"]}}
     payload?run=R&method=M&step=S one step's payload (see payload.py), gzip as written
 
 The browser asks for one (run, method, step) at a time. The data provider can only read a
@@ -28,7 +31,7 @@ from werkzeug import wrappers
 
 from . import PLUGIN_NAME
 from .assets import STATIC, static_text
-from ..io.payload import header, tag_for
+from ..io.payload import alert_methods, tag_for
 
 CACHED_SERIES = 8  # 8 series of 100 steps x 1,000 probes hold about 100 MB
 UNLIMITED = 1 << 30  # read_tensors keeps at most `downsample` points; ours are all wanted
@@ -77,7 +80,9 @@ class AttributionsPlugin(base_plugin.TBPlugin):
     @wrappers.Request.application
     def _serve_steps(self, request):
         series, alerts = self._series(request, with_alerts=True)
-        return http_util.Respond(request, {"steps": sorted(series), "alert_steps": alerts}, "application/json")
+        answer = {"steps": sorted(series), "alert_steps": sorted(alerts),
+                  "alert_methods": {str(step): methods for step, methods in sorted(alerts.items())}}
+        return http_util.Respond(request, answer, "application/json")
 
     @wrappers.Request.application
     def _serve_payload(self, request):
@@ -94,7 +99,8 @@ class AttributionsPlugin(base_plugin.TBPlugin):
 
     def _series(self, request, with_alerts: bool = False):
         """step -> payload of the requested run and method, from the cache when still current; with
-        `with_alerts`, also the steps whose payload carries alerts (the view opens on the latest)."""
+        `with_alerts`, also step -> methods of the steps whose payload carries alerts (the view opens on
+        the latest, on the method its alert names)."""
         run, method = request.args.get("run"), request.args.get("method")
         if not run or not method:
             raise errors.InvalidArgumentError("Expected `run` and `method` parameters")
@@ -119,11 +125,12 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         return (hit[1], hit[2]) if with_alerts else hit[1]
 
     def _read(self, ctx, eid: str, wanted: provider.RunTagFilter, run: str, tag: str):
-        """(step -> payload, steps with alerts) of one series, read through the data provider."""
+        """(step -> payload, alert step -> methods named) of one series, read through the data provider."""
         data = self._provider.read_tensors(ctx, experiment_id=eid, plugin_name=PLUGIN_NAME,
                                            downsample=self._downsample, run_tag_filter=wanted)
         series = {d.step: bytes(d.numpy.item()) for d in data.get(run, {}).get(tag, [])}
-        return series, sorted(step for step, blob in series.items() if header(blob)["alerts"])
+        return series, alert_methods(series)
+
 
 def _method(tag: str, series: provider.TensorTimeSeries) -> str:
     try:

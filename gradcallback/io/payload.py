@@ -16,18 +16,22 @@ name -> [byte offset from the first array, dtype, count]:
     scales   float32 [probes]     the probe's largest finite |score| (1 when all are zero)
     flags    uint8 [T]            1 word start, 2 special token, 4 second segment (QA context)
     groups   uint8|16|32 [T]      bit g set: the token belongs to spurious group g (when groups exist)
+
+The step's alerts are in `header["alerts"]`: each `Alert.as_dict()` plus its "tag" and, for the
+viewer written before alerts were records, "text" (the message); `header["alert_groups"]` holds
+the subjects of those alerts that are group names of this payload.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.groups import group_mask
 from ..views.tables import word_groups
@@ -37,8 +41,7 @@ MAGIC = b"GCA1"
 VERSION = 1
 WORD_START, SPECIAL, SECOND = 1, 2, 4
 MAX_GROUPS = 32
-ALERT_TAGS = ("errors", "discovery/length_note")  # besides every tag ending in "alerts"
-MAX_ALERT_CHARS = 400  # an `errors` entry carries a whole traceback; the view shows its head
+MAX_ALERT_CHARS = 400  # a guard's message quotes the exception; the view shows its head
 
 
 def tag_for(method: str) -> str:
@@ -52,18 +55,18 @@ def plugin_content(method: str) -> bytes:
 
 def build(step: int, method: str, attributions: Sequence[Attribution], *, signed: bool,
           label_names: Sequence[str] | None = None, labels: Sequence | None = None,
-          groups: Mapping[str, Any] | None = None, alerts: Sequence[tuple[str, str]] = ()) -> bytes:
+          groups: Mapping[str, Any] | None = None, alerts: Sequence[Alert] = ()) -> bytes:
     """The gzip-compressed payload of one step and method (see the module docstring)."""
     names = list(groups or {})[:MAX_GROUPS]
     vocab: dict[str, int] = {}
     token_index = [vocab.setdefault(t, len(vocab)) for a in attributions for t in a.tokens]
     scales = np.array([_scale(a.scores) for a in attributions], np.float32)
-    alert_list = [{"tag": tag, "text": plain(text)[:MAX_ALERT_CHARS]} for tag, text in alerts]
     header = {
         "version": VERSION, "step": int(step), "method": method, "signed": bool(signed),
         "task": attributions[0].task if attributions else "classification",
         "label_names": None if label_names is None else [str(n) for n in label_names],
-        "groups": names, "alerts": alert_list, "alert_groups": alerted_groups(names, alert_list),
+        "groups": names, "alerts": [_alert_entry(a) for a in alerts],
+        "alert_groups": [n for n in names if n in {a.subject for a in alerts}],
         "vocab": list(vocab), "probes": _probe_columns(attributions, labels),
     }
     arrays = {
@@ -80,7 +83,7 @@ def build(step: int, method: str, attributions: Sequence[Attribution], *, signed
 
 def write_step(events: Any, step: int, method: str, attributions: Sequence[Attribution], *, signed: bool,
                label_names: Sequence[str] | None = None, labels: Sequence | None = None,
-               groups: Mapping[str, Any] | None = None, alerts: Sequence[tuple[str, str]] = ()) -> int:
+               groups: Mapping[str, Any] | None = None, alerts: Sequence[Alert] = ()) -> int:
     """Write one step's payload through `events.plugin_tensor`; returns its size in bytes."""
     data = build(step, method, attributions, signed=signed, label_names=label_names, labels=labels,
                  groups=groups, alerts=alerts)
@@ -89,22 +92,20 @@ def write_step(events: Any, step: int, method: str, attributions: Sequence[Attri
     return len(data)
 
 
-def step_alerts(latest: Mapping[str, tuple[int, Any]], step: int) -> list[tuple[str, str]]:
-    """(tag, text) of the alert texts written at `step`, from `EventWriter.latest`."""
-    return [(tag, value) for tag, (at, value) in latest.items()
-            if at == step and isinstance(value, str) and (tag.endswith("alerts") or tag in ALERT_TAGS)]
+def _alert_entry(alert: Alert) -> dict[str, Any]:
+    message = alert.message[:MAX_ALERT_CHARS]
+    return {**alert.as_dict(), "message": message, "tag": alert.tag, "text": message}
 
 
-def alerted_groups(names: Sequence[str], alerts: Sequence[Mapping[str, str]]) -> list[str]:
-    """Groups named by a spurious-attribution alert ("... group 'names' holds ...")."""
-    texts = [a["text"] for a in alerts if a["tag"].startswith("spurious")]
-    return [n for n in names if any(f"group {n!r}" in text for text in texts)]
-
-
-def plain(markdown: str) -> str:
-    """Alert texts are escaped Markdown (`tables.escape_markdown`); the view shows them as plain text."""
-    text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    return re.sub(r"\\(.)", r"\1", text)
+def alert_methods(series: Mapping[int, bytes]) -> dict[int, list[str]]:
+    """step -> the methods named by its alerts, for every step of `series` (step -> payload) whose payload
+    carries alerts (an empty list when none names one). Reads the headers only."""
+    out = {}
+    for step, blob in sorted(series.items()):
+        alerts = header(blob)["alerts"]
+        if alerts:  # payloads from before alerts were records have no "method": they name none
+            out[step] = sorted({a["method"] for a in alerts if a.get("method")})
+    return out
 
 
 def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -225,9 +226,9 @@ def _pack(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
 
 def write_results(events: Any, step: int, results: Mapping[str, Sequence[Attribution]], *,
                   signed: Mapping[str, bool], label_names: Sequence[str] | None = None,
-                  labels: Sequence | None = None, groups: Mapping[str, Any] | None = None) -> int:
-    """The callback's hook, after the step's monitors ran: one payload per method, with the alert
-    texts written at this step (`events.latest`). Returns the bytes written."""
-    alerts = step_alerts(events.latest, step)
+                  labels: Sequence | None = None, groups: Mapping[str, Any] | None = None,
+                  alerts: Sequence[Alert] = ()) -> int:
+    """The callback's hook, after the step's monitors ran: one payload per method, each with all of the
+    step's `alerts`. Returns the bytes written."""
     return sum(write_step(events, step, method, attributions, signed=signed[method], label_names=label_names,
                           labels=labels, groups=groups, alerts=alerts) for method, attributions in results.items())

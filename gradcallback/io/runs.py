@@ -6,7 +6,11 @@ Used by `gradcallback report` and by tests; no TensorBoard server is needed.
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +19,14 @@ import numpy as np
 
 from . import PLUGIN_NAME
 from .eventfile import read_events
+from ..alerts import Alert
 from ..analysis.metrics import token_mass
 
 RECORDS = "records.jsonl"
+_ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now
 RUN_INFO = "run.json"
+# Runs from before alerts were records (run.json without "alert_records") had them only as texts.
+LEGACY_ALERT_TAGS = ("errors", "discovery/length_note")
 
 
 def new_run_dir(base: Path) -> Path:
@@ -31,12 +39,45 @@ def new_run_dir(base: Path) -> Path:
     return candidate
 
 
+def claim_run_dir(base: Path, run_dir: Path | None, owner: int, received: str) -> Path:
+    """The folder `owner` (a callback's id) writes to: `run_dir` again, or on its first fit `base` or a new
+    sibling (`new_run_dir`, with a warning). ValueError while another owner writes to either."""
+    for folder in {str(base.resolve()), str((run_dir or base).resolve())}:
+        if _ACTIVE_DIRS.get(folder, owner) != owner:
+            raise ValueError(f"Another AttributionCallback is writing to {folder}; give each one a distinct "
+                             f"`name=`. Received: {received}")
+    if run_dir is None:  # the first fit of this callback: a folder of its own
+        run_dir = new_run_dir(base)
+        if run_dir != base:
+            warnings.warn(f"{base} holds an earlier run; this run writes to {run_dir}.", stacklevel=5)
+    writable(run_dir)
+    _ACTIVE_DIRS[str(run_dir.resolve())] = owner
+    return run_dir
+
+
+def writable(folder: Path) -> None:
+    """OSError-free check that `folder` can be created and written, as a ValueError that says so."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gradcallback-write-test"):
+            pass
+    except OSError as error:
+        raise ValueError(f"Expected a log_dir that can be written ({error.strerror}). "
+                         f"Received: log_dir={os.fspath(folder)!r}") from None
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """`run_dir` is free for another callback (its writers are closed)."""
+    _ACTIVE_DIRS.pop(str(run_dir.resolve()), None)
+
+
 def run_info(backend: str, probes: Any, methods: Any, axis: str, monitors: Any) -> dict:
     """What run.json says: the backend, task, methods, step axis and each monitor's report columns."""
     from .. import __version__
 
     return {"gradcallback": __version__, "backend": backend, "task": probes.task, "probes": len(probes),
             "methods": list(methods), "step_axis": axis, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "alert_records": True,  # alerts are rows of kind "alert" in records.jsonl
             "monitors": [{"class": type(m).__name__, "name": m.name, "method": m.method,
                           "columns": [list(c) for c in m.columns()]} for m in monitors]}
 
@@ -57,6 +98,7 @@ class Run:
     records: list[dict] = field(default_factory=list)  # attribution rows, one per (step, method, probe)
     info: dict = field(default_factory=dict)  # run.json: methods, monitors and their report columns
     monitor_records: list[dict] = field(default_factory=list)  # rows with another "kind"
+    alerts: list[Alert] = field(default_factory=list)  # rows of kind "alert", in the order written
     dashboard: dict[str, dict[int, bytes]] = field(default_factory=dict)  # method -> step -> payload (gzip)
 
     @property
@@ -105,8 +147,27 @@ def read_run(folder: str | Path, images: bool = False) -> Run:
         with open(path, encoding="utf-8") as lines:
             rows = [json.loads(line) for line in lines if line.strip()]
         run.records = [r for r in rows if r.get("kind", "attribution") == "attribution"]
-        run.monitor_records = [r for r in rows if r.get("kind", "attribution") != "attribution"]
+        run.monitor_records = [r for r in rows if r.get("kind", "attribution") not in ("attribution", "alert")]
+        run.alerts = [Alert.from_dict(r) for r in rows if r.get("kind") == "alert"]
+    if not run.info.get("alert_records"):
+        run.alerts = legacy_alerts(run.texts)
     return run
+
+
+def legacy_alerts(texts: dict[str, dict[int, str]]) -> list[Alert]:
+    """The alerts of a run written before alerts were records, from its alert texts: only what a text
+    tells (the monitor, from the tag; the message's first line, unescaped). New runs never come here."""
+    actions = {"errors": "switched_off", "discovery/length_note": "note"}
+    return [Alert(monitor=tag.split("/")[0], subject=None, step=step, statistic="", value=None, limit=None,
+                  action=actions.get(tag, "warn"), method=None, message=_unescaped(text))
+            for tag, values in sorted(texts.items()) if tag.endswith("/alerts") or tag in LEGACY_ALERT_TAGS
+            for step, text in sorted(values.items())]
+
+
+def _unescaped(markdown: str) -> str:
+    """The first line of an old alert text, its Markdown escaping (backslashes, entities) dropped."""
+    text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    return re.sub(r"\\(.)", r"\1", text).strip().splitlines()[0] if text.strip() else ""
 
 
 def _store(run: Run, plugin: str, tag: str, step: int, value: np.ndarray, images: bool) -> None:

@@ -8,14 +8,18 @@ A monitor is any object with these attributes and methods (subclassing `Monitor`
     tasks: tuple[str, ...]         probe-set tasks it works on (checked before training starts)
     check(context)                 set-up checks against the model and probes: raise ValueError
     start(context, step)           once per run, before the first logged step
-    log(step, attributions)        every logged step, with `method`'s attributions of the probes
+    log(step, attributions)        every logged step, with `method`'s attributions of the probes;
+        -> list[Alert] | None      returns the step's alerts (`gradcallback.alerts.Alert`; None: none)
     columns() -> [(header, tag)]   the scalars `gradcallback report` shows per step
     progress(step) -> str | None   its fragment of the callback's verbose line
     stop_reason: str | None        set it to ask the callback to stop training (at the epoch's end)
 
-It writes through `context.events` (an `EventWriter`: scalar, text, image, histogram) and may add
-rows to `context.records` (a `JsonlWriter`; give them a "kind"). Arguments are validated in the
-monitor's own `__init__`, so a mistake fails where it is made.
+It writes its figures through `context.events` (an `EventWriter`: scalar, text, image, histogram),
+under tags that start with its `name`, and may add rows to `context.records` (a `JsonlWriter`;
+give them a "kind"). Alerts are not written by the monitor: it returns them, and the callback
+writes each under `<name>/alerts`, to records.jsonl, the progress line, the Attributions tab and
+`gradcallback report` (`Monitor.alert` builds one). Arguments are validated in the monitor's own
+`__init__`, so a mistake fails where it is made.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..alerts import Alert
 from ..attribution import TASKS, Attribution
 
 DEFAULT_METHOD = "integrated_gradients"  # chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients
@@ -53,8 +58,15 @@ class Monitor:
     def start(self, context: RunContext, step: int) -> None:
         self.context = context
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert] | None:
+        """Write the step's figures; return its alerts (an empty list or None when there are none)."""
         raise NotImplementedError
+
+    def alert(self, step: int, statistic: str, value: float | None, limit: float | None, message: str, *,
+              subject: str | None = None, action: str = "warn") -> Alert:
+        """An `Alert` from this monitor (its name and method) about `subject` at `step`."""
+        return Alert(monitor=self.name, subject=subject, step=step, statistic=statistic, value=value,
+                     limit=limit, action=action, method=self.method, message=message)
 
     def columns(self) -> list[tuple[str, str]]:
         return []
@@ -77,6 +89,18 @@ def check_monitor(monitor: Any, methods: Sequence[str]) -> None:
                          f"missing {missing}. Received: monitor={monitor!r}")
     if monitor.method is not None and monitor.method not in methods:
         raise ValueError(f"Expected a monitor's method in {sorted(methods)}. Received: {monitor!r}")
+
+
+def token_groups(monitors: Sequence[Any]) -> dict[str, Any]:
+    """Every monitor's token groups (SpuriousGroups'), for the dashboard's outlines and filters."""
+    return {name: spec for m in monitors for name, spec in (getattr(m, "groups", None) or {}).items()}
+
+
+def check_name(name: Any) -> str:
+    """A monitor's name: the first part of all its tags, so a non-empty string without "/"."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"Expected a monitor name: a non-empty string without '/'. Received: name={name!r}")
+    return name
 
 
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.metrics import rank_stability
 from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_positive
+from .base import DEFAULT_METHOD, Monitor, check_name, check_positive
 
 
 class Drift(Monitor):
@@ -15,25 +16,25 @@ class Drift(Monitor):
     table of probes whose top-k tokens changed completely since the previous step while the
     prediction stayed the same. Keeps only the first and the previous step (memory stays flat).
 
-    Tags: `drift/<method>/rank_stability_vs_first`, `drift/<method>/changed`.
+    Tags (`<name>` is "drift" unless given): `<name>/<method>/rank_stability_vs_first`,
+    `<name>/<method>/changed`.
     """
 
-    name = "drift"
-
-    def __init__(self, method: str = DEFAULT_METHOD, top_k: int = 10):
-        self.method, self.top_k = method, check_positive("top_k", top_k)
+    def __init__(self, method: str = DEFAULT_METHOD, top_k: int = 10, name: str = "drift"):
+        self.method, self.top_k, self.name = method, check_positive("top_k", top_k), check_name(name)
 
     def start(self, context: Any, step: int) -> None:
         self.context, self.first, self.previous, self.latest = context, None, None, None
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         self.first = self.first if self.first is not None else attributions
         self.latest = rank_stability(attributions, self.first)
-        self.context.events.scalar(f"drift/{self.method}/rank_stability_vs_first", self.latest, step,
+        self.context.events.scalar(f"{self.name}/{self.method}/rank_stability_vs_first", self.latest, step,
                                    f"method: {self.method}; mean Spearman correlation with the first logged step")
         if self.previous is not None:
             self._changed(attributions, step)
         self.previous = attributions
+        return []
 
     def _changed(self, current: Sequence[Attribution], step: int) -> None:
         rows = ["| probe | top tokens before | top tokens now |", "|---:|---|---|"]
@@ -43,11 +44,12 @@ class Drift(Monitor):
                 rows.append(f"| {i} | {escape_markdown(', '.join(sorted(before)))} | "
                             f"{escape_markdown(', '.join(sorted(now)))} |")
         if len(rows) > 2:
-            self.context.events.text(f"drift/{self.method}/changed", "\n".join(rows), step,
+            self.context.events.text(f"{self.name}/{self.method}/changed", "\n".join(rows), step,
                                      f"method: {self.method}; top-{self.top_k} changed completely, prediction unchanged")
 
     def columns(self) -> list[tuple[str, str]]:
-        return [(f"{self.method} vs first", f"drift/{self.method}/rank_stability_vs_first")]
+        tag = f"{self.name}/{self.method}/rank_stability_vs_first"
+        return [(f"{self.method} vs first", tag)]
 
     def progress(self, step: int) -> str | None:
         return None if self.latest is None else f"vs first {self.latest:.2f}"

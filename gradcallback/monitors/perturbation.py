@@ -6,11 +6,11 @@ import warnings
 from dataclasses import asdict
 from typing import Any, Sequence
 
+from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.discovery import candidates_table, delete_vs_mask, shortcut_candidates
 from ..analysis.faithfulness import faithfulness, plausibility
-from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
+from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_name, check_positive
 
 REPLACEMENTS = ("mask", "pad")
 # A delete-vs-mask gap above this flags a length or position shortcut (chosen by benchmarks/DETECTION.md).
@@ -31,15 +31,16 @@ class Faithfulness(Monitor):
     tokens) and AOPC of `method`'s ranking and of a random ranking, tokens replaced in place by
     [MASK] (or [PAD]) in batched forward passes; with probe rationales, plausibility (F1, AUPRC).
 
-    Tags: `faithfulness/<method or random>/{comprehensiveness,sufficiency}/{k1,k3,k5,p10,p20}`,
-    `.../aopc`, `plausibility/<method>/{f1,auprc}`.
+    Tags (`<name>` is "faithfulness" unless given):
+    `<name>/<method or random>/{comprehensiveness,sufficiency}/{k1,k3,k5,p10,p20}`, `.../aopc`,
+    `<name>/plausibility/<method>/{f1,auprc}`.
     """
 
-    name = "faithfulness"
     tasks = ("classification",)
 
-    def __init__(self, method: str = DEFAULT_METHOD, replace: str = "mask", top_k: int = 10):
-        self.method, self.replace = method, check_choice("replace", replace, REPLACEMENTS)
+    def __init__(self, method: str = DEFAULT_METHOD, replace: str = "mask", top_k: int = 10,
+                 name: str = "faithfulness"):
+        self.method, self.replace, self.name = method, check_choice("replace", replace, REPLACEMENTS), check_name(name)
         self.top_k = check_positive("top_k", top_k)
 
     def check(self, context: Any) -> None:
@@ -48,23 +49,24 @@ class Faithfulness(Monitor):
     def start(self, context: Any, step: int) -> None:
         self.context, self.replacement, self.latest = context, replacement_id(context, self.replace), {}
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         ctx = self.context
         for ranking in (self.method, "random"):
             seed = step if ranking == "random" else None  # the random baseline ranks the same probes
             figures = faithfulness(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement, seed=seed)
             for name, value in figures.items():
-                ctx.events.scalar(f"faithfulness/{ranking}/{name}", value, step,
+                ctx.events.scalar(f"{self.name}/{ranking}/{name}", value, step,
                                   f"ranking: {ranking}; tokens replaced by [{self.replace.upper()}]; "
                                   "target: the explained class")
             self.latest[ranking] = figures.get("comprehensiveness/k3")
         if ctx.probes.rationales is not None:
             for name, value in plausibility(attributions, ctx.probes.rationales, self.top_k).items():
-                ctx.events.scalar(f"plausibility/{self.method}/{name}", value, step,
+                ctx.events.scalar(f"{self.name}/plausibility/{self.method}/{name}", value, step,
                                   f"method: {self.method}; agreement of the top-{self.top_k} words with the rationales")
+        return []
 
     def columns(self) -> list[tuple[str, str]]:
-        return [(f"{r} comp@3", f"faithfulness/{r}/comprehensiveness/k3") for r in (self.method, "random")]
+        return [(f"{r} comp@3", f"{self.name}/{r}/comprehensiveness/k3") for r in (self.method, "random")]
 
     def progress(self, step: int) -> str | None:
         if self.latest.get(self.method) is None:
@@ -80,17 +82,17 @@ class ShortcutDiscovery(Monitor):
     delete-vs-mask check (`length_check`): deleting vs masking a token, a gap hints at a model that
     reacts to length or position, which no token attribution shows.
 
-    Tags: `discovery/candidates`, `discovery/candidates_table`, `discovery/length/{delete,mask,gap}`,
-    `discovery/length_note`; rows of kind "shortcut_candidates" in records.jsonl.
+    Tags (`<name>` is "discovery" unless given): `<name>/candidates`, `<name>/candidates_table`,
+    `<name>/length/{delete,mask,gap}`, `<name>/alerts` (the length note, an alert with action "note");
+    rows of kind "shortcut_candidates" in records.jsonl.
     """
 
-    name = "discovery"
     tasks = ("classification",)
 
     def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
                  min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True,
-                 length_gap: float = DEFAULT_LENGTH_GAP):
-        self.method, self.replace = method, check_choice("replace", replace, REPLACEMENTS)
+                 length_gap: float = DEFAULT_LENGTH_GAP, name: str = "discovery"):
+        self.method, self.replace, self.name = method, check_choice("replace", replace, REPLACEMENTS), check_name(name)
         self.options = dict(max_candidates=check_positive("max_candidates", max_candidates),
                             min_drop=check_fraction("min_drop", min_drop),
                             min_fraction=check_fraction("min_fraction", min_fraction))
@@ -104,36 +106,36 @@ class ShortcutDiscovery(Monitor):
         self.context, self.replacement, self.found = context, replacement_id(context, self.replace), None
         self.length_warned = False
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         ctx = self.context
         self.found = shortcut_candidates(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement,
                                          **self.options)
         about = f"method: {self.method}; tokens masked with [{self.replace.upper()}]"
-        ctx.events.scalar("discovery/candidates", len(self.found), step, about)
-        ctx.events.text("discovery/candidates_table", candidates_table(self.found), step, about)
+        ctx.events.scalar(f"{self.name}/candidates", len(self.found), step, about)
+        ctx.events.text(f"{self.name}/candidates_table", candidates_table(self.found), step, about)
         if ctx.records is not None:
             ctx.records.write({"step": step, "kind": "shortcut_candidates", "method": self.method,
                                "candidates": [asdict(c) for c in self.found]})
-        if self.length_check:
-            self._length(step, attributions, about)
+        return self._length(step, attributions) if self.length_check else []
 
-    def _length(self, step: int, attributions: Sequence[Attribution], about: str) -> None:
+    def _length(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         ctx = self.context
         gap = delete_vs_mask(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement)
         for name, value in gap.items():
-            ctx.events.scalar(f"discovery/length/{name}", value, step,
+            ctx.events.scalar(f"{self.name}/length/{name}", value, step,
                               "mean |change| of the explained class's probability when one token is deleted vs masked")
-        if gap["gap"] > self.length_gap:
-            note = (f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
-                    f"{gap['mask']:.3f} (gap above {self.length_gap:g}) at step {step}: the model may react to "
-                    "length or position, which token attributions cannot show.")
-            ctx.events.text("discovery/length_note", escape_markdown(note), step, about)
-            if not self.length_warned:  # once per run: the note is logged at every step it holds
-                warnings.warn(note, stacklevel=2)
-                self.length_warned = True
+        if gap["gap"] <= self.length_gap:
+            return []
+        note = (f"Deleting a token moves the prediction {gap['delete']:.3f} on average, masking it in place "
+                f"{gap['mask']:.3f} (gap above {self.length_gap:g}) at step {step}: the model may react to "
+                "length or position, which token attributions cannot show.")
+        if not self.length_warned:  # once per run: the note is an alert at every step it holds
+            warnings.warn(note, stacklevel=2)
+            self.length_warned = True
+        return [self.alert(step, "delete-vs-mask gap", gap["gap"], self.length_gap, note, action="note")]
 
     def columns(self) -> list[tuple[str, str]]:
-        return [("candidates", "discovery/candidates"), ("length gap", "discovery/length/gap")]
+        return [("candidates", f"{self.name}/candidates"), ("length gap", f"{self.name}/length/gap")]
 
     def progress(self, step: int) -> str | None:
         if not self.found:

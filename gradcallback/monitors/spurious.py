@@ -6,11 +6,11 @@ import warnings
 from typing import Any, Sequence
 
 
+from ..alerts import Alert
 from ..attribution import Attribution
-from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, offenders_table, share_where_present,
-                        shares_by_class)
-from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_positive
+from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, offenders_table,
+                               share_where_present, shares_by_class)
+from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_name, check_positive
 
 STATISTICS = ("where_present", "overall")
 # The default rule, chosen by benchmarks/DETECTION.md: the share where the group occurs rising this
@@ -46,8 +46,9 @@ class SpuriousGroups(Monitor):
             threshold suits one model's shares and not another's (MiniLM starts a two-piece name at 0.49).
         statistic: "where_present" (mean share over the probes that contain the group; the mean over
             all probes is diluted by probes without it) or "overall".
-        on_alert: "warn" (a warning and a `<name>/alerts` entry), "stop" (training stops at the end of
-            the epoch; the callback's `stop_reason` says why) or "raise" (`SpuriousAttributionError`).
+        on_alert: "warn" (a warning and an `Alert`, written under `<name>/alerts`), "stop" (also: training
+            stops at the end of the epoch; the callback's `stop_reason` is the alert's message) or
+            "raise" (`SpuriousAttributionError`, the `Alert` on its `alert`).
         patience: consecutive logged steps over a limit before acting.
         method: the attribution method read (integrated gradients by default: see DETECTION.md).
 
@@ -66,7 +67,7 @@ class SpuriousGroups(Monitor):
         self.statistic = check_choice("statistic", statistic, STATISTICS)
         self.on_alert = check_choice("on_alert", on_alert, ACTIONS)
         self.patience = check_positive("patience", patience)
-        self.method, self.name = method, name
+        self.method, self.name = method, check_name(name)
         self.stop_reason: str | None = None
 
     def start(self, context: Any, step: int) -> None:
@@ -81,7 +82,7 @@ class SpuriousGroups(Monitor):
         present = share_where_present(attributions, spec)
         return 0.0 if present is None else present
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         events, about = self.context.events, f"method: {self.method}"
         for group, spec in self.groups.items():
             shares = group_shares(attributions, spec)
@@ -97,8 +98,7 @@ class SpuriousGroups(Monitor):
             events.text(f"{self.name}/{group}/offenders", offenders_table(attributions, spec), step, about)
             self.latest[group] = self.statistic_of(attributions, spec)
             self.first.setdefault(group, self.latest[group])
-        for group in self.groups:
-            self._judge(group, step)
+        return [alert for group in self.groups if (alert := self._judge(group, step))]
 
     def _limit(self, group: str) -> float:
         """The statistic's limit for `group`: the lower of its threshold and first value + rise."""
@@ -106,25 +106,24 @@ class SpuriousGroups(Monitor):
         limits += [self.first[group] + self.rises[group]] if group in self.rises else []
         return min(limits) if limits else float("inf")
 
-    def _judge(self, group: str, step: int) -> None:
+    def _judge(self, group: str, step: int) -> Alert | None:
         over = self.latest[group] > self._limit(group)
         self.strikes[group] = self.strikes[group] + 1 if over else 0
-        if self.strikes[group] == self.patience:
-            self._act(group, step)
+        return self._act(group, step) if self.strikes[group] == self.patience else None
 
-    def _act(self, group: str, step: int) -> None:
-        value, limit = self.latest[group], self._limit(group)
+    def _act(self, group: str, step: int) -> Alert:
+        value, limit, statistic = self.latest[group], self._limit(group), self.statistic.replace("_", " ")
         message = (f"Spurious attribution: group {group!r} holds {value:.1%} of the attribution mass "
-                   f"({self.method}, {self.statistic.replace('_', ' ')}) at step {step}, above its limit "
+                   f"({self.method}, {statistic}) at step {step}, above its limit "
                    f"{limit:.1%} (first logged step: {self.first[group]:.1%}) for {self.patience} logged step(s).")
-        self.context.events.text(f"{self.name}/alerts", escape_markdown(message), step, "Spurious-attribution alerts")
-        if self.on_alert == "raise":
-            self.context.events.flush()
+        alert = self.alert(step, f"{self.statistic} share", value, limit, message, subject=group, action=self.on_alert)
+        if self.on_alert == "raise":  # the callback writes `error.alert` before the exception ends fit
             limits = {g: self._limit(g) for g in self.groups if g in self.thresholds or g in self.rises}
-            raise SpuriousAttributionError(message, self.latest, limits, step)
+            raise SpuriousAttributionError(message, self.latest, limits, step, alert=alert)
         if self.on_alert == "stop":
             self.stop_reason = message
         warnings.warn(message, stacklevel=2)
+        return alert
 
     def columns(self) -> list[tuple[str, str]]:
         tag = "where_present" if self.statistic == "where_present" else "share"

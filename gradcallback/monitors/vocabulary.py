@@ -8,10 +8,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..alerts import Alert
 from ..attribution import Attribution, normalize_l1_share
-from ..views.tables import escape_markdown, word_groups
+from ..views.tables import word_groups
 from ..analysis.coverage import coverage
-from .base import DEFAULT_METHOD, Monitor
+from .base import DEFAULT_METHOD, Monitor, check_name
 
 
 def fragmented_share(a: Attribution, min_pieces: int) -> float:
@@ -44,17 +45,20 @@ class VocabularyCheck(Monitor):
         min_pieces: pieces from which a word counts as fragmented.
         custom_tokens: added tokens to track; None takes the tokenizer's added tokens.
         method: the attribution method read.
+        name: the first part of its tags.
+
+    Tags: `<name>/{probes,training_texts}` (coverage tables) and `.../<kind>_share`,
+    `<name>/fragmented_share`, `<name>/custom/NN_<token>/{embedding_norm,moved,attribution_share}`,
+    `<name>/alerts` (a frozen added token).
     """
 
-    name = "vocabulary"
-
     def __init__(self, terms: Sequence[str] = (), texts: Sequence[str] = (), min_pieces: int = 3,
-                 custom_tokens: Sequence[str] | None = None, method: str = DEFAULT_METHOD):
+                 custom_tokens: Sequence[str] | None = None, method: str = DEFAULT_METHOD, name: str = "vocabulary"):
         if not isinstance(min_pieces, int) or isinstance(min_pieces, bool) or min_pieces < 2:
             raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={min_pieces!r}")
         self.terms, self.texts = _strings("terms", terms), _strings("texts", texts)
         self.custom_tokens = None if custom_tokens is None else _strings("custom_tokens", custom_tokens)
-        self.min_pieces, self.method = min_pieces, method
+        self.min_pieces, self.method, self.name = min_pieces, method, check_name(name)
         self.warned: set[str] = set()
 
     def start(self, context: Any, step: int) -> None:
@@ -64,9 +68,9 @@ class VocabularyCheck(Monitor):
         for name, texts in {"probes": probe_texts, "training_texts": self.texts}.items():
             if texts:
                 report = coverage(tok.tokenizer, texts, terms=self.terms, min_pieces=self.min_pieces)
-                events.text(f"vocabulary/{name}", report.as_markdown(), step, f"Tokenizer coverage of the {name}")
+                events.text(f"{self.name}/{name}", report.as_markdown(), step, f"Tokenizer coverage of the {name}")
                 for kind, share in report.summary()["by_frequency"].items():
-                    events.scalar(f"vocabulary/{name}/{kind}_share", share, step,
+                    events.scalar(f"{self.name}/{name}/{kind}_share", share, step,
                                   f"Share of word occurrences in the {name} that are {kind}")
         tokens = self.custom_tokens if self.custom_tokens is not None else tok.added_tokens()
         self.custom = {t: tok.token_id(t) for t in tokens}
@@ -82,18 +86,17 @@ class VocabularyCheck(Monitor):
         adapter.sync()
         return adapter.word_embeddings(np.array([list(self.custom.values())]))[0] if self.custom else np.zeros((0, 0))
 
-    def log(self, step: int, attributions: Sequence[Attribution]) -> None:
+    def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         self.latest = float(np.mean([fragmented_share(a, self.min_pieces) for a in attributions]))
-        self.context.events.scalar("vocabulary/fragmented_share", self.latest, step,
+        self.context.events.scalar(f"{self.name}/fragmented_share", self.latest, step,
                                    f"method: {self.method}; share of attribution mass on pieces of words cut "
                                    f"into {self.min_pieces}+ pieces")
-        if self.custom:
-            self._custom_tokens(step, attributions)
+        return self._custom_tokens(step, attributions) if self.custom else []
 
-    def _custom_tokens(self, step: int, attributions: Sequence[Attribution]) -> None:
-        events = self.context.events
+    def _custom_tokens(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        events, alerts = self.context.events, []
         for k, ((token, index), row) in enumerate(zip(self.custom.items(), self._rows())):
-            tag = f"vocabulary/custom/{k:02d}_{_tag_safe(token)}"
+            tag = f"{self.name}/custom/{k:02d}_{_tag_safe(token)}"
             moved = float(np.linalg.norm(row - self.initial[token]))
             events.scalar(f"{tag}/embedding_norm", float(np.linalg.norm(row)), step, f"token {token!r}")
             events.scalar(f"{tag}/moved", moved, step, f"L2 distance of {token!r}'s embedding from train begin")
@@ -104,10 +107,12 @@ class VocabularyCheck(Monitor):
                 message = (f"Added token {token!r} appears in the training texts or probes but its embedding has "
                            f"not moved since train begin: is the embedding layer frozen?")
                 warnings.warn(message, stacklevel=2)
-                events.text("vocabulary/alerts", escape_markdown(message), step, "Custom-token alerts")
+                alerts.append(self.alert(step, "embedding moved since train begin", moved, 0.0, message,
+                                         subject=token))
+        return alerts
 
     def columns(self) -> list[tuple[str, str]]:
-        return [("fragmented share", "vocabulary/fragmented_share")]
+        return [("fragmented share", f"{self.name}/fragmented_share")]
 
     def progress(self, step: int) -> str | None:
         return None if self.latest is None else f"fragmented share {self.latest:.2f}"
