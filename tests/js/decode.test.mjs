@@ -3,7 +3,7 @@
 import {test} from "node:test";
 import assert from "node:assert/strict";
 import {gzipSync} from "node:zlib";
-import {decodePayload, LRUCache, inlineSource, WORD_START, SPECIAL, SECOND} from "../../gradcallback/dashboard/static/decode.js";
+import {decodePayload, LRUCache, inlineSource, methodsByAlertStep, WORD_START, SPECIAL, SECOND} from "../../gradcallback/dashboard/static/decode.js";
 import {classifier, qa, buildPayload} from "./payload.mjs";
 
 test("flag bits match payload.py", () => {
@@ -89,11 +89,19 @@ test("LRU cache: the limit holds however many entries arrive", () => {
   assert.deepEqual(cache.keys(), [9, 0]); // 0, read after every insertion, survives as the most recent
 });
 
+test("alert methods: the writer's {step: methods} in alert-step order; a list or nothing passes through", () => {
+  assert.deepEqual(methodsByAlertStep([1, 4], {"4": ["integrated_gradients"], "1": ["gradient_norm", "x"]}),
+                   [["gradient_norm", "x"], ["integrated_gradients"]]);
+  assert.deepEqual(methodsByAlertStep([3], {}), [[]]); // an alert step whose alerts name no method
+  assert.deepEqual(methodsByAlertStep([3], [["a"]]), [["a"]]);
+  assert.equal(methodsByAlertStep([3], undefined), undefined);
+});
+
 test("inline source: runs, steps with alert methods, gunzipped payloads", async () => {
   const b64 = (buffer) => gzipSync(Buffer.from(buffer)).toString("base64");
   const data = {runs: [{run: "r/attributions", methods: {
     gradient_norm: {payloads: {"10": b64(classifier({step: 10})), "2": b64(classifier({step: 2}))},
-                    alert_steps: [10], alert_methods: [["integrated_gradients"]]},
+                    alert_steps: [10], alert_methods: {"10": ["integrated_gradients"]}}, // as the writer sends it
     old: {payloads: {"0": b64(classifier())}, alert_steps: []},
   }}]};
   const source = inlineSource(data);

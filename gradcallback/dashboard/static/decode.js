@@ -84,6 +84,13 @@ async function fetchOk(url) {
   return response;
 }
 
+// The writer sends alert_methods as {"<step>": [methods]} (keys: the alert steps); the viewer reads
+// alertMethods[k] for alertSteps[k]. A list already in that order passes through; absent stays undefined.
+export function methodsByAlertStep(alertSteps, alertMethods) {
+  if (alertMethods === undefined || alertMethods === null || Array.isArray(alertMethods)) return alertMethods ?? undefined;
+  return alertSteps.map((step) => alertMethods[String(step)] || []);
+}
+
 // The TensorBoard plugin's routes, relative to the plugin page (its <base> is plugin/gradcallback/).
 // steps() answers {steps, alertSteps, alertMethods}: alertMethods[k] lists the methods named by the
 // alerts at alertSteps[k]; undefined from a plugin that predates it (the viewer then reads a payload).
@@ -93,7 +100,8 @@ export function serverSource() {
     runs: async () => (await (await fetchOk("runs")).json()).runs,
     steps: async (run, method) => {
       const answer = await (await fetchOk(`steps?${q({run, method})}`)).json();
-      return {steps: answer.steps, alertSteps: answer.alert_steps, alertMethods: answer.alert_methods};
+      return {steps: answer.steps, alertSteps: answer.alert_steps,
+              alertMethods: methodsByAlertStep(answer.alert_steps, answer.alert_methods)};
     },
     payload: async (run, method, step) =>
       (await fetchOk(`payload?${q({run, method, step})}`)).arrayBuffer(), // gzip undone by the browser
@@ -101,7 +109,7 @@ export function serverSource() {
 }
 
 // The offline report, inlined in the page: {runs: [{run, methods: {method: {payloads: {step: base64
-// gzip}, alert_steps: [...], alert_methods: [[...], ...]}}}]} (alert_methods absent before it existed).
+// gzip}, alert_steps: [...], alert_methods: {step: [...]}}}}]} (alert_methods absent before it existed).
 export function inlineSource(data) {
   const find = (run, method) => data.runs.find((r) => r.run === run).methods[method];
   return {
@@ -109,7 +117,7 @@ export function inlineSource(data) {
     steps: async (run, method) => ({
       steps: Object.keys(find(run, method).payloads).map(Number).sort((x, y) => x - y),
       alertSteps: find(run, method).alert_steps,
-      alertMethods: find(run, method).alert_methods,
+      alertMethods: methodsByAlertStep(find(run, method).alert_steps, find(run, method).alert_methods),
     }),
     payload: async (run, method, step) => {
       const text = atob(find(run, method).payloads[String(step)]);
