@@ -195,7 +195,8 @@ class AttributionCallback:
         parse_targets(self.probes.task, self._targets, self._encodings, self._explainer.tokenizer)
         self._open_writers()
         self.clock.start(self.model)
-        context = RunContext(self._explainer, self.probes, self._logger.events, self._encodings, self._logger.records)
+        context = RunContext(self._explainer, self.probes, self._logger.events, self._encodings, self._logger.records,
+                             strict=self.strict)
         for monitor in self.monitors:
             monitor.check(context)
         self._context, self._started, self.stop_reason = context, False, None
