@@ -197,8 +197,7 @@ class AttributionCallback:
         self.clock.start(self.model)
         context = RunContext(self._explainer, self.probes, self._logger.events, self._encodings, self._logger.records,
                              strict=self.strict)
-        for monitor in self.monitors:
-            monitor.check(context)
+        checks.monitors_ready(self.monitors, context, self.close)
         self._context, self._started, self.stop_reason = context, False, None
 
     def _open_writers(self) -> None:

@@ -52,16 +52,18 @@ def infer_scheme(tokens: Sequence[str]) -> str:
 
 
 def piece_text(token: str, scheme: str) -> str:
-    """A token's text without its marker: "##ik" -> "ik", "Ġwon" -> "won", "▁at" -> "at"."""
+    """A token's text without its marker: "##ik" -> "ik", "Ġwon" -> "won", "▁at" -> "at"; a token
+    that is only a marker stays as it is."""
+    return _stripped(token, scheme) or token
+
+
+def _stripped(token: str, scheme: str) -> str:
     if scheme == WORDPIECE:
-        return token[2:] if token.startswith(CONTINUES) and len(token) > 2 else token
+        return token[2:] if token.startswith(CONTINUES) else token
     if scheme == BPE:
         raw = [_BYTES.get(ch) for ch in token]
-        text = token if None in raw else bytes(raw).decode("utf-8", errors="replace")
-        return text.strip() or token  # an added token is plain text, not bytes
-    if scheme == SENTENCEPIECE:
-        return token.lstrip("▁") or token
-    return token
+        return token if None in raw else bytes(raw).decode("utf-8", errors="replace").strip()  # added tokens: text
+    return token.lstrip("▁") if scheme == SENTENCEPIECE else token
 
 
 def _starts_word(token: str, previous: str, scheme: str) -> bool:
@@ -109,7 +111,7 @@ def word_text(tokens: Sequence[str], scheme: str | None) -> str:
     scheme = scheme or infer_scheme(tokens)
     if scheme == BPE and all(ch in _BYTES for t in tokens for ch in t):
         return bytes(_BYTES[ch] for t in tokens for ch in t).decode("utf-8", errors="replace").strip() or tokens[0]
-    return "".join(piece_text(t, scheme) for t in tokens)
+    return "".join(_stripped(t, scheme) for t in tokens) or "".join(tokens)  # "▁", "at" -> "at"; "▁" alone stays
 
 
 def tokens_text(tokens: Sequence[str], scheme: str | None) -> str:
