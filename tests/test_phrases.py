@@ -79,7 +79,7 @@ def _callback(tmp_path, tokenizer, groups: dict, strict: bool) -> AttributionCal
                                         ("quiet", "cannot produce it: it becomes \\['\\[UNK\\]'\\]")])
 def test_a_group_that_can_never_match_warns_once_or_raises_when_strict(tmp_path, hf_tokenizer, entry, why):
     model = build_functional_classifier(seed=1, num_classes=2)
-    with pytest.raises(ValueError, match=f"group 'never' can never match: '{entry}': .*{why}.*"
+    with pytest.raises(ValueError, match=f"group 'never' has entries that can never match a probe: '{entry}': .*{why}.*"
                                          f"Received: groups\\['never'\\]=\\['{entry}'\\]"):
         _callback(tmp_path / "strict", hf_tokenizer, {"never": [entry]}, strict=True).open(model)
     callback = _callback(tmp_path / "lenient", hf_tokenizer, {"never": [entry], "river": ["river"]}, strict=False)

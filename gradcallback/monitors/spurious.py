@@ -81,7 +81,7 @@ class SpuriousGroups(Monitor):
         for group, spec in self.groups.items():
             problems = never_matching(context.explainer.tokenizer, context.encodings or [], spec)
             if problems:
-                message = (f"SpuriousGroups group {group!r} can never match: "
+                message = (f"SpuriousGroups group {group!r} has entries that can never match a probe: "
                            + "; ".join(f"{entry!r}: {why}" for entry, why in problems)
                            + f". Received: groups[{group!r}]={list(spec.entries)!r}")
                 if getattr(context, "strict", False):
