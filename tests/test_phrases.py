@@ -50,6 +50,23 @@ def test_phrases_match_adjacent_whole_words_in_every_scheme(family, scheme, toke
     assert token_mask(got, scheme, special, check_groups(GROUP)["g"]).astype(int).tolist() == mask
 
 
+def test_transformers_tokenizers_carry_their_scheme(tmp_path, hf_tokenizer, hf_slow_tokenizer):
+    import json
+
+    from transformers import GPT2TokenizerFast
+
+    from hub_models import _bpe_vocabulary
+
+    vocabulary, merges = _bpe_vocabulary()
+    (tmp_path / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    gpt2 = wrap_tokenizer(GPT2TokenizerFast(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt")))
+    assert wrap_tokenizer(hf_tokenizer).scheme == wrap_tokenizer(hf_slow_tokenizer).scheme == "wordpiece"
+    tokens = gpt2.convert_ids_to_tokens(gpt2.encode("the green river, green", None).ids)
+    assert gpt2.scheme == "bpe" and tokens == ["the", "Ġgreen", "Ġriver", ",", "Ġgreen"]
+    assert token_mask(tokens, gpt2.scheme, None, check_groups(GROUP)["g"]).astype(int).tolist() == [0, 1, 1, 0, 0]
+
+
 def test_word_spans_literal():
     assert word_spans(["<s>", "Hello", ",", "Ġat", "ik", "u", "'s", "</s>"], "bpe", [1, 0, 0, 0, 0, 0, 0, 1]) == \
         [[0], [1], [2], [3, 4, 5], [6], [7]]  # punctuation starts a word: BERT's "atiku , ' s" split alike

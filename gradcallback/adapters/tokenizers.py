@@ -167,14 +167,16 @@ class KerasHubTokenizer:
         return tokens_text(tokens, self.scheme)
 
     @property
-    def scheme(self) -> str:
+    def scheme(self) -> str | None:
         """How tokens make words (`adapters.words.SCHEMES`): keras-hub's tokenizer class says it
-        (a GPT-2 tokenizer is a `BytePairTokenizer`), else the vocabulary's markers."""
+        (a GPT-2 tokenizer is a `BytePairTokenizer`), else the vocabulary's markers; None (guess
+        from each probe's tokens) for a tokenizer that shows neither."""
         if not hasattr(self, "_scheme"):
             names = {c.__name__ for c in type(self.tokenizer).__mro__}
             kinds = {"WordPieceTokenizer": WORDPIECE, "BytePairTokenizer": BPE, "SentencePieceTokenizer": SENTENCEPIECE}
             known = [scheme for name, scheme in kinds.items() if name in names]
-            self._scheme = known[0] if known else scheme_of_vocabulary(self.tokenizer.get_vocabulary())
+            vocabulary = getattr(self.tokenizer, "get_vocabulary", None)
+            self._scheme = known[0] if known else scheme_of_vocabulary(vocabulary()) if vocabulary else None
         return self._scheme
 
     @property
