@@ -63,6 +63,8 @@ class Attribution:
         segment_ids: 0 for the first text, 1 for the second (QA context).
         score: the target's value f(x) that was differentiated (a logit).
         info: method details, e.g. IG's steps, quadrature and baseline.
+        scheme: how the tokens make words, from the tokenizer ("wordpiece", "bpe", "sentencepiece",
+            "whole": `gradcallback.adapters.words`); None guesses it from the tokens' markers.
     """
 
     tokens: list[str]
@@ -78,6 +80,7 @@ class Attribution:
     segment_ids: np.ndarray | None = None
     score: float = float("nan")
     info: Mapping[str, Any] = field(default_factory=dict)
+    scheme: str | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)

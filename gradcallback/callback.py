@@ -193,9 +193,9 @@ class AttributionCallback:
         parse_targets(self.probes.task, self._targets, self._encodings, self._explainer.tokenizer)
         self._open_writers()
         self.clock.start(self.model)
-        context = RunContext(self._explainer, self.probes, self._logger.events, self._encodings, self._logger.records)
-        for monitor in self.monitors:
-            monitor.check(context)
+        context = RunContext(self._explainer, self.probes, self._logger.events, self._encodings, self._logger.records,
+                             strict=self.strict)
+        checks.monitors_ready(self.monitors, context, self.close)
         self._context, self._started, self.stop_reason = context, False, None
 
     def _open_writers(self) -> None:

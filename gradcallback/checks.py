@@ -71,6 +71,17 @@ def monitors(given: Any, probes: ProbeSet) -> list:
     return items
 
 
+def monitors_ready(items: Sequence[Any], context: Any, close: Any) -> None:
+    """Each monitor's set-up check against the run (`check(context)`); on a failure `close()` runs
+    first: the run's writers are open by then, and an error must not leave them so."""
+    try:
+        for monitor in items:
+            monitor.check(context)
+    except Exception:
+        close()
+        raise
+
+
 def probe_set(probes: Any, target: str) -> None:
     if not isinstance(probes, ProbeSet):
         raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")

@@ -15,6 +15,8 @@ import unicodedata
 
 import numpy as np
 
+from .words import BPE, SENTENCEPIECE, WORDPIECE, scheme_of_vocabulary, tokens_text
+
 Text = Any  # a str, or a (question, context) pair
 
 
@@ -67,6 +69,13 @@ class HFTokenizer:
         return self.tokenizer.convert_tokens_to_string(tokens)
 
     kind = "transformers"
+
+    @property
+    def scheme(self) -> str:
+        """How tokens make words (`adapters.words.SCHEMES`), read from the vocabulary's markers once."""
+        if not hasattr(self, "_scheme"):
+            self._scheme = scheme_of_vocabulary(self.tokenizer.get_vocab())
+        return self._scheme
 
     @property
     def unk_token(self) -> str | None:
@@ -155,7 +164,20 @@ class KerasHubTokenizer:
         return [str(self.tokenizer.id_to_token(int(i))) for i in ids]
 
     def tokens_to_string(self, tokens: list[str]) -> str:
-        return merge_wordpieces(tokens)
+        return tokens_text(tokens, self.scheme)
+
+    @property
+    def scheme(self) -> str | None:
+        """How tokens make words (`adapters.words.SCHEMES`): keras-hub's tokenizer class says it
+        (a GPT-2 tokenizer is a `BytePairTokenizer`), else the vocabulary's markers; None (guess
+        from each probe's tokens) for a tokenizer that shows neither."""
+        if not hasattr(self, "_scheme"):
+            names = {c.__name__ for c in type(self.tokenizer).__mro__}
+            kinds = {"WordPieceTokenizer": WORDPIECE, "BytePairTokenizer": BPE, "SentencePieceTokenizer": SENTENCEPIECE}
+            known = [scheme for name, scheme in kinds.items() if name in names]
+            vocabulary = getattr(self.tokenizer, "get_vocabulary", None)
+            self._scheme = known[0] if known else scheme_of_vocabulary(vocabulary()) if vocabulary else None
+        return self._scheme
 
     @property
     def unk_token(self) -> str | None:
@@ -232,17 +254,6 @@ def split_words(text: str) -> list[str]:
     """Unicode-aware fallback pre-tokenizer: runs of letters/digits/marks, and single punctuation."""
     text = unicodedata.normalize("NFC", text)
     return re.findall(r"[\w\u0300-\u036f\u1100-\u11ff\u3130-\u318f]+|[^\w\s]", text)
-
-
-def merge_wordpieces(tokens: list[str]) -> str:
-    """Join WordPiece tokens back into text: "at", "##ik", "##u" -> "atiku"."""
-    out = ""
-    for token in tokens:
-        if token.startswith("##"):
-            out += token[2:]
-        else:
-            out += (" " if out else "") + token
-    return out
 
 
 def _sane_max(value: Any) -> int | None:

@@ -1,19 +1,23 @@
 """Declared spurious-token groups: how much attribution goes to tokens that should not matter.
 
-A group is a list of words (their word pieces count for them), a regular expression
-matched against whole words, or the string "special_tokens". Shares are computed from
-`Attribution`s, so every method gets the same monitor.
+A group is a list of words and phrases (a phrase's words when adjacent; every word with all its
+pieces; case and accents ignored), a regular expression matched against single whole words, or the
+string "special_tokens". Words are the tokenizer's (`adapters.words.word_spans`, by its scheme).
+Shares are computed from `Attribution`s, so every method gets the same monitor.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..alerts import Alert
+from ..adapters.tokenizers import split_words
+from ..adapters.words import fold, word_spans, word_text
 from ..attribution import Attribution, normalize_l1_share
 from ..views.tables import escape_markdown, word_groups, words
 
@@ -30,8 +34,22 @@ class SpuriousAttributionError(RuntimeError):
         self.shares, self.thresholds, self.step, self.alert = dict(shares), dict(thresholds), step, alert
 
 
+@dataclass(frozen=True)
+class WordList:
+    """A group given as words and phrases: the entries as given, and each entry's words as matched
+    (`split_words`, folded: "Quiet River" -> ("quiet", "river"), "don't" -> ("don", "'", "t"))."""
+
+    entries: tuple[str, ...]
+    phrases: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def of(cls, entries: Any) -> "WordList":
+        given = tuple(dict.fromkeys(str(e) for e in entries))
+        return cls(given, tuple(tuple(fold(w) for w in split_words(e)) for e in given))
+
+
 def check_groups(groups: Any) -> dict[str, Any]:
-    """Validate `spurious=`: name -> list of words, compiled regex, or "special_tokens"."""
+    """Validate `spurious=`: name -> list of words and phrases, compiled regex, or "special_tokens"."""
     if not isinstance(groups, Mapping) or not groups:
         raise ValueError(f"Expected spurious to be a non-empty dict of name -> words, regex or "
                          f"'{SPECIAL}'. Received: spurious={groups!r}")
@@ -39,8 +57,9 @@ def check_groups(groups: Any) -> dict[str, Any]:
     for name, spec in groups.items():
         if spec == SPECIAL or isinstance(spec, re.Pattern):
             out[str(name)] = spec
-        elif isinstance(spec, (list, tuple, set, frozenset)) and spec and all(isinstance(w, str) for w in spec):
-            out[str(name)] = frozenset(w.lower() for w in spec)
+        elif isinstance(spec, (list, tuple, set, frozenset)) and spec and all(isinstance(w, str) for w in spec) \
+                and all(split_words(w) for w in spec):
+            out[str(name)] = WordList.of(sorted(spec) if isinstance(spec, (set, frozenset)) else spec)
         else:
             raise ValueError(f"Expected a list of words, a compiled regex or '{SPECIAL}' for group {name!r}. "
                              f"Received: spurious[{name!r}]={spec!r}")
@@ -49,17 +68,81 @@ def check_groups(groups: Any) -> dict[str, Any]:
 
 def group_mask(a: Attribution, spec: Any) -> np.ndarray:
     """Which tokens of `a` belong to the group: all pieces of a matching word count."""
-    special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
+    return token_mask(a.tokens, a.scheme, a.special_mask, spec)
+
+
+def token_mask(tokens: Sequence[str], scheme: str | None, special: Sequence[bool] | None, spec: Any) -> np.ndarray:
+    """`group_mask` on raw tokens (a probe's encoding before anything is explained)."""
+    special = np.zeros(len(tokens), bool) if special is None else np.asarray(special, bool)
     if spec == SPECIAL:
         return special.copy()
-    mask = np.zeros(len(a.tokens), bool)
-    labels = words(a)[0]
-    for label, positions in zip(labels, word_groups(a)):
-        if special[positions[0]]:
-            continue
-        hit = bool(spec.search(label)) if isinstance(spec, re.Pattern) else label.lower() in spec
-        mask[positions] = hit
+    if isinstance(spec, (list, tuple, set, frozenset)):  # words given directly, not through check_groups
+        spec = WordList.of(sorted(spec) if isinstance(spec, (set, frozenset)) else spec)
+    if isinstance(spec, WordList):
+        return phrase_mask(tokens, scheme, special, spec.phrases)
+    mask = np.zeros(len(tokens), bool)
+    for positions in word_spans(tokens, scheme, special):
+        if not special[positions[0]]:
+            mask[positions] = bool(spec.search(word_text([tokens[i] for i in positions], scheme)))
     return mask
+
+
+def phrase_mask(tokens: Sequence[str], scheme: str | None, special: np.ndarray,
+                phrases: Sequence[tuple[str, ...]]) -> np.ndarray:
+    """Tokens of every occurrence of a phrase: its words adjacent, each a whole word (all its pieces).
+
+    Words are compared as `WordList` splits them, so a BPE word "'s" is the phrase's "'" and "s"."""
+    spans, units, owners = _word_units(tokens, scheme, special)
+    mask = np.zeros(len(tokens), bool)
+    for phrase in phrases:
+        n = len(phrase)
+        for i in (i for i in range(len(units) - n + 1) if units[i] == phrase[0]):
+            first, last = owners[i], owners[i + n - 1]
+            whole = (i == 0 or owners[i - 1] != first) and (i + n == len(units) or owners[i + n] != last)
+            if whole and tuple(units[i:i + n]) == phrase:
+                mask[[p for k in range(first, last + 1) for p in spans[k]]] = True
+    return mask
+
+
+def _word_units(tokens: Sequence[str], scheme: str | None, special: np.ndarray) -> tuple[list, list, list]:
+    """(word spans, the words' folded pieces of text in order, the word each piece is from); a
+    special token is a None piece, so no phrase runs across it."""
+    spans = word_spans(tokens, scheme, special)
+    units: list[str | None] = []
+    owners: list[int] = []
+    for k, span in enumerate(spans):
+        text = word_text([tokens[i] for i in span], scheme)
+        parts = [None] if special[span[0]] else [fold(w) for w in split_words(text)]
+        units += parts
+        owners += [k] * len(parts)
+    return spans, units, owners
+
+
+def never_matching(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> list[tuple[str, str]]:
+    """(entry, why) for each entry of a `WordList` group that matches none of the probes: the
+    tokenizer cannot produce it ([UNK], or pieces that do not join back into it), or no probe has it.
+
+    Args:
+        tokenizer: the run's tokenizer adapter (`adapters.wrap_tokenizer`), with its `scheme`.
+        encodings: the probe encodings the run explains.
+        spec: one group as `check_groups` returns it; other kinds have no entries to check.
+    """
+    if not isinstance(spec, WordList):
+        return []
+    probes = [(tokenizer.convert_ids_to_tokens(e.ids), e.special_mask) for e in encodings]
+    out = []
+    for entry, phrase in zip(spec.entries, spec.phrases):
+        if any(phrase_mask(tokens, tokenizer.scheme, special, [phrase]).any() for tokens, special in probes):
+            continue
+        alone = tokenizer.encode(entry, None)
+        pieces = [t for t, s in zip(tokenizer.convert_ids_to_tokens(alone.ids), alone.special_mask) if not s]
+        if phrase_mask(pieces, tokenizer.scheme, np.zeros(len(pieces), bool), [phrase]).any():
+            out.append((entry, f"occurs in none of the {len(encodings)} probes"))
+        elif tokenizer.unk_token is not None and tokenizer.unk_token in pieces:
+            out.append((entry, f"the tokenizer cannot produce it: it becomes {pieces} (unknown)"))
+        else:
+            out.append((entry, f"the tokenizer cannot produce it: its pieces {pieces} do not join back into it"))
+    return out
 
 
 def group_shares(attributions: Sequence[Attribution], spec: Any) -> np.ndarray:

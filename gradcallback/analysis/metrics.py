@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..adapters.words import SPACE_MARKERS
 from ..attribution import Attribution, normalize_l1_share
 
 
@@ -34,7 +35,10 @@ def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:
 
 
 def _norm(text: str | None) -> str:
-    return " ".join((text or "").replace("Ġ", " ").replace("▁", " ").lower().split())
+    text = text or ""
+    for marker in SPACE_MARKERS:
+        text = text.replace(marker, " ")
+    return " ".join(text.lower().split())
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:

@@ -109,12 +109,15 @@ def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[
                   verbose: bool = True) -> AttributionCallback:
     """The demo's configuration: gradient_norm and integrated gradients every epoch; the monitors with
     their default configuration (integrated gradients): vocabulary coverage, the "names" group,
-    lexicon-free discovery and faithfulness."""
+    lexicon-free discovery and faithfulness. The group holds the names the probes contain: a name in
+    no probe could never match (SpuriousGroups warns about it, and raises when strict)."""
+    seen = {w for text in probes.inputs for w in re.findall(r"\w+", text.lower())}
+    names = [n for n in NAMES if n in seen] or list(NAMES)
     return AttributionCallback(
         probes, log_dir=logdir, methods=("gradient_norm", "integrated_gradients"),
         method_options={"integrated_gradients": {"steps": 16}},
         monitors=[VocabularyCheck(terms=[n.capitalize() for n in NAMES], texts=train_texts[:200]),
-                  SpuriousGroups({"names": list(NAMES)}), ShortcutDiscovery(), Faithfulness()],
+                  SpuriousGroups({"names": names}), ShortcutDiscovery(), Faithfulness()],
         verbose=verbose)
 
 

@@ -194,7 +194,7 @@ class Explainer:
             method=method, target=int(target[0]) if task == "classification" else (int(target[0]), int(target[1])),
             prediction=prediction, convergence_delta=None if out.delta is None else float(out.delta[row]),
             task=task, text=text, special_mask=enc.special_mask.copy(), segment_ids=enc.segment_ids.copy(),
-            score=float(ev.values[row]), info=info,
+            score=float(ev.values[row]), info=info, scheme=self.tokenizer.scheme,
         )
 
     def _answer(self, text: Any, enc: Encoding, tokens: list[str], span: tuple[int, int]) -> str:

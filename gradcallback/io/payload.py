@@ -14,7 +14,8 @@ name -> [byte offset from the first array, dtype, count]:
     tokens   uint16|uint32 [T]    index into `header["vocab"]` (token strings, stored once per step)
     scores   float16 [T]          score / the probe's scale: float16 keeps 3 significant digits
     scales   float32 [probes]     the probe's largest finite |score| (1 when all are zero)
-    flags    uint8 [T]            1 word start, 2 special token, 4 second segment (QA context)
+    flags    uint8 [T]            1 word start (`adapters.words.word_spans`, by `header["scheme"]`: "wordpiece",
+                                  "bpe", "sentencepiece", "whole"), 2 special token, 4 second segment (QA context)
     groups   uint8|16|32 [T]      bit g set: the token belongs to spurious group g (when groups exist)
 
 The step's alerts are in `header["alerts"]`: each `Alert.as_dict()` plus its "tag" and, for the
@@ -64,6 +65,7 @@ def build(step: int, method: str, attributions: Sequence[Attribution], *, signed
     header = {
         "version": VERSION, "step": int(step), "method": method, "signed": bool(signed),
         "task": attributions[0].task if attributions else "classification",
+        "scheme": attributions[0].scheme if attributions else None,  # how flags' word starts were found
         "label_names": None if label_names is None else [str(n) for n in label_names],
         "groups": names, "alerts": [_alert_entry(a) for a in alerts],
         "alert_groups": [n for n in names if n in {a.subject for a in alerts}],

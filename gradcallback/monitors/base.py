@@ -42,6 +42,7 @@ class RunContext:
     events: Any
     encodings: Any = None  # the probe encodings the run explains
     records: Any = None  # the run's JsonlWriter, for monitor rows ({"kind": ...}) tools read back
+    strict: bool = False  # the callback's strict mode: a set-up doubt a monitor would warn about raises
 
 
 class Monitor:

@@ -8,8 +8,9 @@ from typing import Any, Sequence
 
 from ..alerts import Alert
 from ..attribution import Attribution
-from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, offenders_table,
+from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, never_matching, offenders_table,
                                share_where_present, shares_by_class)
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_name, check_positive
 
 STATISTICS = ("where_present", "overall")
@@ -36,8 +37,13 @@ class SpuriousGroups(Monitor):
     statistic crosses its limit for `patience` consecutive logged steps.
 
     Args:
-        groups: name -> list of words (their word pieces count for them), a compiled regex matched
-            against whole words, or "special_tokens".
+        groups: name -> list of words and phrases, a compiled regex, or "special_tokens". A word counts
+            with all its pieces (the tokenizer's own word-piece scheme), case and accents ignored; an
+            entry with spaces ("quiet river") matches its words where they are adjacent. A regex is
+            matched against single words: to watch a phrase, list it as an entry with spaces. Before
+            training, an entry that occurs in no probe, or that the tokenizer cannot produce (it
+            becomes [UNK], or pieces that do not join back into it), gets one warning per group
+            (a ValueError in strict mode).
         threshold: alert when the statistic exceeds this share (a number for every group, or a dict).
         rise: alert when the statistic exceeds its value at the run's first logged step by this much.
             The default (integrated gradients, where present, rise 0.2, no threshold) won the detection
@@ -53,7 +59,8 @@ class SpuriousGroups(Monitor):
         method: the attribution method read (integrated gradients by default: see DETECTION.md).
 
     Tags: `<name>/<group>/share` (overall) and `/share/class_<c>` (per predicted class),
-    `<name>/<group>/where_present`, `<name>/<group>/offenders`, `<name>/alerts`.
+    `<name>/<group>/where_present` (or the text `<name>/<group>/not_present` at a step when no probe
+    contains the group), `<name>/<group>/offenders`, `<name>/alerts`.
     """
 
     def __init__(self, groups: dict, *, threshold: float | dict | None = None, rise: float | dict | None = DEFAULT_RISE,
@@ -69,6 +76,19 @@ class SpuriousGroups(Monitor):
         self.patience = check_positive("patience", patience)
         self.method, self.name = method, check_name(name)
         self.stop_reason: str | None = None
+
+    def check(self, context: Any) -> None:
+        """Warn once per group (raise when strict) about entries that can match no probe: the
+        monitor would track nothing for them, and say nothing."""
+        for group, spec in self.groups.items():
+            problems = never_matching(context.explainer.tokenizer, context.encodings or [], spec)
+            if problems:
+                message = (f"SpuriousGroups group {group!r} has entries that can never match a probe: "
+                           + "; ".join(f"{entry!r}: {why}" for entry, why in problems)
+                           + f". Received: groups[{group!r}]={list(spec.entries)!r}")
+                if getattr(context, "strict", False):
+                    raise ValueError(message)
+                warnings.warn(message, stacklevel=2)
 
     def start(self, context: Any, step: int) -> None:
         self.context = context
@@ -95,6 +115,10 @@ class SpuriousGroups(Monitor):
             if present is not None:
                 events.scalar(f"{self.name}/{group}/where_present", present, step,
                               f"{about}; mean share over the probes that contain the group")
+            else:  # said, not left out: a missing curve reads like a broken writer
+                events.text(f"{self.name}/{group}/not_present", escape_markdown(
+                    f"No probe contains group {group!r} at step {step}: its where-present share is undefined "
+                    f"(read as 0)."), step, about)
             events.text(f"{self.name}/{group}/offenders", offenders_table(attributions, spec), step, about)
             self.latest[group] = self.statistic_of(attributions, spec)
             self.first.setdefault(group, self.latest[group])

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..adapters.words import word_spans, word_text
 from ..attribution import Attribution, normalize_l1_share
 
 _MARKDOWN = set("\\`*_{}[]()#+-.!|")  # what Python-Markdown (TensorBoard) unescapes; "~" is not markup there
@@ -42,33 +43,16 @@ def escape_markdown(text: str) -> str:
 
 
 def word_groups(a: Attribution) -> list[list[int]]:
-    """Token positions of each word: WordPiece `##x` continues a word, BPE `Ġx` and SentencePiece
-    `▁x` start one. Special tokens are words of their own."""
-    scheme = "bpe" if any(t.startswith("Ġ") for t in a.tokens) else \
-        "sp" if any(t.startswith("▁") for t in a.tokens) else "wordpiece"
-    special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
-    groups: list[list[int]] = []
-    for i, token in enumerate(a.tokens):
-        continues = groups and not special[i] and not special[groups[-1][0]] and (
-            token.startswith("##") if scheme == "wordpiece" else token[:1] not in ("Ġ", "▁"))
-        if continues:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
-
-
-def _piece_text(token: str) -> str:
-    return token[2:] if token.startswith("##") else token.lstrip("Ġ▁") or token
+    """Token positions of each word of `a`, by its tokenizer's scheme (`adapters.words.word_spans`).
+    Special tokens are words of their own."""
+    return word_spans(a.tokens, a.scheme, a.special_mask)
 
 
 def words(a: Attribution) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Word pieces merged into words with summed scores; returns (words, scores, is_special)."""
     special = a.special_mask if a.special_mask is not None else np.zeros(len(a.tokens), bool)
     groups = word_groups(a)
-    labels = [a.tokens[g[0]] if special[g[0]] else "".join(
-        (a.tokens[i].lstrip("Ġ▁") or a.tokens[i]) if k == 0 else _piece_text(a.tokens[i]) for k, i in enumerate(g))
-        for g in groups]
+    labels = [a.tokens[g[0]] if special[g[0]] else word_text([a.tokens[i] for i in g], a.scheme) for g in groups]
     scores = np.asarray([float(np.sum(a.scores[g])) for g in groups], np.float32)
     return labels, scores, np.asarray([bool(special[g[0]]) for g in groups], bool)
 
