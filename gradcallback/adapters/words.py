@@ -51,6 +51,12 @@ def infer_scheme(tokens: Sequence[str]) -> str:
         SENTENCEPIECE if any(t.startswith("▁") for t in tokens) else WORDPIECE
 
 
+def marker(scheme: str | None) -> str | None:
+    """The marker a scheme's pieces carry ("##" continues a WordPiece word, "Ġ"/"▁" start a BPE or
+    SentencePiece one); None for whole words or an unknown scheme. The viewer strips it from the payload."""
+    return _PREFIX.get(scheme) if scheme else None
+
+
 def piece_text(token: str, scheme: str) -> str:
     """A token's text without its marker: "##ik" -> "ik", "Ġwon" -> "won", "▁at" -> "at"; a token
     that is only a marker stays as it is."""

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..adapters.words import marker
 from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.groups import group_mask
@@ -66,6 +67,7 @@ def build(step: int, method: str, attributions: Sequence[Attribution], *, signed
         "version": VERSION, "step": int(step), "method": method, "signed": bool(signed),
         "task": attributions[0].task if attributions else "classification",
         "scheme": attributions[0].scheme if attributions else None,  # how flags' word starts were found
+        "marker": marker(attributions[0].scheme) if attributions else None,  # what the viewer strips from pieces
         "label_names": None if label_names is None else [str(n) for n in label_names],
         "groups": names, "alerts": [_alert_entry(a) for a in alerts],
         "alert_groups": [n for n in names if n in {a.subject for a in alerts}],

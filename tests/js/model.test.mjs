@@ -26,6 +26,15 @@ test("printable, colour and ink", () => {
   assert.equal(ink([255, 255, 255]), "#141414");
 });
 
+test("units: the payload's marker is what a merged word's pieces lose", () => {
+  // A SentencePiece payload: "▁at" starts the word, "##iku" is not a marker there and stays as text.
+  const sp = {...P, marker: "\u2581", vocab: ["[CLS]", "\u2581the", "\u2581at", "iku", "[SEP]", "a", "film"]};
+  assert.deepEqual(units(sp, 0, true).map((u) => u.text), ["[CLS]", "the", "atiku", "[SEP]"]);
+  const whole = {...P, marker: null}; // word-level vocabulary: nothing is stripped
+  assert.deepEqual(units(whole, 0, true).map((u) => u.text), ["[CLS]", "the", "at##iku", "[SEP]"]);
+  assert.deepEqual(units({...P, marker: "##"}, 0, true).map((u) => u.text), ["[CLS]", "the", "atiku", "[SEP]"]);
+});
+
 test("units: tokens as stored, or words with pieces merged", () => {
   assert.deepEqual(units(P, 0, false).map((u) => u.text), ["[CLS]", "the", "at", "##iku", "[SEP]"]);
   const words = units(P, 0, true);

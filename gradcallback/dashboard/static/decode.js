@@ -37,7 +37,7 @@ export function decodePayload(buffer) {
   }
   return {
     step: header.step, method: header.method, signed: header.signed, task: header.task,
-    labelNames: header.label_names, groups: header.groups, alerts: header.alerts,
+    scheme: header.scheme, marker: header.marker, labelNames: header.label_names, groups: header.groups, alerts: header.alerts,
     alertGroups: header.alert_groups, vocab: header.vocab, probes: header.probes,
     n: offsets.length - 1, offsets, tokens: view(buffer, start, a.tokens), scores,
     flags: view(buffer, start, a.flags), groupBits: a.groups ? view(buffer, start, a.groups) : null,

@@ -24,7 +24,10 @@ export function ink([r, g, b]) {
   return 0.299 * r + 0.587 * g + 0.114 * b < 140 ? "#fff" : "#141414";
 }
 
-function pieceText(token, first) {
+// A piece's text without the marker its tokenizer's scheme puts on it (the payload's `marker`, from
+// adapters/words.py); payloads written before the scheme travelled fall back to guessing.
+function pieceText(token, first, marker) {
+  if (marker !== undefined) return (marker && token.startsWith(marker) ? token.slice(marker.length) : token) || token;
   if (!first && token.startsWith("##")) return token.slice(2);
   return token.replace(/^[\u0120\u2581]+/, "") || token; // BPE "Ġ", SentencePiece "▁"
 }
@@ -36,11 +39,11 @@ export function units(P, i, merge) {
     const flags = P.flags[t], token = P.vocab[P.tokens[t]], bits = P.groupBits ? P.groupBits[t] : 0;
     const last = out[out.length - 1];
     if (merge && last && !(flags & WORD_START)) {
-      last.text += pieceText(token, false);
+      last.text += pieceText(token, false, P.marker);
       last.positions.push(t - P.offsets[i]);
       last.bits |= bits;
     } else {
-      const text = merge && !(flags & SPECIAL) ? pieceText(token, true) : token;
+      const text = merge && !(flags & SPECIAL) ? pieceText(token, true, P.marker) : token;
       out.push({text, flags, bits, positions: [t - P.offsets[i]]});
     }
   }
