@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..validate import positive_int
 from .reporting import advance
 from .score import BoundScore, Evaluation
 
@@ -70,10 +71,7 @@ def chunk_rows(internal_batch_size: int | str, length: int) -> int:
     if internal_batch_size == "auto":
         length = max(length, 1)
         return max(1, min(128, TOKENS_PER_CHUNK // length, PAIRS_PER_CHUNK // length**2))
-    if not isinstance(internal_batch_size, int) or isinstance(internal_batch_size, bool) or internal_batch_size < 1:
-        raise ValueError(f"Expected internal_batch_size to be a positive int or 'auto'. "
-                         f"Received: internal_batch_size={internal_batch_size!r}")
-    return internal_batch_size
+    return positive_int("internal_batch_size", internal_batch_size)
 
 
 def smoothgrad(

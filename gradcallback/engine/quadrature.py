@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import choice
 QUADRATURES = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "clenshaw_curtis")
 
 
@@ -22,7 +23,8 @@ def quadrature_rule(name: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
     if name == "clenshaw_curtis":
         return clenshaw_curtis(steps - 1)
-    raise ValueError(f"Expected quadrature in {QUADRATURES}. Received: quadrature={name!r}")
+    choice("quadrature", name, QUADRATURES)
+    raise AssertionError(f"quadrature {name!r} is in QUADRATURES but has no rule")
 
 
 def clenshaw_curtis(intervals: int) -> tuple[np.ndarray, np.ndarray]:

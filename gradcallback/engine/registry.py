@@ -6,6 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+from ..validate import choice
 from . import methods
 from .integrated_gradients import integrated_gradients
 from .options import check_values
@@ -39,8 +40,7 @@ def is_signed(method: str, options: dict | None = None) -> bool:
 def method_options(method: str, options: dict) -> dict:
     """The options as the method function takes them; ValueError for an unknown method or option
     (checked against the method's own signature) or a bad smoothgrad base."""
-    if method not in METHODS:
-        raise ValueError(f"Expected method in {sorted(METHODS)}. Received: method={method!r}")
+    choice("method", method, sorted(METHODS))
     accepted = {p.name for p in inspect.signature(METHODS[method].fn).parameters.values()
                 if p.kind is p.KEYWORD_ONLY and p.name != "gram"}
     unknown = sorted(set(options) - accepted)
@@ -51,7 +51,6 @@ def method_options(method: str, options: dict) -> dict:
     call = {k: v for k, v in options.items() if k != "baseline"}
     if method == "smoothgrad":
         base = call.get("base", "gradient_norm")
-        if base not in SMOOTHGRAD_BASES:
-            raise ValueError(f"Expected base in {SMOOTHGRAD_BASES}. Received: base={base!r}")
+        choice("base", base, SMOOTHGRAD_BASES)
         call["base"] = METHODS[base].fn
     return call

@@ -7,7 +7,8 @@ from typing import Any, Sequence
 from ..attribution import Attribution
 from ..analysis.metrics import rank_stability
 from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_positive
+from ..validate import positive_int
+from .base import DEFAULT_METHOD, Monitor
 
 
 class Drift(Monitor):
@@ -21,7 +22,7 @@ class Drift(Monitor):
     name = "drift"
 
     def __init__(self, method: str = DEFAULT_METHOD, top_k: int = 10):
-        self.method, self.top_k = method, check_positive("top_k", top_k)
+        self.method, self.top_k = method, positive_int("top_k", top_k)
 
     def start(self, context: Any, step: int) -> None:
         self.context, self.first, self.previous, self.latest = context, None, None, None
