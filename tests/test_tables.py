@@ -27,6 +27,25 @@ def test_escape_markdown(token, shown):
     assert tables.escape_markdown(token) == shown
 
 
+HOSTILE = ["\\", "\\\\", "a\\", "\\*", "\\\\*", "*_[]<>&|#", "&lt;", "&amp;lt;", "\\&amp;", "&&;", "<\\>",
+           "`code` {x} (y) +-.!", "\\\\\\_", "&quot;\"", "~~s~~", "서울 ##ik Ġat ▁x", ""]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_unescape_markdown_inverts_escape_markdown(text):
+    escaped = tables.escape_markdown(text)
+    assert tables.unescape_markdown(escaped) == text
+    from gradcallback.cli.report import plain_text  # the console's alert line: the same inverse
+
+    assert plain_text(escaped) == text
+
+
+def test_unescape_markdown_keeps_what_is_not_an_escape():
+    assert tables.unescape_markdown("a\\b & c\\") == "a\\b & c\\"  # \b is no Markdown escape; a bare &
+    assert tables.unescape_markdown("\\\\\\*&amp;gt;") == "\\*&gt;"
+    assert tables.unescape_markdown("**bold** line\nsecond") == "**bold** line\nsecond"
+
+
 def test_words_merge_wordpiece_bpe_and_sentencepiece():
     wordpiece = make(["[CLS]", "at", "##ik", "##u", "won", "[SEP]"], [0.5, 1, 2, 3, 4, 0.25])
     assert tables.words(wordpiece)[0] == ["[CLS]", "atiku", "won", "[SEP]"]

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from ..io.runs import Run, top_tokens
+from ..views.tables import unescape_markdown
 
 ALERT_TAGS = ("discovery/length_note", "errors")  # and every monitor's "<name>/alerts"
 
@@ -80,12 +81,6 @@ def _aligned(rows: list[list[str]]) -> list[str]:
 
 
 def plain_text(markdown: str) -> str:
-    """Our alert texts are escaped Markdown: drop the escaping backslashes for the console."""
-    out, escaped = [], False
-    for ch in markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&"):
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        out.append(ch)
-        escaped = False
-    return "".join(out).splitlines()[0] if out else ""
+    """An alert text (escaped Markdown) for the console: its first line, unescaped."""
+    lines = unescape_markdown(markdown).splitlines()
+    return lines[0] if lines else ""

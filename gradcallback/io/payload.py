@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import zlib
 from typing import Any, Mapping, Sequence
 
@@ -31,6 +30,7 @@ import numpy as np
 from ..attribution import Attribution
 from ..analysis.groups import group_mask
 from ..views.tables import word_groups
+from ..views.tables import unescape_markdown
 from . import PLUGIN_NAME
 
 MAGIC = b"GCA1"
@@ -58,7 +58,7 @@ def build(step: int, method: str, attributions: Sequence[Attribution], *, signed
     vocab: dict[str, int] = {}
     token_index = [vocab.setdefault(t, len(vocab)) for a in attributions for t in a.tokens]
     scales = np.array([_scale(a.scores) for a in attributions], np.float32)
-    alert_list = [{"tag": tag, "text": plain(text)[:MAX_ALERT_CHARS]} for tag, text in alerts]
+    alert_list = [{"tag": tag, "text": unescape_markdown(text)[:MAX_ALERT_CHARS]} for tag, text in alerts]
     header = {
         "version": VERSION, "step": int(step), "method": method, "signed": bool(signed),
         "task": attributions[0].task if attributions else "classification",
@@ -99,12 +99,6 @@ def alerted_groups(names: Sequence[str], alerts: Sequence[Mapping[str, str]]) ->
     """Groups named by a spurious-attribution alert ("... group 'names' holds ...")."""
     texts = [a["text"] for a in alerts if a["tag"].startswith("spurious")]
     return [n for n in names if any(f"group {n!r}" in text for text in texts)]
-
-
-def plain(markdown: str) -> str:
-    """Alert texts are escaped Markdown (`tables.escape_markdown`); the view shows them as plain text."""
-    text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    return re.sub(r"\\(.)", r"\1", text)
 
 
 def decode(blob: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

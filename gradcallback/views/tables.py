@@ -15,6 +15,7 @@ from ..attribution import Attribution, normalize_l1_share
 
 _MARKDOWN = set("\\`*_{}[]()#+-.!|")  # what Python-Markdown (TensorBoard) unescapes; "~" is not markup there
 _HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+_ENTITIES = {entity: ch for ch, entity in _HTML.items()}
 
 
 def is_control(ch: str) -> bool:
@@ -38,6 +39,29 @@ def escape_markdown(text: str) -> str:
             out.append(printable(ch))  # control characters made visible
         else:
             out.append(ch)
+    return "".join(out)
+
+
+def unescape_markdown(markdown: str) -> str:
+    """The text `escape_markdown` was given: `unescape_markdown(escape_markdown(s)) == s` for any `s`
+    without control characters (those it shows as U+XXXX, which cannot be told from typed text).
+
+    One left-to-right pass, so an escaped entity (`&amp;lt;`, from a typed `&lt;`) or an escaped
+    backslash before a markup character (`\\\\\\*`, from a typed `\\*`) comes back as typed. Text
+    that is not escaped Markdown keeps its other characters (a lone `\\`, a bare `&`).
+    """
+    out, i, text = [], 0, str(markdown)
+    while i < len(text):
+        entity = next((e for e in _ENTITIES if text.startswith(e, i)), None)
+        if entity is not None:
+            out.append(_ENTITIES[entity])
+            i += len(entity)
+        elif text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _MARKDOWN:
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
     return "".join(out)
 
 
