@@ -45,6 +45,7 @@ def test_unescape_markdown_keeps_what_is_not_an_escape():
     assert tables.unescape_markdown("\\\\\\*&amp;gt;") == "\\*&gt;"
     assert tables.unescape_markdown("**bold** line\nsecond") == "**bold** line\nsecond"
 
+    assert tables.unescape_markdown("50\\.0% \\<b\\> &lt;i&gt;") == "50.0% <b> <i>"  # a hand-escaped <
 
 def test_words_merge_wordpiece_bpe_and_sentencepiece():
     wordpiece = make(["[CLS]", "at", "##ik", "##u", "won", "[SEP]"], [0.5, 1, 2, 3, 4, 0.25])
