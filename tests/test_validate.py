@@ -1,4 +1,4 @@
-"""gradcallback.validate: the one home of the argument checks, and the checks that use it."""
+"""One home per rule: the argument checks (gradcallback.validate) and what "signed" means."""
 
 from __future__ import annotations
 
@@ -63,3 +63,22 @@ def test_the_checks_live_in_one_module():
     spelled = re.compile(r"to be a positive int|to be an int >= |to be a number in \[")
     homes = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py") if spelled.search(p.read_text()))
     assert homes == ["validate.py"]
+
+
+def test_signed_is_the_methods_property_one_definition():
+    from gradcallback.attribution import Attribution, Prediction
+    from gradcallback.engine.registry import is_signed
+    from gradcallback.views.terminal import render
+
+    assert (is_signed("gradient_norm"), is_signed("integrated_gradients"), is_signed("smoothgrad")) == (False, True, False)
+    assert is_signed("smoothgrad", {"base": "gradient_x_input"}) is True and is_signed("my_method") is True
+
+    def shown(method, scores, info=None):
+        a = Attribution(tokens=["[CLS]", "cat", "[SEP]"], token_ids=[2, 7, 3], scores=scores, method=method,
+                        target=0, prediction=Prediction(label=0, probability=0.5), info=info or {})
+        return render(a, color=False).splitlines()[-2].rsplit("; ", 1)[1]
+
+    # all-positive scores of a signed method keep the diverging scale; the probe's numbers do not decide
+    assert shown("integrated_gradients", [0.1, 0.5, 0.2]) == "signed"
+    assert shown("gradient_norm", [0.1, 0.5, 0.2]) == "unsigned"
+    assert shown("smoothgrad", [0.1, 0.5, 0.2], {"base": "gradient_x_input"}) == "signed"

@@ -229,10 +229,10 @@ def write_png(attributions: Sequence[Any], path: str, label_names: Sequence[str]
     import numpy as np
     from PIL import Image
 
-    from ..views.notebook import is_signed
+    from ..engine.registry import is_signed
     from ..views.images import heatmap
 
-    images = [heatmap(a, signed=is_signed(a), label_names=label_names) for a in attributions]
+    images = [heatmap(a, signed=is_signed(a.method, a.info), label_names=label_names) for a in attributions]
     canvas = np.full((sum(i.shape[0] for i in images), max(i.shape[1] for i in images), 3), 255, np.uint8)
     y = 0
     for image in images:

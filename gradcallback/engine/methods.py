@@ -112,4 +112,5 @@ def smoothgrad(
         part = base(fn, noisy, targets[probe], rows[probe], **base_options)
         np.add.at(total, probe, part.scores)
         advance(len(pair))  # the caller's work sink open around this call, if any
-    return MethodOutput((total / samples).astype(np.float32), at_input, info={"samples": samples, "noise": noise})
+    info = {"samples": samples, "noise": noise, "base": base.__name__}  # the base decides is_signed
+    return MethodOutput((total / samples).astype(np.float32), at_input, info=info)
