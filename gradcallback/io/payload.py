@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..attribution import Attribution
+from ..analysis import metrics
 from ..analysis.groups import group_mask
 from ..views.tables import word_groups
 from ..views.tables import unescape_markdown
@@ -175,12 +176,16 @@ def _group_bits(attributions: Sequence[Attribution], specs: Sequence[Any]) -> np
 
 
 def _probe_columns(attributions: Sequence[Attribution], labels: Sequence | None) -> dict[str, list]:
-    """Per-probe values as columns (one list each): prediction, probability, target, label, QA span."""
+    """Per-probe values as columns (one list each): prediction, probability, target, label, whether the
+    prediction is correct (`metrics.correct`), QA span."""
     columns: dict[str, list] = {
         "pred": [a.prediction.label for a in attributions],
         "prob": [round(float(a.prediction.probability), 4) for a in attributions],
         "target": [_jsonable(a.target) for a in attributions],
         "label": [_jsonable(x) for x in labels] if labels is not None else [None] * len(attributions),
+        # true / false / null (no label): computed here once, so the view never judges it itself
+        "correct": [metrics.correct(a, x) for a, x in
+                    zip(attributions, labels if labels is not None else [None] * len(attributions))],
     }
     if any(a.prediction.span is not None for a in attributions):
         columns["span"] = [None if a.prediction.span is None else [int(x) for x in a.prediction.span]
