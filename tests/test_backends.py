@@ -255,25 +255,31 @@ def test_callback_on_a_causal_lm(tmp_path):
 
     from PIL import Image
 
+    from gradcallback import explain
     from hub_models import build_causal_lm, set_deterministic_weights
 
     model = build_causal_lm()
     set_deterministic_weights(model, scale=0.3)
-    probes = ProbeSet.from_prompts(["the cat sat on the", "the dog ran"], model.preprocessor, targets=[" mat", " fast"])
+    # the first prompt's target is the token id the model predicts (so it counts as correct), the second's
+    # a text the model does not predict
+    predicted = explain(model, model.preprocessor, ["the cat sat on the"])[0].prediction.label
+    probes = ProbeSet.from_prompts(["the cat sat on the", "the dog ran"], model.preprocessor,
+                                   targets=[predicted, " fast"])
     callback = AttributionCallback(probes, tmp_path, methods=("gradient_norm", "integrated_gradients"),
                                    target="label", method_options={"integrated_gradients": {"steps": 8}})
     callback.log_now(0, model=model)
     callback.close()
     run = read_run(callback.run_dir, images=True)
-    assert [r["target"][1] for r in run.records if r["method"] == "gradient_norm"] == \
-        [model.preprocessor.tokenizer.token_to_id(t) for t in ("Ġmat", "Ġfast")]
-    assert run.scalars["probes/accuracy"][0] in (0.0, 0.5, 1.0)
+    fast = model.preprocessor.tokenizer.token_to_id("Ġfast")
+    assert [r["target"][1] for r in run.records if r["method"] == "gradient_norm"] == [predicted, fast]
+    assert [r["prediction"]["label"] for r in run.records if r["method"] == "gradient_norm"][1] != fast
+    assert run.scalars["probes/accuracy"][0] == 0.5  # probe 0 (its target id) right, probe 1 (" fast") wrong
     image = Image.open(BytesIO(run.images["integrated_gradients/heatmap/probe_000"][0]))
     assert image.size[0] > 100
     from gradcallback.views.images import header_lines
 
-    a = callback.history["integrated_gradients"][0][1][0]
-    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġmat'   predicted: ")
+    a = callback.history["integrated_gradients"][0][1][1]
+    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġfast'   predicted: ")
 
 
 INVARIANT_TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]

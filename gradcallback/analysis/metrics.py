@@ -29,7 +29,7 @@ def correct(a: Attribution, label: Any) -> bool | None:
         a: the probe's attribution (its `prediction` is read).
         label: the probe's label as `ProbeSet` stores it: a class index (classification; token
             classification: the class at the explained position, or a list of one class per token),
-            the answer text (question answering), the expected next token as text (causal LM).
+            the answer text (question answering), the expected next token as text or id (causal LM).
 
     Returns:
         Classification: predicted class == label. Question answering: the predicted span's text
@@ -39,6 +39,8 @@ def correct(a: Attribution, label: Any) -> bool | None:
     """
     if label is None:
         return None
+    if a.task == "causal_lm" and isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        return a.prediction.label is not None and int(a.prediction.label) == int(label)  # a target token id
     if a.task in ("question_answering", "causal_lm"):
         return _norm(a.prediction.answer) == _norm(label)
     if a.task == "token_classification" and isinstance(label, (list, tuple, np.ndarray)):
