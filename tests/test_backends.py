@@ -37,6 +37,7 @@ def run_python(code_or_script: list[str], backend: str, tmp_path: Path, extra_en
     return done.stdout
 
 
+@pytest.mark.large
 def test_same_weights_give_the_same_scores_on_every_backend(tmp_path):
     results = {b: json.loads(run_python([str(HERE / "backend_scores.py"), str(tmp_path), "--hub"], b, tmp_path)
                              .splitlines()[-1]) for b in ("tensorflow", "jax", "torch")}
@@ -73,6 +74,7 @@ print(json.dumps([after_import, after_explain, after_report]))
 """
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_no_tensorflow_import_where_none_is_needed(tmp_path, backend):
     """import, explain() on a JAX or torch model, the callback writing event files, and `report`."""
@@ -219,6 +221,7 @@ print(json.dumps({"devices": len(keras.distribution.list_devices()), "same": all
 """ % (TEXTS, LABELS)
 
 
+@pytest.mark.large
 def test_jax_data_parallel_on_two_host_devices(tmp_path):
     out = run_python(["-c", DATA_PARALLEL], "jax", tmp_path,
                      {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
@@ -226,6 +229,7 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
     assert result == {"devices": 2, "same": True, "event_files": 1, "steps": [0, 1, 2, 3, 4]}
 
 
+@pytest.mark.large
 def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
     """keras-hub's `from_preset(<local HF folder>)` on JAX and transformers TF on the same weights (the same
     numpy classifier head): per-token gradient_norm and integrated gradients agree (Pearson >= 0.999)."""

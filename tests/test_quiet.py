@@ -64,6 +64,7 @@ def test_quiet_console_filters_file_descriptor_2_and_verbose_does_not():
     assert verbose.stderr == TF_STARTUP_LINES + b"ours\n"
 
 
+@pytest.mark.large
 def test_report_prints_no_tensorflow_startup_lines(tmp_path, hf_tokenizer):
     model = build_hf("bert", "classification", seed=6)
     callback = AttributionCallback(ProbeSet.from_texts(["the movie was good"], hf_tokenizer), tmp_path)
