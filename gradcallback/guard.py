@@ -11,6 +11,11 @@ from .analysis.groups import SpuriousAttributionError
 from .views.tables import escape_markdown
 
 
+class SwitchedOffWarning(RuntimeWarning):
+    """A part of the logged step failed and was switched off; training went on. Its own category, so
+    a test suite (or a user) can turn exactly these into errors: `-W error::...SwitchedOffWarning`."""
+
+
 class Guard:
     """Runs callables by part name; `strict` re-raises instead of switching the part off."""
 
@@ -35,7 +40,7 @@ class Guard:
 
     def report(self, part: str, step: int, error: Exception, trace: str) -> None:
         warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
-                      f"{error!r}\n{trace}", RuntimeWarning, stacklevel=4)
+                      f"{error!r}\n{trace}", SwitchedOffWarning, stacklevel=4)
         text = f"**{escape_markdown(part)}** failed at step {step}: {escape_markdown(repr(error))}\n\n    "
         try:
             self.events.text("errors", text + trace.replace("\n", "\n    "), step,
