@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import checks
-from .training import is_chief
+from .training import StepClock, is_chief
 from .io.payload import write_results
 from .engine import Explainer, is_signed
 from .engine.targets import parse_targets
@@ -24,7 +24,6 @@ from .monitors.base import RunContext
 from .probes import ProbeSet
 from .io.runs import new_run_dir, run_info, write_run_info
 from .analysis.groups import SpuriousAttributionError
-from .training import StepClock
 from .summaries import Display, StepLogger
 from .io.writers import EventWriter, JsonlWriter
 from .validate import choice, positive_int
@@ -101,9 +100,7 @@ class AttributionCallback:
         self.method_options, self.method_every = checks.split_options(method_options, used)
         self.clock = StepClock(positive_int("every_n_epochs", every_n_epochs),
                                None if every_n_steps is None else positive_int("every_n_steps", every_n_steps))
-        self.display = display if display is not None else Display()
-        if not isinstance(self.display, Display):
-            raise ValueError(f"Expected display to be a Display(...). Received: display={display!r}")
+        self.display = checks.display(display)
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
         self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
             "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)

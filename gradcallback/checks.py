@@ -16,7 +16,17 @@ from .engine import METHODS
 from .engine.registry import method_options
 from .monitors.base import check_monitor, check_tasks
 from .probes import ProbeSet
+from .summaries import Display
 from .validate import positive_int
+
+
+def display(given: Any) -> Display:
+    """The display settings: `Display()` when None is given, else a `Display`."""
+    if given is None:
+        return Display()
+    if not isinstance(given, Display):
+        raise ValueError(f"Expected display to be a Display(...). Received: display={given!r}")
+    return given
 
 
 def method_names(methods: Sequence[str]) -> tuple[str, ...]:
