@@ -16,6 +16,10 @@ name -> [byte offset from the first array, dtype, count]:
     scales   float32 [probes]     the probe's largest finite |score| (1 when all are zero)
     flags    uint8 [T]            1 word start, 2 special token, 4 second segment (QA context)
     groups   uint8|16|32 [T]      bit g set: the token belongs to spurious group g (when groups exist)
+
+`header["probes"]` holds per-probe columns, one list each (`probes()` turns them into one dict per
+probe): pred, prob, target, label, correct (true / false / null without a label, decided once by
+`analysis.metrics.correct`: the view never judges it), and span, answer, delta where they apply.
 """
 
 from __future__ import annotations
