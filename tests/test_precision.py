@@ -13,6 +13,7 @@ from conftest import build_functional_classifier
 TEXTS = ["the movie was good", "the film was awful", "a great movie", "a terrible film"]
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("schedule", [{"every_n_epochs": 1}, {"every_n_steps": 2}])
 def test_mixed_precision_jit_and_steps_per_execution(policy, schedule, tmp_path, hf_tokenizer):

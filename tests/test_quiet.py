@@ -82,6 +82,7 @@ def test_the_command_line_imports_no_framework_before_its_set_up():
     assert done.returncode == 0 and done.stdout.strip() == b"[]"
 
 
+@pytest.mark.large
 def test_importing_the_library_changes_no_logging():
     # The frameworks first: what they change on import themselves (JAX sets TF_CPP_MIN_LOG_LEVEL) is theirs.
     code = ("import importlib, logging, os, warnings\n"

@@ -120,6 +120,7 @@ def _train_with_added_token(hf_tokenizer, tmp_path, freeze: bool):
     return [str(w.message) for w in caught if "has not moved" in str(w.message)]
 
 
+@pytest.mark.large
 def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_path):
     from test_callback import read_events
 
