@@ -82,6 +82,7 @@ def test_no_tensorflow_import_where_none_is_needed(tmp_path, backend):
     assert json.loads(out.splitlines()[-1]) == [False, False, False]
 
 
+@pytest.mark.large
 def test_an_unsupported_backend_is_named(tmp_path):
     code = ("from conftest import build_functional_classifier, VOCAB\n"
             "from gradcallback import Explainer\n"
