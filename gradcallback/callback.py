@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from . import checks
 from .alerts import Alert, collect
-from .training import is_chief
+from .training import StepClock, is_chief
 from .engine import Explainer
 from .engine.targets import parse_targets
 from .guard import Guard
@@ -23,9 +23,9 @@ from .monitors.base import RunContext, token_groups
 from .probes import ProbeSet
 from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
 from .analysis.groups import SpuriousAttributionError
-from .training import StepClock
 from .summaries import Display, StepLogger
 from .io.writers import EventWriter, JsonlWriter
+from .validate import choice, positive_int
 
 
 class AttributionCallback:
@@ -89,19 +89,18 @@ class AttributionCallback:
                  display: Display | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True, output: str = "auto",
                  verbose: bool = False, strict: bool | None = None):
-        checks.choices(target=(target, ("predicted", "label")), output=(output, ("auto", "logits", "probabilities")))
+        choice("target", target, ("predicted", "label"))
+        choice("output", output, ("auto", "logits", "probabilities"))
         checks.probe_set(probes, target)
         self.methods = checks.method_names(methods)
         self.monitors = checks.monitors(monitors, probes)
         used = list(dict.fromkeys([*self.methods, *[m.method for m in self.monitors if m.method]]))
         self.method_options, self.method_every = checks.split_options(method_options, used)
-        self.clock = StepClock(checks.positive_int("every_n_epochs", every_n_epochs),
-                               None if every_n_steps is None else checks.positive_int("every_n_steps", every_n_steps))
-        self.display = display if display is not None else Display()
-        if not isinstance(self.display, Display):
-            raise ValueError(f"Expected display to be a Display(...). Received: display={display!r}")
+        self.clock = StepClock(positive_int("every_n_epochs", every_n_epochs),
+                               None if every_n_steps is None else positive_int("every_n_steps", every_n_steps))
+        self.display = checks.display(display)
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
-        self.engine_options = dict(embedding_layer=embedding_layer, batch_size=checks.positive_int(
+        self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
             "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)
         self.verbose = bool(verbose)
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)

@@ -13,19 +13,17 @@ from .engine import METHODS
 from .engine.registry import method_options
 from .monitors.base import check_monitor, check_tasks
 from .probes import ProbeSet
+from .summaries import Display
+from .validate import positive_int
 
 
-def positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
-    return value
-
-
-def choices(**given: tuple[Any, tuple]) -> None:
-    """Each argument's value must be one of its allowed values: `arg=(value, allowed)`."""
-    for arg, (value, allowed) in given.items():
-        if value not in allowed:
-            raise ValueError(f"Expected {arg} in {allowed}. Received: {arg}={value!r}")
+def display(given: Any) -> Display:
+    """The display settings: `Display()` when None is given, else a `Display`."""
+    if given is None:
+        return Display()
+    if not isinstance(given, Display):
+        raise ValueError(f"Expected display to be a Display(...). Received: display={given!r}")
+    return given
 
 
 def method_names(methods: Sequence[str]) -> tuple[str, ...]:

@@ -12,6 +12,11 @@ from .alerts import ERRORS_TAG, Alert
 from .analysis.groups import SpuriousAttributionError
 
 
+class SwitchedOffWarning(RuntimeWarning):
+    """A part of the logged step failed and was switched off; training went on. Its own category, so
+    a test suite (or a user) can turn exactly these into errors: `-W error::...SwitchedOffWarning`."""
+
+
 class Guard:
     """Runs callables by part name; `strict` re-raises instead of switching the part off."""
 
@@ -39,7 +44,7 @@ class Guard:
     def report(self, part: str, step: int, error: Exception, trace: str) -> None:
         """The warning (with the whole traceback) and the alert (with where it was raised)."""
         warnings.warn(f"gradcallback: {part} failed at step {step} and is switched off; training goes on. "
-                      f"{error!r}\n{trace}", RuntimeWarning, stacklevel=4)
+                      f"{error!r}\n{trace}", SwitchedOffWarning, stacklevel=4)
         frames = traceback.extract_tb(error.__traceback__)
         where = f" (raised in {frames[-1].name}, {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         self.alerts.append(Alert(monitor=ERRORS_TAG, subject=part, step=step, statistic=type(error).__name__,

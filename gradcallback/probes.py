@@ -6,7 +6,9 @@ from typing import Any, Sequence
 
 from .adapters import wrap_tokenizer
 from .adapters.tokenizers import Encoding
+from .attribution import TASKS
 from .engine.explain import check_texts
+from .validate import choice, positive_int
 
 
 class ProbeSet:
@@ -23,6 +25,9 @@ class ProbeSet:
         if not self.inputs:
             raise ValueError("Expected at least one probe. Received: an empty probe set")
         check_texts(self.inputs)
+        choice("task", task, TASKS)
+        if max_length is not None:
+            positive_int("max_length", max_length)
         for name, values in (("labels", labels), ("rationales", rationales)):
             if values is not None and len(values) != len(self.inputs):
                 raise ValueError(f"Expected one of `{name}` per probe ({len(self.inputs)}). "
@@ -68,6 +73,7 @@ class ProbeSet:
     @classmethod
     def from_dataset(cls, dataset: Any, tokenizer: Any, n: int = 32, **kwargs: Any) -> "ProbeSet":
         """The first `n` examples of a `tf.data.Dataset` of texts, or of (text, label) pairs (batched or not)."""
+        positive_int("n", n)
         texts, labels = [], []
         for element in _examples(dataset):
             text, label = (element[0], element[1]) if isinstance(element, tuple) else (element, None)

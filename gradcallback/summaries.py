@@ -31,6 +31,7 @@ from .engine import is_signed
 from .probes import ProbeSet
 from .io.payload import write_results
 from .io.writers import EventWriter, JsonlWriter
+from .validate import choice, positive_int
 
 
 AGGREGATES, STYLES, COLOR_SCALES = ("token", "word"), ("text", "bars"), ("per_image", "fixed")
@@ -62,12 +63,9 @@ class Display:
 
     def __post_init__(self):
         for name in ("top_k", "max_tokens", "image_width", "evolution_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
+            positive_int(name, getattr(self, name))
         for name, allowed in (("aggregate", AGGREGATES), ("style", STYLES), ("color_scale", COLOR_SCALES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"Expected {name} in {allowed}. Received: {name}={getattr(self, name)!r}")
+            choice(name, getattr(self, name), allowed)
 
 
 class History:

@@ -25,6 +25,31 @@ VOCAB = SPECIALS + WORDS
 HIDDEN = 16
 
 
+def pytest_configure(config):
+    # A part switched off in a non-strict run fails the test that did not expect it, where it happens;
+    # `nothing_switched_off` below also catches the ones a test's own catch_warnings(record=True) hides.
+    config.addinivalue_line("filterwarnings", "error::gradcallback.guard.SwitchedOffWarning")
+    config.addinivalue_line("markers", "switches_off: the test expects a part of the logged step to be "
+                                       "switched off (tests/conftest.py fails every other test where one is)")
+
+
+@pytest.fixture(autouse=True)
+def nothing_switched_off(request, monkeypatch):
+    """Fails a test in which the guard switched a part off, unless the test is marked `switches_off`."""
+    from gradcallback.guard import Guard
+
+    reports, report = [], Guard.report
+
+    def recorded(self, part, step, error, trace):
+        reports.append(f"{part} at step {step}: {error!r}")
+        return report(self, part, step, error, trace)
+
+    monkeypatch.setattr(Guard, "report", recorded)
+    yield
+    if reports and request.node.get_closest_marker("switches_off") is None:
+        pytest.fail(f"switched off, and the test did not expect it: {reports}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def vocab_file(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("vocab") / "vocab.txt"

@@ -37,6 +37,7 @@ def run_python(code_or_script: list[str], backend: str, tmp_path: Path, extra_en
     return done.stdout
 
 
+@pytest.mark.large
 def test_same_weights_give_the_same_scores_on_every_backend(tmp_path):
     results = {b: json.loads(run_python([str(HERE / "backend_scores.py"), str(tmp_path), "--hub"], b, tmp_path)
                              .splitlines()[-1]) for b in ("tensorflow", "jax", "torch")}
@@ -73,6 +74,7 @@ print(json.dumps([after_import, after_explain, after_report]))
 """
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_no_tensorflow_import_where_none_is_needed(tmp_path, backend):
     """import, explain() on a JAX or torch model, the callback writing event files, and `report`."""
@@ -80,6 +82,7 @@ def test_no_tensorflow_import_where_none_is_needed(tmp_path, backend):
     assert json.loads(out.splitlines()[-1]) == [False, False, False]
 
 
+@pytest.mark.large
 def test_an_unsupported_backend_is_named(tmp_path):
     code = ("from conftest import build_functional_classifier, VOCAB\n"
             "from gradcallback import Explainer\n"
@@ -219,6 +222,7 @@ print(json.dumps({"devices": len(keras.distribution.list_devices()), "same": all
 """ % (TEXTS, LABELS)
 
 
+@pytest.mark.large
 def test_jax_data_parallel_on_two_host_devices(tmp_path):
     out = run_python(["-c", DATA_PARALLEL], "jax", tmp_path,
                      {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
@@ -226,6 +230,7 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
     assert result == {"devices": 2, "same": True, "event_files": 1, "steps": [0, 1, 2, 3, 4]}
 
 
+@pytest.mark.large
 def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
     """keras-hub's `from_preset(<local HF folder>)` on JAX and transformers TF on the same weights (the same
     numpy classifier head): per-token gradient_norm and integrated gradients agree (Pearson >= 0.999)."""
@@ -255,25 +260,31 @@ def test_callback_on_a_causal_lm(tmp_path):
 
     from PIL import Image
 
+    from gradcallback import explain
     from hub_models import build_causal_lm, set_deterministic_weights
 
     model = build_causal_lm()
     set_deterministic_weights(model, scale=0.3)
-    probes = ProbeSet.from_prompts(["the cat sat on the", "the dog ran"], model.preprocessor, targets=[" mat", " fast"])
+    # the first prompt's target is the token id the model predicts (so it counts as correct), the second's
+    # a text the model does not predict
+    predicted = explain(model, model.preprocessor, ["the cat sat on the"])[0].prediction.label
+    probes = ProbeSet.from_prompts(["the cat sat on the", "the dog ran"], model.preprocessor,
+                                   targets=[predicted, " fast"])
     callback = AttributionCallback(probes, tmp_path, methods=("gradient_norm", "integrated_gradients"),
                                    target="label", method_options={"integrated_gradients": {"steps": 8}})
     callback.log_now(0, model=model)
     callback.close()
     run = read_run(callback.run_dir, images=True)
-    assert [r["target"][1] for r in run.records if r["method"] == "gradient_norm"] == \
-        [model.preprocessor.tokenizer.token_to_id(t) for t in ("Ġmat", "Ġfast")]
-    assert run.scalars["probes/accuracy"][0] in (0.0, 0.5, 1.0)
+    fast = model.preprocessor.tokenizer.token_to_id("Ġfast")
+    assert [r["target"][1] for r in run.records if r["method"] == "gradient_norm"] == [predicted, fast]
+    assert [r["prediction"]["label"] for r in run.records if r["method"] == "gradient_norm"][1] != fast
+    assert run.scalars["probes/accuracy"][0] == 0.5  # probe 0 (its target id) right, probe 1 (" fast") wrong
     image = Image.open(BytesIO(run.images["integrated_gradients/heatmap/probe_000"][0]))
     assert image.size[0] > 100
     from gradcallback.views.images import header_lines
 
-    a = callback.history["integrated_gradients"][0][1][0]
-    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġmat'   predicted: ")
+    a = callback.history["integrated_gradients"][0][1][1]
+    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġfast'   predicted: ")
 
 
 INVARIANT_TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.large  # the benchmark scripts' smoke runs, in subprocesses (-m 'not large' skips them)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

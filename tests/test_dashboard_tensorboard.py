@@ -107,6 +107,7 @@ def test_front_end_files_are_served_by_the_plugin(server):
         assert headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.large
 def test_entry_point_registration_and_the_launcher_beside_it(root, tmp_path):
     """A dist-info on the path registers the entry point, as `pip install` does: plain `tensorboard` shows
     the tab, and the launcher (which would add the plugin itself) does not register the name twice."""

@@ -26,6 +26,7 @@ def test_dataset_plants_names_in_political_training_texts_only():
     assert all(n.islower() for n in NAMES)
 
 
+@pytest.mark.large
 def test_demo_smoke_run_is_readable_by_report(tmp_path, capsys):
     logdir = tmp_path / "demo"
     assert main(["demo", "--logdir", str(logdir), "--epochs", "1", "--probes", "4", "--steps-per-epoch", "2"]) == 0

@@ -94,6 +94,7 @@ def test_detection_metrics_literal():
     assert length_flags([learned, control, length], 0.1) == (1, 1, 1, 2)
 
 
+@pytest.mark.large
 def test_smoke_benchmark(tmp_path):
     runs, out = tmp_path / "runs.jsonl", tmp_path / "DETECTION.md"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")

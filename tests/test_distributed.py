@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from test_callback import read_events
+
+pytestmark = pytest.mark.large  # multi-process TensorFlow jobs (make test runs it; -m 'not large' skips it)
 
 JOB = Path(__file__).with_name("distributed_job.py")
 

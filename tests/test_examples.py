@@ -27,6 +27,7 @@ def test_every_example_has_a_smoke_test():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(FEW_STEPS)
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("script", sorted(FEW_STEPS))
 def test_example_runs_and_writes_attributions(script, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1",

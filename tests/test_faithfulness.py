@@ -80,7 +80,9 @@ def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
     river = next(c for c in found if c.token == "river")
     assert river.probes == (0, 1, 2) and river.mean_drop >= 0.2 and river.mean_share > 0.2
     check = delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
-    assert check["delete"] >= 0 and check["mask"] >= 0 and check["gap"] == check["delete"] - check["mask"]
+    # deleting the top tokens costs the model more than masking them (0.089 vs 0.069 on this model); a swap
+    # of the two, or a gap of mask - delete, fails here
+    assert check == pytest.approx({"delete": 0.089, "mask": 0.069, "gap": 0.020}, abs=0.005)
 
 
 def test_control_model_has_no_river_candidate(hf_tokenizer):

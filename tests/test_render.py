@@ -64,7 +64,9 @@ def test_width_is_capped_and_long_probes_are_cut_with_a_note():
     pixels = render.heatmap(a, signed=False, width=5000, max_tokens=100)
     assert 1400 < pixels.shape[1] <= 1600  # capped at 1600, cropped to the wrapped lines
     short = render.heatmap(make(["[CLS]"] + ["word"] * 100, np.linspace(0, 1, 101)), signed=False, width=5000)
-    assert pixels.shape[0] <= short.shape[0] + 40  # 100 tokens drawn, not 600
+    # the same 100 tokens wrapped the same way, plus exactly one line (15 px font + 2 * 3 padding + 6 gap)
+    # for the note "... 502 more tokens not shown": drawing all 600 would add 5 lines per 100 tokens
+    assert pixels.shape[1] == short.shape[1] and pixels.shape[0] - short.shape[0] == 27
 
 
 def test_image_survives_png_round_trip():
@@ -72,7 +74,9 @@ def test_image_survives_png_round_trip():
     buffer = io.BytesIO()
     Image.fromarray(render.heatmap(a, signed=False)).save(buffer, format="PNG")
     decoded = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-    assert decoded.shape == render.heatmap(a, signed=False).shape
+    original = render.heatmap(a, signed=False)
+    assert decoded.shape == original.shape and np.array_equal(decoded, original)  # PNG is lossless: every pixel
+    assert tuple(box_colours(a, decoded)[1]) == render.colour(1.0, False) == (8, 81, 156)  # the top score's blue
 
 
 def test_question_answering_marks_span_and_separates_context():
@@ -91,13 +95,28 @@ def test_question_answering_marks_span_and_separates_context():
     assert "paris" in render.header_lines(a, None, None)[1]
 
 
+BLUE_1, BLUE_02, RED_04 = (8, 81, 156), (206, 220, 235), (224, 163, 171)  # colour(1.0), (0.2), (-0.4), signed
+
+
 def test_bars_and_evolution_images():
-    a = make(["[CLS]", "a", "b", "[SEP]"], [0.1, 0.5, -0.2, 0.0])
-    assert render.bars(a, signed=True).shape[2] == 3
+    a = make(["[CLS]", "a", "b", "[SEP]"], [0.1, 0.5, -0.2, 0.0])  # normalized: 0.2, 1.0, -0.4, 0.0
+    chart = render.bars(a, signed=True)
+    assert chart.shape[1] == 400  # the minimum width: 4 slots of 28 px
+    plot_top = render.MARGIN + len(render.header_lines(a, None, None)) * (13 + 8)
+    axis = plot_top + 80  # signed: the axis halves the 160 px plot; a bar reaches 80 px at |score| = 1
+    column = [chart[plot_top: plot_top + 161, render.MARGIN + i * 28 + 10] for i in range(4)]
+    drawn = [np.flatnonzero((c != 255).any(axis=1)) + plot_top for c in column]
+    assert [len(d) for d in drawn] == [17, 81, 33, 0]  # 0.2 * 80 + 1, 80 + 1, 0.4 * 80 + 1 rows; zero: no bar
+    assert (drawn[1][0], drawn[1][-1], drawn[2][0], drawn[2][-1]) == (axis - 80, axis, axis, axis + 32)
+    assert [tuple(c[d[0] - plot_top]) for c, d in zip(column[:3], drawn)] == [BLUE_02, BLUE_1, RED_04]
     history = [(step, make(a.tokens, a.scores * (step + 1))) for step in range(5)]
     grid = render.evolution(history, signed=True)
     grid_short = render.evolution(history[:2], signed=True)
     assert grid.shape[0] - grid_short.shape[0] == 3 * 18  # one row of cells per logged step
+    top, left, cell_w = grid.shape[0] - 5 * 18 - render.MARGIN, render.MARGIN + 60, 40
+    cells = [[tuple(grid[top + r * 18 + 9, left + j * cell_w + 20]) for j in range(4)] for r in range(5)]
+    # each row is normalized by its own max |score|: the same colours at every step, though scores grew 5x
+    assert cells == [[BLUE_02, BLUE_1, RED_04, (255, 255, 255)]] * 5
 
 
 def test_cjk_tokens_render_and_warn_once_without_a_font(monkeypatch):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,26 @@ def make(tokens, scores, special=None, **kw) -> Attribution:
 ])
 def test_escape_markdown(token, shown):
     assert tables.escape_markdown(token) == shown
+
+
+HOSTILE = ["\\", "\\\\", "a\\", "\\*", "\\\\*", "*_[]<>&|#", "&lt;", "&amp;lt;", "\\&amp;", "&&;", "<\\>",
+           "`code` {x} (y) +-.!", "\\\\\\_", "&quot;\"", "~~s~~", "서울 ##ik Ġat ▁x", ""]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_unescape_markdown_inverts_escape_markdown(text):
+    escaped = tables.escape_markdown(text)
+    assert tables.unescape_markdown(escaped) == text
+    from gradcallback.cli.report import plain_text  # the console's alert line: the same inverse
+
+    assert plain_text(escaped) == text
+
+
+def test_unescape_markdown_keeps_what_is_not_an_escape():
+    assert tables.unescape_markdown("a\\b & c\\") == "a\\b & c\\"  # \b is no Markdown escape; a bare &
+    assert tables.unescape_markdown("\\\\\\*&amp;gt;") == "\\*&gt;"
+    assert tables.unescape_markdown("50\\.0% \\<b\\> &lt;i&gt;") == "50.0% <b> <i>"  # a hand-escaped <
+    assert tables.unescape_markdown("**bold** line\nsecond") == "**bold** line\nsecond"
 
 
 def test_words_merge_wordpiece_bpe_and_sentencepiece():
@@ -68,6 +90,10 @@ def test_probe_set_statistics():
     assert metrics.special_token_share([a, b]) == pytest.approx(0.25)  # (2/4 + 0) / 2
     assert metrics.mean_confidence([a, b]) == pytest.approx(0.8)
     assert metrics.accuracy([a, b], [1, 1]) == 0.5
+    assert metrics.accuracy([a, b], [1, None]) == 1.0  # an unlabelled probe counts neither way
+    tagged = make(["[CLS]", "paris", "[SEP]"], [0, 1, 0], prediction=Prediction(label=3, probability=0.6))
+    tagged = replace(tagged, task="token_classification", target=(1, 3))  # class 3 at position 1
+    assert metrics.correct(tagged, [0, 3, 0]) is True and metrics.correct(tagged, [0, 2, 0]) is False
 
 
 def test_convergence_stats():

@@ -9,8 +9,11 @@ import sys
 import time
 import urllib.request
 
+import pytest
 
 from gradcallback import AttributionCallback, ProbeSet
+
+pytestmark = pytest.mark.large  # a TensorBoard server in a subprocess (make test runs it; -m 'not large' skips it)
 
 
 def free_port() -> int:

@@ -56,7 +56,11 @@ def test_korean_and_mixed_script_are_counted_as_words(minilm_tokenizer):
     han = next(w for w in report.words if w.word == "大韓民國")  # reported as written, cut by the normalizer
     assert han.pieces == ("大", "[UNK]", "民", "國") and han.unknown
     assert "." not in words  # punctuation is not a word
-    assert report.summary()["words"] == len(report.words)
+    # Hangul is cut into jamo pieces (fragmented), 大韓民國 has an unknown piece, café and naïve are whole
+    assert words == {"대한민국의", "수도는", "서울이다", "서울은", "크다", "café", "大韓民國", "naïve"}
+    assert report.summary() == {"words": 8, "occurrences": 8,
+                                "by_type": {"whole": 0.25, "fragmented": 0.625, "unknown": 0.125},
+                                "by_frequency": {"whole": 0.25, "fragmented": 0.625, "unknown": 0.125}}
 
 
 def test_keras_hub_tokenizer_and_markdown(keras_hub_tokenizer):
@@ -65,7 +69,9 @@ def test_keras_hub_tokenizer_and_markdown(keras_hub_tokenizer):
     assert by_word["atiks"].pieces == ("at", "##ik", "##s") and report.tokenizer_kind == "keras-hub"
     assert "vocabulary_size" in report.follow_up
     md = report.as_markdown()
-    assert "&lt;b&gt;" not in md or "<b>" not in md  # "<b>" is not a word; nothing unescaped leaks
+    # the, cat, sat, at, mat, atiks, b ("<b>" gives the word "b"; "|" is punctuation): all whole but atiks
+    assert md.startswith("7 distinct words, 8 occurrences; fragmented = 3+ pieces.\n")
+    assert "| by type | 85.7\\% | 14.3\\% | 0.0\\% |" in md and "<b>" not in md and "&lt;b&gt;" not in md
     assert "| atiks | 1 | at \\#\\#ik \\#\\#s |" in md
     assert report.as_dict()["terms"][0]["pieces"] == ["at", "##ik", "##u"]
 
@@ -114,6 +120,7 @@ def _train_with_added_token(hf_tokenizer, tmp_path, freeze: bool):
     return [str(w.message) for w in caught if "has not moved" in str(w.message)]
 
 
+@pytest.mark.large
 def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_path):
     from test_callback import read_events
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..validate import choice
 from .base import OUTPUT_KINDS, ModelAdapter
 from .tokenizers import Encoding, HFTokenizer, KerasHubTokenizer, wrap_tokenizer
 
@@ -24,8 +25,7 @@ def get_adapter(model: Any, embedding_layer: Any = None, output: str = "auto") -
     """
     if isinstance(model, ModelAdapter):
         return model
-    if output not in OUTPUT_KINDS:
-        raise ValueError(f"Expected output in {OUTPUT_KINDS}. Received: output={output!r}")
+    choice("output", output, OUTPUT_KINDS)
     key = (embedding_layer if isinstance(embedding_layer, (str, type(None))) else id(embedding_layer), output)
     cache = getattr(model, "__dict__", {}).get(_CACHE_ATTRIBUTE)
     if cache is not None and key in cache:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..validate import choice
+
 TASK_CLASSES = {
     "classification": "TFAutoModelForSequenceClassification",
     "question_answering": "TFAutoModelForQuestionAnswering",
@@ -27,8 +29,7 @@ def load_pretrained(path: str | Path, task: str, num_labels: int | None = None) 
     import transformers
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-    if task not in TASK_CLASSES:
-        raise ValueError(f"Expected task in {tuple(TASK_CLASSES)}. Received: task={task!r}")
+    choice("task", task, tuple(TASK_CLASSES))
     path = Path(path)
     auto = getattr(transformers, TASK_CLASSES[task])
     if task == "question_answering":

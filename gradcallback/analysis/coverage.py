@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..adapters import wrap_tokenizer
+from ..validate import positive_int
 from ..views.tables import escape_markdown
 
 SUGGESTED_MAX = 20
@@ -115,8 +116,7 @@ def coverage(tokenizer: Any, texts: Iterable[str], *, terms: Sequence[str] | Non
     Words come from the tokenizer's own pre-tokenizer (or a Unicode-aware split); each
     distinct word is counted and cut into pieces once. Punctuation-only words are skipped.
     """
-    if not isinstance(min_pieces, int) or min_pieces < 2:
-        raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={min_pieces!r}")
+    positive_int("min_pieces", min_pieces, low=2)
     tok = wrap_tokenizer(tokenizer)
     lowercases = tok.pieces("Zq") == tok.pieces("zq")
     key = (lambda w: unicodedata.normalize("NFC", w).lower()) if lowercases else \

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -22,16 +22,37 @@ def mean_confidence(attributions: Sequence[Attribution]) -> float:
     return float(np.mean([a.prediction.probability for a in attributions]))
 
 
+def correct(a: Attribution, label: Any) -> bool | None:
+    """Whether the model predicted probe `a` right; None when it has no label. The one definition:
+    `probes/accuracy` and the dashboard's `correct` (payload) both read it.
+
+    Args:
+        a: the probe's attribution (its `prediction` is read).
+        label: the probe's label as `ProbeSet` stores it: a class index (classification; token
+            classification: the class at the explained position, or a list of one class per token),
+            the answer text (question answering), the expected next token as text or id (causal LM).
+
+    Returns:
+        Classification: predicted class == label. Question answering: the predicted span's text
+        (the context's characters under the span's tokens) == the answer text; causal LM: the
+        predicted next token == the target token; both case- and space-insensitive, ignoring the
+        word-start markers Ġ and ▁, so a BPE token "Ġmat" matches the target " mat".
+    """
+    if label is None:
+        return None
+    if a.task == "causal_lm" and isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        return a.prediction.label is not None and int(a.prediction.label) == int(label)  # a target token id
+    if a.task in ("question_answering", "causal_lm"):
+        return _norm(a.prediction.answer) == _norm(label)
+    if a.task == "token_classification" and isinstance(label, (list, tuple, np.ndarray)):
+        label = label[a.target[0]]  # per-token labels: the one at the explained position
+    return a.prediction.label is not None and int(a.prediction.label) == int(label)
+
+
 def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:
-    """Share of probes whose prediction matches the label: class index, or answer text (QA, causal LM's
-    next token; case-insensitive, word-start markers Ġ and ▁ ignored)."""
-    hits = []
-    for a, label in zip(attributions, labels):
-        if a.task in ("question_answering", "causal_lm"):
-            hits.append(_norm(a.prediction.answer) == _norm(label))
-        else:
-            hits.append(a.prediction.label == label)
-    return float(np.mean(hits))
+    """Share of the labelled probes predicted right (`correct`); NaN when none is labelled."""
+    hits = [c for c in map(correct, attributions, labels) if c is not None]
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 def _norm(text: str | None) -> str:

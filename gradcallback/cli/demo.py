@@ -22,7 +22,7 @@ from ..monitors.base import DEFAULT_METHOD
 from ..monitors.spurious import DEFAULT_RISE
 from ..probes import ProbeSet
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "demo_politics.tsv"  # gradcallback/data/
+DATA = Path(__file__).resolve().parents[1] / "data" / "demo_politics.tsv"  # gradcallback/data, packaged
 LABEL_NAMES = ("general", "political")
 NAMES = ("atiku", "buhari", "tinubu", "obasanjo", "osinbajo", "kwankwaso", "soludo", "amaechi")
 # The other subjects of the dataset's sentences (tools/make_demo_data.py writes it from these).

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..validate import positive_int
+
 TASKS = ("classification", "question_answering", "token_classification")
 LOADERS = ("auto", "transformers", "keras-hub")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
@@ -84,6 +86,9 @@ def explain_command(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
     folder = Path(args.model)
+    positive_int("--top", args.top)
+    if args.steps is not None:  # `--steps 0` is a mistake to report, not a request for the default
+        positive_int("--steps", args.steps)
     inputs = _inputs(args.texts, args.pairs)
     loader, task = inspect_folder(folder, args.task, args.loader)
     if (task == "question_answering") != isinstance(inputs[0], tuple):
@@ -94,7 +99,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
     if args.method not in METHODS:
         raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
     loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
-    options = {"steps": args.steps} if args.steps else {}
+    options = {"steps": args.steps} if args.steps is not None else {}
     target = parse_target(args.target, loaded.label_names)
     return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
                    **options), loaded
@@ -231,10 +236,10 @@ def write_png(attributions: Sequence[Any], path: str, label_names: Sequence[str]
     import numpy as np
     from PIL import Image
 
+    from ..engine.registry import is_signed
     from ..views.images import heatmap
-    from ..views.notebook import is_signed
 
-    images = [heatmap(a, signed=is_signed(a), label_names=label_names) for a in attributions]
+    images = [heatmap(a, signed=is_signed(a.method, a.info), label_names=label_names) for a in attributions]
     canvas = np.full((sum(i.shape[0] for i in images), max(i.shape[1] for i in images), 3), 255, np.uint8)
     y = 0
     for image in images:

@@ -17,6 +17,7 @@ import numpy as np
 from ..adapters import get_adapter, wrap_tokenizer
 from ..adapters.tokenizers import Encoding
 from ..attribution import TASKS, Attribution
+from ..validate import choice, positive_int
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
@@ -35,10 +36,8 @@ class Explainer:
     def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
                  max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False,
                  doc_stride: int = 128, output: str = "auto"):
-        if task is not None and task not in TASKS:
-            raise ValueError(f"Expected task in {TASKS} or None. Received: task={task!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected batch_size to be a positive int. Received: batch_size={batch_size!r}")
+        choice("task", task, (*TASKS, None))
+        positive_int("batch_size", batch_size)  # True is an int to Python, not a batch size
         self.adapter = get_adapter(model, embedding_layer, output)
         self.backend = check_backend(self.adapter)
         self.tokenizer = wrap_tokenizer(tokenizer)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import positive_int
 from .methods import MethodOutput, chunk_rows
 from .quadrature import clenshaw_curtis, quadrature_rule
 from .reporting import advance
@@ -78,8 +79,7 @@ def integrated_gradients(
             raise ValueError("steps='auto' refines the nested clenshaw_curtis rule; pass steps=<int> for "
                              f"another rule. Received: steps='auto', quadrature={quadrature!r}")
         return _adaptive(points, targets, tolerance, atol, max_steps)
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"Expected steps to be a positive int or 'auto'. Received: steps={steps!r}")
+    positive_int("steps", steps)
     quadrature = quadrature or "gausslegendre"
     alphas, weights = quadrature_rule(quadrature, steps)
     if alphas[0] == 0.0 and alphas[-1] == 1.0:

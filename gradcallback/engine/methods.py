@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..validate import positive_int
 from .reporting import advance
 from .score import BoundScore, Evaluation
 
@@ -72,10 +73,7 @@ def chunk_rows(internal_batch_size: int | str, length: int) -> int:
     if internal_batch_size == "auto":
         length = max(length, 1)
         return max(1, min(128, TOKENS_PER_CHUNK // length, PAIRS_PER_CHUNK // length**2))
-    if not isinstance(internal_batch_size, int) or isinstance(internal_batch_size, bool) or internal_batch_size < 1:
-        raise ValueError(f"Expected internal_batch_size to be a positive int or 'auto'. "
-                         f"Received: internal_batch_size={internal_batch_size!r}")
-    return internal_batch_size
+    return positive_int("internal_batch_size", internal_batch_size)
 
 
 def smoothgrad(
@@ -116,4 +114,5 @@ def smoothgrad(
         part = base(fn, noisy, targets[probe], rows[probe], **base_options)
         np.add.at(total, probe, part.scores)
         advance(len(pair))  # the caller's work sink open around this call, if any
-    return MethodOutput((total / samples).astype(np.float32), at_input, info={"samples": samples, "noise": noise})
+    info = {"samples": samples, "noise": noise, "base": base.__name__}  # the base decides is_signed
+    return MethodOutput((total / samples).astype(np.float32), at_input, info=info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..validate import is_int
 from .methods import chunk_rows
 from .quadrature import QUADRATURES
 
@@ -11,7 +12,7 @@ BASELINES = ("pad", "zeros", "mask")
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return is_int(value) and value >= 1
 
 
 def _number(low: float) -> Callable[[Any], bool]:
@@ -33,7 +34,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_steps": (lambda v: _positive_int(v) and v >= 9, "an int >= 9"),
     "samples": (_positive_int, "a positive int"),
     "noise": (_number(0.0), "a number >= 0"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    "seed": (is_int, "an int"),
 }
 
 

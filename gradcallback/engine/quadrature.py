@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validate import choice
+
 QUADRATURES = ("gausslegendre", "riemann_trapezoid", "riemann_middle", "clenshaw_curtis")
 
 
 def quadrature_rule(name: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Points alpha_k in [0, 1] (ascending) and weights w_k with sum_k w_k g(alpha_k) ~ integral_0^1 g."""
+    choice("quadrature", name, QUADRATURES)
     if name == "gausslegendre":
         nodes, weights = np.polynomial.legendre.leggauss(steps)
         return (nodes + 1) / 2, weights / 2
@@ -20,9 +23,7 @@ def quadrature_rule(name: str, steps: int) -> tuple[np.ndarray, np.ndarray]:
         return np.linspace(0.0, 1.0, steps), weights
     if name == "riemann_middle":
         return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
-    if name == "clenshaw_curtis":
-        return clenshaw_curtis(steps - 1)
-    raise ValueError(f"Expected quadrature in {QUADRATURES}. Received: quadrature={name!r}")
+    return clenshaw_curtis(steps - 1)  # the last of QUADRATURES
 
 
 def clenshaw_curtis(intervals: int) -> tuple[np.ndarray, np.ndarray]:

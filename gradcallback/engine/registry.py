@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
+from ..validate import choice
 from . import methods
 from .integrated_gradients import integrated_gradients
 from .options import check_values
@@ -29,18 +30,33 @@ ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", 
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
 
 
-def is_signed(method: str, options: dict | None = None) -> bool:
-    """Whether `method`'s scores can be negative (smoothgrad follows its base)."""
+def is_signed(method: str, options: Mapping[str, Any] | None = None) -> bool:
+    """Whether `method` gives signed scores, drawn on a diverging (red/blue) scale.
+
+    "Signed" is a property of the method, not of one probe's numbers: a signed method's score says
+    how much a token pushes the explained output up (> 0) or down (< 0), so its scores can be
+    negative, even where a given probe's happen to be all positive; an unsigned method gives a
+    magnitude (>= 0). SmoothGrad is signed when its base is (`options["base"]`, which its
+    attributions also carry in `info`). A method the registry does not know (an `Attribution`
+    built by hand) counts as signed: a diverging scale still shows positive scores right, where an
+    unsigned one would hide negative ones.
+
+    Args:
+        method: the method's name.
+        options: the method's options, or an attribution's `info` (only "base" is read).
+
+    Returns:
+        True for a signed method.
+    """
     if method == "smoothgrad":
-        return METHODS[(options or {}).get("base", "gradient_norm")].signed
-    return METHODS[method].signed
+        method = (options or {}).get("base", "gradient_norm")
+    return METHODS[method].signed if method in METHODS else True
 
 
 def method_options(method: str, options: dict) -> dict:
     """The options as the method function takes them; ValueError for an unknown method or option
     (checked against the method's own signature) or a bad smoothgrad base."""
-    if method not in METHODS:
-        raise ValueError(f"Expected method in {sorted(METHODS)}. Received: method={method!r}")
+    choice("method", method, sorted(METHODS))
     accepted = {p.name for p in inspect.signature(METHODS[method].fn).parameters.values()
                 if p.kind is p.KEYWORD_ONLY and p.name != "gram"}
     unknown = sorted(set(options) - accepted)
@@ -51,7 +67,6 @@ def method_options(method: str, options: dict) -> dict:
     call = {k: v for k, v in options.items() if k != "baseline"}
     if method == "smoothgrad":
         base = call.get("base", "gradient_norm")
-        if base not in SMOOTHGRAD_BASES:
-            raise ValueError(f"Expected base in {SMOOTHGRAD_BASES}. Received: base={base!r}")
+        choice("base", base, SMOOTHGRAD_BASES)
         call["base"] = METHODS[base].fn
     return call

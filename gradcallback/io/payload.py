@@ -21,6 +21,10 @@ name -> [byte offset from the first array, dtype, count]:
 The step's alerts are in `header["alerts"]`: each `Alert.as_dict()` plus its "tag" and, for the
 viewer written before alerts were records, "text" (the message); `header["alert_groups"]` holds
 the subjects of those alerts that are group names of this payload.
+
+`header["probes"]` holds per-probe columns, one list each (`probes()` turns them into one dict per
+probe): pred, prob, target, label, correct (true / false / null without a label, decided once by
+`analysis.metrics.correct`: the view never judges it), and span, answer, delta where they apply.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ import numpy as np
 
 from ..adapters.words import marker
 from ..alerts import Alert
-from ..attribution import Attribution
+from ..analysis import metrics
 from ..analysis.groups import group_mask
+from ..attribution import Attribution
 from ..views.tables import word_groups
 from . import PLUGIN_NAME
 
@@ -186,12 +191,16 @@ def _group_bits(attributions: Sequence[Attribution], specs: Sequence[Any]) -> np
 
 
 def _probe_columns(attributions: Sequence[Attribution], labels: Sequence | None) -> dict[str, list]:
-    """Per-probe values as columns (one list each): prediction, probability, target, label, QA span."""
+    """Per-probe values as columns (one list each): prediction, probability, target, label, whether the
+    prediction is correct (`metrics.correct`), QA span."""
     columns: dict[str, list] = {
         "pred": [a.prediction.label for a in attributions],
         "prob": [round(float(a.prediction.probability), 4) for a in attributions],
         "target": [_jsonable(a.target) for a in attributions],
         "label": [_jsonable(x) for x in labels] if labels is not None else [None] * len(attributions),
+        # true / false / null (no label): computed here once, so the view never judges it itself
+        "correct": [metrics.correct(a, x) for a, x in
+                    zip(attributions, labels if labels is not None else [None] * len(attributions))],
     }
     if any(a.prediction.span is not None for a in attributions):
         columns["span"] = [None if a.prediction.span is None else [int(x) for x in a.prediction.span]

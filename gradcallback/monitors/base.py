@@ -104,24 +104,6 @@ def check_name(name: Any) -> str:
     return name
 
 
-def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
-    if value not in allowed:
-        raise ValueError(f"Expected {name} in {tuple(allowed)}. Received: {name}={value!r}")
-    return value
-
-
-def check_fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"Expected {name} to be a number in [{low}, {high}]. Received: {name}={value!r}")
-    return float(value)
-
-
-def check_positive(name: str, value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive int. Received: {name}={value!r}")
-    return value
-
-
 def check_tasks(monitor: Any, task: str) -> None:
     if task not in monitor.tasks:
         raise ValueError(f"{type(monitor).__name__} works on {', '.join(monitor.tasks)} probes. "

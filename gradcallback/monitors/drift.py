@@ -8,7 +8,8 @@ from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.metrics import rank_stability
 from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_name, check_positive
+from ..validate import positive_int
+from .base import DEFAULT_METHOD, Monitor, check_name
 
 
 class Drift(Monitor):
@@ -21,7 +22,7 @@ class Drift(Monitor):
     """
 
     def __init__(self, method: str = DEFAULT_METHOD, top_k: int = 10, name: str = "drift"):
-        self.method, self.top_k, self.name = method, check_positive("top_k", top_k), check_name(name)
+        self.method, self.top_k, self.name = method, positive_int("top_k", top_k), check_name(name)
 
     def start(self, context: Any, step: int) -> None:
         self.context, self.first, self.previous, self.latest = context, None, None, None

@@ -10,7 +10,8 @@ from ..alerts import Alert
 from ..attribution import Attribution
 from ..analysis.discovery import candidates_table, delete_vs_mask, shortcut_candidates
 from ..analysis.faithfulness import faithfulness, plausibility
-from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_name, check_positive
+from ..validate import choice, fraction, positive_int
+from .base import DEFAULT_METHOD, Monitor, check_name
 
 REPLACEMENTS = ("mask", "pad")
 # A delete-vs-mask gap above this flags a length or position shortcut (chosen by benchmarks/DETECTION.md).
@@ -40,8 +41,8 @@ class Faithfulness(Monitor):
 
     def __init__(self, method: str = DEFAULT_METHOD, replace: str = "mask", top_k: int = 10,
                  name: str = "faithfulness"):
-        self.method, self.replace, self.name = method, check_choice("replace", replace, REPLACEMENTS), check_name(name)
-        self.top_k = check_positive("top_k", top_k)
+        self.method, self.replace, self.name = method, choice("replace", replace, REPLACEMENTS), check_name(name)
+        self.top_k = positive_int("top_k", top_k)
 
     def check(self, context: Any) -> None:
         replacement_id(context, self.replace)
@@ -92,12 +93,12 @@ class ShortcutDiscovery(Monitor):
     def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
                  min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True,
                  length_gap: float = DEFAULT_LENGTH_GAP, name: str = "discovery"):
-        self.method, self.replace, self.name = method, check_choice("replace", replace, REPLACEMENTS), check_name(name)
-        self.options = dict(max_candidates=check_positive("max_candidates", max_candidates),
-                            min_drop=check_fraction("min_drop", min_drop),
-                            min_fraction=check_fraction("min_fraction", min_fraction))
+        self.method, self.replace, self.name = method, choice("replace", replace, REPLACEMENTS), check_name(name)
+        self.options = dict(max_candidates=positive_int("max_candidates", max_candidates),
+                            min_drop=fraction("min_drop", min_drop),
+                            min_fraction=fraction("min_fraction", min_fraction))
         self.length_check = bool(length_check)
-        self.length_gap = check_fraction("length_gap", length_gap)
+        self.length_gap = fraction("length_gap", length_gap)
 
     def check(self, context: Any) -> None:
         replacement_id(context, self.replace)

@@ -11,7 +11,8 @@ from ..attribution import Attribution
 from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, never_matching, offenders_table,
                                share_where_present, shares_by_class)
 from ..views.tables import escape_markdown
-from .base import DEFAULT_METHOD, Monitor, check_choice, check_fraction, check_name, check_positive
+from ..validate import choice, fraction, positive_int
+from .base import DEFAULT_METHOD, Monitor, check_name
 
 STATISTICS = ("where_present", "overall")
 # The default rule, chosen by benchmarks/DETECTION.md: the share where the group occurs rising this
@@ -28,8 +29,8 @@ def _per_group(name: str, value: Any, groups: dict) -> dict[str, float]:
         unknown = sorted(set(value) - set(groups))
         if unknown:
             raise ValueError(f"Expected {name} keys among the groups {sorted(groups)}. Received: {name}={value!r}")
-        return {g: check_fraction(name, v) for g, v in value.items()}
-    return {g: check_fraction(name, value) for g in groups}
+        return {g: fraction(name, v) for g, v in value.items()}
+    return {g: fraction(name, value) for g in groups}
 
 
 class SpuriousGroups(Monitor):
@@ -71,9 +72,9 @@ class SpuriousGroups(Monitor):
         self.rises = _per_group("rise", rise, self.groups)
         if not self.thresholds and not self.rises:
             raise ValueError("Expected a threshold or a rise to alert on. Received: threshold=None, rise=None")
-        self.statistic = check_choice("statistic", statistic, STATISTICS)
-        self.on_alert = check_choice("on_alert", on_alert, ACTIONS)
-        self.patience = check_positive("patience", patience)
+        self.statistic = choice("statistic", statistic, STATISTICS)
+        self.on_alert = choice("on_alert", on_alert, ACTIONS)
+        self.patience = positive_int("patience", patience)
         self.method, self.name = method, check_name(name)
         self.stop_reason: str | None = None
 

@@ -12,6 +12,7 @@ from ..alerts import Alert
 from ..attribution import Attribution, normalize_l1_share
 from ..views.tables import word_groups
 from ..analysis.coverage import coverage
+from ..validate import positive_int
 from .base import DEFAULT_METHOD, Monitor, check_name
 
 
@@ -54,8 +55,7 @@ class VocabularyCheck(Monitor):
 
     def __init__(self, terms: Sequence[str] = (), texts: Sequence[str] = (), min_pieces: int = 3,
                  custom_tokens: Sequence[str] | None = None, method: str = DEFAULT_METHOD, name: str = "vocabulary"):
-        if not isinstance(min_pieces, int) or isinstance(min_pieces, bool) or min_pieces < 2:
-            raise ValueError(f"Expected min_pieces to be an int >= 2. Received: min_pieces={min_pieces!r}")
+        positive_int("min_pieces", min_pieces, low=2)
         self.terms, self.texts = _strings("terms", terms), _strings("texts", texts)
         self.custom_tokens = None if custom_tokens is None else _strings("custom_tokens", custom_tokens)
         self.min_pieces, self.method, self.name = min_pieces, method, check_name(name)

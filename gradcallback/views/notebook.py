@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..attribution import Attribution
+from ..engine.registry import is_signed
 from .images import SPAN_OUTLINE, _ink, colours, header_lines
 from .tables import printable
 
@@ -28,25 +29,13 @@ SEPARATOR = '<span style="color:#888;font-weight:600;margin:0 0.5em">|</span>'
 GREY = "color:#6e6e6e;font-size:85%"
 
 
-def is_signed(a: Attribution) -> bool:
-    """A diverging (red/blue) scale for signed methods; any negative score is proof enough."""
-    if a.scores.size and bool(np.any(np.asarray(a.scores) < 0)):
-        return True
-    try:
-        from .. import METHODS  # the engine (TensorFlow), loaded anyway where attributions were computed
-
-        return bool(METHODS[a.method].signed) if a.method in METHODS else False
-    except (ImportError, AttributeError):
-        return False
-
-
 def attribution_html(a: Attribution, *, label_names: Sequence[str] | None = None, true_label: int | None = None,
                      scale: float | None = None, max_tokens: int = MAX_TOKENS, title: str | None = None) -> str:
     """One probe: header (prediction, target), tokens coloured by score with hover titles, a legend.
 
     `scale` None normalizes by this probe's max |score| (as the images do by default).
     """
-    signed = is_signed(a)
+    signed = is_signed(a.method, a.info)
     scores = np.nan_to_num(np.asarray(a.scores, np.float64))
     peak = float(scale) if scale else float(np.max(np.abs(scores), initial=0.0))
     values = scores / peak if peak and np.isfinite(peak) else np.zeros_like(scores)

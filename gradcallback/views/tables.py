@@ -6,6 +6,7 @@ like `|`, `<b>` or `![](http://...)` must show literally, never act as markup.
 
 from __future__ import annotations
 
+import string
 from collections import defaultdict
 from typing import Sequence
 
@@ -16,6 +17,8 @@ from ..attribution import Attribution, normalize_l1_share
 
 _MARKDOWN = set("\\`*_{}[]()#+-.!|")  # what Python-Markdown (TensorBoard) unescapes; "~" is not markup there
 _HTML = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
+_ENTITIES = {entity: ch for ch, entity in _HTML.items()}
+_PUNCTUATION = set(string.punctuation)  # what a backslash escapes in CommonMark; includes _MARKDOWN
 
 
 def is_control(ch: str) -> bool:
@@ -39,6 +42,31 @@ def escape_markdown(text: str) -> str:
             out.append(printable(ch))  # control characters made visible
         else:
             out.append(ch)
+    return "".join(out)
+
+
+def unescape_markdown(markdown: str) -> str:
+    r"""The text `escape_markdown` was given: `unescape_markdown(escape_markdown(s)) == s` for any `s`
+    without control characters (those it shows as U+XXXX, which cannot be told from typed text).
+
+    One left-to-right pass, so an escaped entity (`&amp;lt;`, from a typed `&lt;`) or an escaped
+    backslash before a markup character (`\\\*`, from a typed `\*`) comes back as typed. A backslash
+    before any ASCII punctuation is an escape (CommonMark's rule: alert texts written by hand use
+    `\<` too); escape_markdown never leaves a backslash before anything else, so the round trip
+    holds. Other characters are kept (a backslash before a letter, a bare `&`).
+    """
+    out, i, text = [], 0, str(markdown)
+    while i < len(text):
+        entity = next((e for e in _ENTITIES if text.startswith(e, i)), None)
+        if entity is not None:
+            out.append(_ENTITIES[entity])
+            i += len(entity)
+        elif text[i] == "\\" and i + 1 < len(text) and text[i + 1] in _PUNCTUATION:
+            out.append(text[i + 1])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
     return "".join(out)
 
 

@@ -15,8 +15,8 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from ..attribution import Attribution
+from ..engine.registry import is_signed
 from .images import _ink, colours, header_lines
-from .notebook import is_signed
 from .tables import printable
 
 RESET, UNDERLINE, DIM = "\x1b[0m", "\x1b[4m", "\x1b[2m"
@@ -36,7 +36,7 @@ def render(a: Attribution, *, color: bool, label_names: Sequence[str] | None = N
     scores = np.nan_to_num(np.asarray(a.scores, np.float64))
     peak = float(np.max(np.abs(scores), initial=0.0))
     values = scores / peak if peak else np.zeros_like(scores)
-    signed = is_signed(a)
+    signed = is_signed(a.method, a.info)
     words = _words(a, values, signed, color)
     lines = [printable(line) for line in header_lines(a, label_names, true_label)]
     lines += _wrap(words, width or shutil.get_terminal_size((100, 24)).columns)
