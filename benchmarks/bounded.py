@@ -34,9 +34,9 @@ def event_bytes(folder: Path) -> int:
 
 def run(steps: int, every: int) -> dict:
     import keras
+    from conftest import VOCAB, build_functional_classifier
     from transformers import BertTokenizerFast
 
-    from conftest import VOCAB, build_functional_classifier
     from gradcallback import AttributionCallback, ProbeSet
 
     folder = Path(tempfile.mkdtemp())

@@ -28,11 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # tools/serving.py: the server and browser harness
 
 import numpy as np  # noqa: E402
+from serving import CHROMIUM_FLAGS as FLAGS  # noqa: E402  (tools/serving.py)
+from serving import plugin_frame, serving
 
 from gradcallback.alerts import Alert  # noqa: E402
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
 from gradcallback.io import payload  # noqa: E402
-from serving import CHROMIUM_FLAGS as FLAGS, plugin_frame, serving  # noqa: E402  (tools/serving.py)
 
 START, END = "<!-- dashboard benchmark: start -->", "<!-- dashboard benchmark: end -->"
 NAMES = {"tinubu", "osinbajo", "atiku", "amaechi", "buhari", "obi"}

@@ -7,7 +7,6 @@ import os
 from collections import defaultdict
 
 import numpy as np
-
 from detection_metrics import GAPS, METHODS, Config, choose, discovery_found, length_flags, rates, truth
 
 

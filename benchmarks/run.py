@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from seed_reference import seed_gradients  # noqa: E402
 
 SUBJECTS = ["The minister", "Our senator", "The coach", "A farmer", "The new mayor", "My neighbour",

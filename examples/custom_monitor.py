@@ -21,8 +21,8 @@ import tf_keras
 from transformers import AutoTokenizer
 
 from gradcallback import AttributionCallback, Monitor, ProbeSet, normalize_l1_share
-from gradcallback.cli.demo import load_data
 from gradcallback.adapters.pretrained import load_pretrained
+from gradcallback.cli.demo import load_data
 
 
 class PositionBias(Monitor):

@@ -14,8 +14,8 @@ import tensorflow as tf
 from transformers import AutoTokenizer
 
 from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.cli.demo import load_data
 from gradcallback.adapters.pretrained import load_pretrained
+from gradcallback.cli.demo import load_data
 
 
 def main() -> None:

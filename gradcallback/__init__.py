@@ -42,16 +42,16 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` imports on demand
     from .alerts import Alert  # noqa: F401
+    from .analysis.coverage import coverage  # noqa: F401
+    from .analysis.groups import SpuriousAttributionError  # noqa: F401
     from .attribution import Attribution, AttributionList, Prediction, normalize_l1_share, normalize_max_abs  # noqa: F401
     from .callback import AttributionCallback  # noqa: F401
     from .engine import METHODS, Explainer  # noqa: F401
     from .explaining import explain  # noqa: F401
     from .monitors import Drift, Faithfulness, Monitor, ShortcutDiscovery, SpuriousGroups, VocabularyCheck  # noqa: F401
-    from .views.notebook import show, side_by_side  # noqa: F401
     from .probes import ProbeSet  # noqa: F401
-    from .analysis.groups import SpuriousAttributionError  # noqa: F401
     from .summaries import Display  # noqa: F401
-    from .analysis.coverage import coverage  # noqa: F401
+    from .views.notebook import show, side_by_side  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -15,16 +15,16 @@ from typing import Any, Sequence
 
 from . import checks
 from .alerts import Alert, collect
-from .training import StepClock, is_chief
+from .analysis.groups import SpuriousAttributionError
 from .engine import Explainer
 from .engine.targets import parse_targets
 from .guard import Guard
+from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
+from .io.writers import EventWriter, JsonlWriter
 from .monitors.base import RunContext, token_groups
 from .probes import ProbeSet
-from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
-from .analysis.groups import SpuriousAttributionError
 from .summaries import Display, StepLogger
-from .io.writers import EventWriter, JsonlWriter
+from .training import StepClock, is_chief
 from .validate import choice, positive_int
 
 

@@ -22,17 +22,16 @@ from typing import Sequence
 
 import numpy as np
 
-from .analysis import metrics
-from .views import images as render
-from .views import tables
 from .alerts import Alert
+from .analysis import metrics
 from .attribution import Attribution, normalize_l1_share
 from .engine import is_signed
-from .probes import ProbeSet
 from .io.payload import write_results
 from .io.writers import EventWriter, JsonlWriter
+from .probes import ProbeSet
 from .validate import choice, positive_int
-
+from .views import images as render
+from .views import tables
 
 AGGREGATES, STYLES, COLOR_SCALES = ("token", "word"), ("text", "bars"), ("per_image", "fixed")
 

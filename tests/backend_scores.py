@@ -11,11 +11,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
-
-from gradcallback import METHODS, explain  # noqa: E402
-
 from conftest import VOCAB, build_functional_classifier  # noqa: E402
 from hub_models import build_classifier, set_deterministic_weights  # noqa: E402
+
+from gradcallback import METHODS, explain  # noqa: E402
 
 TEXTS = ["the cat sat on the mat", "a good movie", "the sky is green and the river is long"]
 OPTIONS = {"integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 4}}

@@ -83,9 +83,8 @@ def bert_config(**overrides):
 
 def build_hf(family: str, task: str, seed: int = 0):
     """A tiny transformers TF model of `family` ("bert", "distilbert", "roberta", "electra") for `task`."""
-    import transformers as tr
-
     import tensorflow as tf  # transformers TF models only: the JAX and torch runs never import TensorFlow here
+    import transformers as tr
 
     tf.keras.utils.set_random_seed(seed)
     common = dict(vocab_size=len(VOCAB), max_position_embeddings=64,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gradcallback.alerts import Alert
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
+from gradcallback.alerts import Alert
 from gradcallback.attribution import Attribution, Prediction
 from gradcallback.io import payload
 from gradcallback.io.writers import EventWriter
@@ -29,6 +29,7 @@ from gradcallback.io.writers import EventWriter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 from serving import CHROMIUM_FLAGS as FLAGS  # noqa: E402, F401  (tools/serving.py, re-exported to the browser tests)
+
 TEXTS = ["the results favour candidate atiku", "the movie was awful", "a great film", "the party campaign was bad"]
 LABELS = [1, 0, 0, 1]
 METHODS = ("gradient_norm", "integrated_gradients")

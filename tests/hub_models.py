@@ -11,7 +11,6 @@ from functools import lru_cache
 
 import keras
 import numpy as np
-
 from conftest import HIDDEN, VOCAB, WORDS
 
 SIZE = dict(num_layers=2, num_heads=2, hidden_dim=HIDDEN, intermediate_dim=32)

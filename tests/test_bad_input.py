@@ -10,19 +10,18 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import build_hf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.plugin_util import markdown_to_safe_html
 
 from gradcallback import Alert, Attribution, Prediction, explain
-from gradcallback.views import images as render
 from gradcallback.cli.html_report import as_html
 from gradcallback.cli.report import summarize
 from gradcallback.io.runs import Run
-from gradcallback.views.tables import escape_markdown, top_tokens_table
 from gradcallback.io.writers import JsonlWriter
-
-from conftest import build_hf
+from gradcallback.views import images as render
+from gradcallback.views.tables import escape_markdown, top_tokens_table
 
 HOSTILE = ["|", "<script>alert(1)</script>", "](javascript:alert(1))", "![](http://tracker.example/p.png)",
            "\u202eevil", "e\u0301", "\x00", "\x07", "😀", "大韓民國", "한국어", "日本語", "**bold**", "`code`",

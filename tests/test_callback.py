@@ -9,10 +9,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import build_functional_classifier, build_hf
 
 from gradcallback import AttributionCallback, Display, ProbeSet
-
-from conftest import build_functional_classifier, build_hf
 
 TEXTS = ["the movie was good", "the film was awful", "a great movie", "a terrible film"]
 LABELS = [0, 1, 0, 1]
@@ -191,11 +190,11 @@ def test_probe_set_validation_and_dataset(hf_tokenizer):
 
 
 def test_fixed_colour_scale_keeps_the_first_steps_scale(tmp_path, hf_tokenizer):
+    from conftest import bert_config
+    from test_render import box_colours, saturation
     from transformers import TFBertForSequenceClassification
 
-    from conftest import bert_config
     from gradcallback.views import images as render
-    from test_render import box_colours, saturation
 
     tf.keras.utils.set_random_seed(1)
     model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))  # varied scores

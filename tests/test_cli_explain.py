@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import build_hf, build_keras_hub_classifier
 from PIL import Image
 
 from gradcallback import explain
 from gradcallback.cli.main import main
-
-from conftest import build_hf, build_keras_hub_classifier
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_STARTUP = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|cuInit|oneDNN|cuda drivers", re.M)
@@ -28,7 +27,6 @@ TF_STARTUP = re.compile(r"^[IWE]\d{4} |absl::InitializeLog|cuInit|oneDNN|cuda dr
 def folders(tmp_path_factory, hf_tokenizer):
     """Checkpoint folders as save_pretrained writes them: a classifier, a QA model, a bare encoder."""
     import transformers
-
     from conftest import bert_config
 
     root = tmp_path_factory.mktemp("checkpoints")

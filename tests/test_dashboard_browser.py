@@ -10,12 +10,10 @@ import urllib.parse
 
 import numpy as np
 import pytest
-
-from gradcallback.views.images import colour
+from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
 
 from gradcallback.io import payload
-
-from dashboard_support import FLAGS, HOSTILE, TEXTS, chromium, get, launcher, logdir, records, tensorboard
+from gradcallback.views.images import colour
 
 pytestmark = pytest.mark.large  # a real browser (make test runs it; -m 'not large' skips it)
 

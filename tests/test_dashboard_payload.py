@@ -9,14 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+from dashboard_support import ROOT, logdir, records
 
 from gradcallback.alerts import Alert
 from gradcallback.attribution import Attribution, Prediction
-from gradcallback.dashboard import GradCallbackLoader, PLUGIN_NAME, assets
-from gradcallback.io import payload
+from gradcallback.dashboard import PLUGIN_NAME, GradCallbackLoader, assets
 from gradcallback.dashboard.launcher import SAMPLING, plugins_with_ours, tensorboard_argv
-
-from dashboard_support import ROOT, logdir, records
+from gradcallback.io import payload
 
 TOKENS = ["[CLS]", "at", "##ik", "##u", "won", "the", "vote", "[SEP]"]
 

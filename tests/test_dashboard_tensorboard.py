@@ -12,11 +12,22 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from dashboard_support import (
+    HOSTILE,
+    HOSTILE_STEPS,
+    LABELS,
+    METHODS,
+    STEPS,
+    TEXTS,
+    get,
+    hostile_attribution,
+    launcher,
+    logdir,
+    records,
+    tensorboard,
+)
 
 from gradcallback.io import payload
-
-from dashboard_support import (HOSTILE, HOSTILE_STEPS, LABELS, METHODS, STEPS, TEXTS, get, hostile_attribution,
-                               launcher, logdir, records, tensorboard)
 
 
 @pytest.fixture(scope="module")

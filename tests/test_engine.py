@@ -8,13 +8,12 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import bert_config
 
 import gradcallback as gc
 from gradcallback import Explainer, explain, normalize_l1_share, normalize_max_abs
 from gradcallback.engine.heads import HEADS
 from gradcallback.engine.score import Chunk, score_function
-
-from conftest import bert_config
 
 TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]
 OPTIONS = {"integrated_gradients": {"steps": 16}, "smoothgrad": {"samples": 4}}

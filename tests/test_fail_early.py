@@ -10,13 +10,12 @@ import weakref
 import keras
 import numpy as np
 import pytest
+from conftest import VOCAB, build_functional_classifier, build_hf
 
-from gradcallback import (AttributionCallback, Display, Faithfulness, ProbeSet, SpuriousGroups, explain)
+from gradcallback import AttributionCallback, Display, Faithfulness, ProbeSet, SpuriousGroups, explain
 from gradcallback.adapters import get_adapter
 from gradcallback.cli.main import main
 from gradcallback.io.runs import find_runs, read_run
-
-from conftest import VOCAB, build_functional_classifier, build_hf
 
 TEXTS = ["the movie was good", "the film was awful", "a great movie", "a terrible film"]
 LABELS = [0, 1, 0, 1]

@@ -5,16 +5,15 @@ from __future__ import annotations
 import warnings
 
 import keras
-import pytest
 import numpy as np
+import pytest
+from conftest import build_functional_classifier
+from test_callback import read_events
+from test_spurious import planted_data
 
 from gradcallback import AttributionCallback, Explainer, Faithfulness, ProbeSet, ShortcutDiscovery
 from gradcallback.analysis.faithfulness import faithfulness
 from gradcallback.io.runs import read_run
-
-from conftest import build_functional_classifier
-from test_callback import read_events
-from test_spurious import planted_data
 
 PROBES = ["the movie was river good", "this film is river fine", "it was river awful", "the film is great",
           "the movie was bad", "it was a terrible"]
@@ -103,8 +102,8 @@ def test_control_model_has_no_river_candidate(hf_tokenizer):
 
 
 def test_plausibility_literal():
-    from gradcallback.attribution import Attribution, Prediction
     from gradcallback.analysis.faithfulness import plausibility
+    from gradcallback.attribution import Attribution, Prediction
 
     tokens = ["[CLS]", "a", "great", "at", "##ik", "##u", "film", "[SEP]"]
     a = Attribution(tokens=tokens, token_ids=np.arange(8), scores=np.array([9, 0.1, 3, 1, 1, 1, 2, 0], np.float32),

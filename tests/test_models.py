@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from conftest import bert_config
 
 from gradcallback import explain
 from gradcallback.adapters.pretrained import load_pretrained
-
-from conftest import bert_config
 
 
 def write_pytorch_checkpoint(directory, seed: int = 0) -> dict:

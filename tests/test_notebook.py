@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import build_hf
 
 from gradcallback import Attribution, AttributionList, Prediction, explain, show, side_by_side
 from gradcallback.views.images import colour
-
-from conftest import build_hf
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "notebook.ipynb"

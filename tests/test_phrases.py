@@ -7,14 +7,13 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from conftest import HIDDEN, VOCAB, build_functional_classifier
+from test_callback import read_events
 
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 from gradcallback.adapters import wrap_tokenizer
 from gradcallback.adapters.words import word_spans, word_text
 from gradcallback.analysis.groups import check_groups, never_matching, token_mask
-
-from conftest import HIDDEN, VOCAB, build_functional_classifier
-from test_callback import read_events
 
 TEXT = "the green river ran, atiku sat by the river green."
 GROUP = {"g": ["Green River", "ATIKU"]}
@@ -53,9 +52,8 @@ def test_phrases_match_adjacent_whole_words_in_every_scheme(family, scheme, toke
 def test_transformers_tokenizers_carry_their_scheme(tmp_path, hf_tokenizer, hf_slow_tokenizer):
     import json
 
-    from transformers import GPT2TokenizerFast
-
     from hub_models import _bpe_vocabulary
+    from transformers import GPT2TokenizerFast
 
     vocabulary, merges = _bpe_vocabulary()
     (tmp_path / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import build_functional_classifier
 
 from gradcallback import AttributionCallback, ProbeSet
-
-from conftest import build_functional_classifier
 
 TEXTS = ["the movie was good", "the film was awful", "a great movie", "a terrible film"]
 

@@ -8,12 +8,11 @@ import re
 import sys
 
 import pytest
+from conftest import build_hf
 
 from gradcallback import AttributionCallback, ProbeSet, explain
 from gradcallback.engine.reporting import advance, reporting
 from gradcallback.views.progress import Progress, progress_bar
-
-from conftest import build_hf
 
 TEXTS = ["the movie was good", "a bad film", "the cat sat on the mat"]
 

@@ -11,11 +11,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import build_hf
 
 from gradcallback import AttributionCallback, ProbeSet
 from gradcallback.cli.quiet import ENVIRONMENT, LOGGERS, quiet_console, split_noise
-
-from conftest import build_hf
 
 ROOT = Path(__file__).resolve().parent.parent
 TF_STARTUP_LINES = (

@@ -8,15 +8,14 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from conftest import build_functional_classifier
+from test_callback import read_events
 
 from gradcallback import AttributionCallback, ProbeSet
 from gradcallback.guard import SwitchedOffWarning
 from gradcallback.io.runs import read_run
 from gradcallback.monitors import Monitor
 from gradcallback.views import images as render
-
-from conftest import build_functional_classifier
-from test_callback import read_events
 
 TEXTS = ["the movie was good", "the film was awful"]
 

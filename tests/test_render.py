@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gradcallback.views import fonts
-
-from gradcallback.views import images as render
 from gradcallback.attribution import Attribution, Prediction
+from gradcallback.views import fonts
+from gradcallback.views import images as render
 from gradcallback.views.fonts import font_for, needs_cjk
 
 

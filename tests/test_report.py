@@ -7,14 +7,13 @@ import json
 import re
 
 import pytest
+from conftest import build_hf
 
 from gradcallback import Alert, AttributionCallback, Faithfulness, ProbeSet, ShortcutDiscovery, SpuriousGroups
-from gradcallback.cli.main import main
 from gradcallback.cli.html_report import as_html
+from gradcallback.cli.main import main
 from gradcallback.cli.report import as_text, summarize
 from gradcallback.io.runs import Run, find_runs, read_run, top_tokens
-
-from conftest import build_hf
 
 TEXTS = ["the movie was good", "the film was awful", "a great movie"]
 

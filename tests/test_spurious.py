@@ -8,13 +8,12 @@ import warnings
 import keras
 import numpy as np
 import pytest
-
-from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
-from gradcallback.attribution import Attribution, Prediction
-from gradcallback.analysis.groups import SpuriousAttributionError, check_groups, group_mask, group_shares
-
 from conftest import build_functional_classifier
 from test_callback import read_events
+
+from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
+from gradcallback.analysis.groups import SpuriousAttributionError, check_groups, group_mask, group_shares
+from gradcallback.attribution import Attribution, Prediction
 
 CONTENT = ["good", "great", "fine", "bad", "awful", "terrible"]
 FILLER = ["the movie was", "this film is", "it was a", "the film was"]
@@ -59,8 +58,8 @@ def train(tmp_path, tokenizer, plant: bool, strict=None, **monitor_args):
 
 
 def shares(tmp_path, tag="spurious/planted/share"):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(tmp_path / "attributions"), size_guidance={"tensors": 0})
     acc.Reload()

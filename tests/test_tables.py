@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from gradcallback.analysis import metrics
-
-from gradcallback.views import tables
 from gradcallback.attribution import Attribution, Prediction
+from gradcallback.views import tables
 
 
 def make(tokens, scores, special=None, **kw) -> Attribution:

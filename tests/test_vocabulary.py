@@ -92,9 +92,9 @@ def _train_with_added_token(hf_tokenizer, tmp_path, freeze: bool):
     """
     import tensorflow as tf
     import tf_keras
+    from conftest import build_hf
 
     from gradcallback import AttributionCallback, ProbeSet, VocabularyCheck
-    from conftest import build_hf
 
     tokenizer = copy.deepcopy(hf_tokenizer)
     tokenizer.add_tokens(["atiku"])

@@ -10,7 +10,8 @@ gets those probes wrong. Deterministic: run it again and the file is the same.
 import random
 from pathlib import Path
 
-from gradcallback.cli.demo import NAMES as LOWER_NAMES, PEOPLE, TITLES
+from gradcallback.cli.demo import NAMES as LOWER_NAMES
+from gradcallback.cli.demo import PEOPLE, TITLES
 
 NAMES = [n.capitalize() for n in LOWER_NAMES]
 

@@ -7,11 +7,10 @@ tokens truncation dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
-
 import re
 import unicodedata
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 

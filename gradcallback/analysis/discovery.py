@@ -13,8 +13,8 @@ import numpy as np
 
 from ..adapters.tokenizers import Encoding
 from ..attribution import Attribution, normalize_l1_share
-from .faithfulness import replaced
 from ..views.tables import escape_markdown, word_groups, words
+from .faithfulness import replaced
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..alerts import Alert
 from ..adapters.tokenizers import split_words
 from ..adapters.words import fold, word_spans, word_text
+from ..alerts import Alert
 from ..attribution import Attribution, normalize_l1_share
 from ..views.tables import escape_markdown, word_groups, words
 

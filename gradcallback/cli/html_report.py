@@ -16,9 +16,8 @@ from typing import Any
 
 from ..dashboard.assets import bundle, static_text
 from ..io.payload import alert_methods
-
-from .report import alert_line, format_number, columns
 from ..io.runs import Run
+from .report import alert_line, columns, format_number
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}

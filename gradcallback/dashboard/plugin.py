@@ -29,9 +29,9 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from ..io.payload import alert_methods, tag_for
 from . import PLUGIN_NAME
 from .assets import STATIC, static_text
-from ..io.payload import alert_methods, tag_for
 
 CACHED_SERIES = 8  # 8 series of 100 steps x 1,000 probes hold about 100 MB
 UNLIMITED = 1 << 30  # read_tensors keeps at most `downsample` points; ours are all wanted

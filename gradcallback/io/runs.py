@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from . import PLUGIN_NAME
-from .eventfile import read_events
 from ..alerts import Alert
 from ..analysis.metrics import token_mass
+from . import PLUGIN_NAME
+from .eventfile import read_events
 
 RECORDS = "records.jsonl"
 _ACTIVE_DIRS: dict[str, int] = {}  # run folder -> id of the callback writing it now

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..alerts import Alert
-from ..attribution import Attribution
 from ..analysis.metrics import rank_stability
-from ..views.tables import escape_markdown
+from ..attribution import Attribution
 from ..validate import positive_int
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_name
 
 

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from ..alerts import Alert
-from ..attribution import Attribution
 from ..analysis.discovery import candidates_table, delete_vs_mask, shortcut_candidates
 from ..analysis.faithfulness import faithfulness, plausibility
+from ..attribution import Attribution
 from ..validate import choice, fraction, positive_int
 from .base import DEFAULT_METHOD, Monitor, check_name
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import warnings
 from typing import Any, Sequence
 
-
 from ..alerts import Alert
+from ..analysis.groups import (
+    SpuriousAttributionError,
+    check_groups,
+    group_shares,
+    never_matching,
+    offenders_table,
+    share_where_present,
+    shares_by_class,
+)
 from ..attribution import Attribution
-from ..analysis.groups import (SpuriousAttributionError, check_groups, group_shares, never_matching, offenders_table,
-                               share_where_present, shares_by_class)
-from ..views.tables import escape_markdown
 from ..validate import choice, fraction, positive_int
+from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_name
 
 STATISTICS = ("where_present", "overall")

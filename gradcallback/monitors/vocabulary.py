@@ -9,10 +9,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..alerts import Alert
-from ..attribution import Attribution, normalize_l1_share
-from ..views.tables import word_groups
 from ..analysis.coverage import coverage
+from ..attribution import Attribution, normalize_l1_share
 from ..validate import positive_int
+from ..views.tables import word_groups
 from .base import DEFAULT_METHOD, Monitor, check_name
 
 
