@@ -40,7 +40,6 @@ class AttributionCallback:
     View with `gradcallback tensorboard --logdir <log_dir>`.
 
     Example:
-
     ```python
     from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 
@@ -270,8 +269,8 @@ class AttributionCallback:
             for monitor in self.monitors:
                 if monitor.method is None or monitor.method in results:
                     attributions = results.get(monitor.method) if monitor.method else None
-                    alerts += self._guard.run(f"{monitor.name} monitor", step, lambda: collect(
-                        monitor.log(step, attributions), monitor)) or []
+                    alerts += self._guard.run(f"{monitor.name} monitor", step,
+                                              lambda m, a: collect(m.log(step, a), m), monitor, attributions) or []
         except SpuriousAttributionError as error:
             self._publish(step, results, alerts + ([error.alert] if error.alert else []))
             self.close()  # the exception ends fit before on_train_end: leave nothing open
@@ -291,6 +290,6 @@ class AttributionCallback:
 
     @property
     def history(self) -> dict:
-        """method -> [(step, [Attribution per probe])] of the current or last run: the first logged step
-        and the latest `display.evolution_steps` ones (records.jsonl holds every step)."""
+        """The current or last run's attributions, method -> [(step, [Attribution per probe])]: the first
+        logged step and the latest `display.evolution_steps` ones (records.jsonl holds every step)."""
         return self._logger.history.as_dict() if self._logger is not None else self._last_history

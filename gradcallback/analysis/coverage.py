@@ -57,7 +57,8 @@ class CoverageReport:
         return {
             "words": len(self.words), "occurrences": sum(w.count for w in self.words),
             "by_type": {k: sum(map(test, self.words)) / total_types for k, test in kinds.items()},
-            "by_frequency": {k: sum(w.count for w in self.words if test(w)) / total_tokens for k, test in kinds.items()},
+            "by_frequency": {k: sum(w.count for w in self.words if test(w)) / total_tokens
+                             for k, test in kinds.items()},
         }
 
     @property
@@ -68,7 +69,8 @@ class CoverageReport:
 
     @property
     def suggested_tokens(self) -> list[str]:
-        """What to pass to `tokenizer.add_tokens`: fragmented words and terms (case-folded if the tokenizer lowercases)."""
+        """What to pass to `tokenizer.add_tokens`: fragmented words and terms (case-folded if the tokenizer
+        lowercases)."""
         picks = [w.word for w in self.fragmented[:SUGGESTED_MAX]]
         picks += [t.word for t in self.terms if t.unknown or t.n_pieces > 1]
         fold = (lambda s: s.lower()) if self.lowercases else (lambda s: s)

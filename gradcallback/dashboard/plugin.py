@@ -89,7 +89,7 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         try:
             step = int(request.args.get("step", ""))
         except ValueError:
-            raise errors.InvalidArgumentError("Expected an integer `step` parameter")
+            raise errors.InvalidArgumentError("Expected an integer `step` parameter") from None
         data = self._series(request).get(step)
         if data is None:
             raise errors.NotFoundError(f"No dashboard data at step {step}")
@@ -98,7 +98,7 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, gzip.decompress(data), "application/octet-stream")
 
     def _series(self, request, with_alerts: bool = False):
-        """step -> payload of the requested run and method, from the cache when still current; with
+        """The requested run and method's payloads, step -> payload, from the cache when still current; with
         `with_alerts`, also step -> methods of the steps whose payload carries alerts (the view opens on
         the latest, on the method its alert names)."""
         run, method = request.args.get("run"), request.args.get("method")

@@ -107,8 +107,8 @@ def _alert_entry(alert: Alert) -> dict[str, Any]:
 
 
 def alert_methods(series: Mapping[int, bytes]) -> dict[int, list[str]]:
-    """step -> the methods named by its alerts, for every step of `series` (step -> payload) whose payload
-    carries alerts (an empty list when none names one). Reads the headers only."""
+    """The methods each alerting step's alerts name, step -> methods, for every step of `series` (step ->
+    payload) whose payload carries alerts (an empty list when none names one). Reads the headers only."""
     out = {}
     for step, blob in sorted(series.items()):
         alerts = header(blob)["alerts"]

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 from ..alerts import Alert
 from ..attribution import TASKS, Attribution
 
-DEFAULT_METHOD = "integrated_gradients"  # chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients
+# Chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients.
+DEFAULT_METHOD = "integrated_gradients"
 
 
 @dataclass

@@ -46,7 +46,8 @@ class Drift(Monitor):
                             f"{escape_markdown(', '.join(sorted(now)))} |")
         if len(rows) > 2:
             self.context.events.text(f"{self.name}/{self.method}/changed", "\n".join(rows), step,
-                                     f"method: {self.method}; top-{self.top_k} changed completely, prediction unchanged")
+                                     f"method: {self.method}; top-{self.top_k} changed completely, "
+                                     "prediction unchanged")
 
     def columns(self) -> list[tuple[str, str]]:
         tag = f"{self.name}/{self.method}/rank_stability_vs_first"
