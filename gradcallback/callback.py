@@ -121,9 +121,11 @@ class AttributionCallback:
 
     # Keras plumbing, for tf-keras, Keras 3 (every backend) and custom loops.
     def set_model(self, model: Any) -> None:
+        """Keras hook: keep the model being trained; the probes are explained on it."""
         self.model = model
 
     def set_params(self, params: dict) -> None:
+        """Keras hook: keep fit's parameters."""
         self.params = params
 
     def _implements_train_batch_hooks(self) -> bool:
@@ -135,9 +137,11 @@ class AttributionCallback:
     _implements_predict_batch_hooks = _implements_test_batch_hooks
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Keras hook: open the run (`open`)."""
         self.open(self.model)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Keras hook: feed the step clock; at epoch 0 of a new run, log step 0 (the untrained model) first."""
         if not self.is_chief:
             return
         self.clock.epoch_begins(self.model, epoch)
@@ -151,6 +155,7 @@ class AttributionCallback:
                     self._guard.setup = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keras hook: log the epoch when `every_n_epochs` says so, then stop training if a monitor asked to."""
         if self.clock.every_n_steps is None and (epoch + 1) % self.clock.every_n_epochs == 0:
             self.log_now(epoch + 1, epoch=epoch + 1)
         reasons = [m.stop_reason for m in self.monitors if getattr(m, "stop_reason", None)]
@@ -159,6 +164,7 @@ class AttributionCallback:
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Keras hook, with `every_n_steps`: log once the global step reaches the next scheduled one."""
         if self.clock.every_n_steps is None or not self.is_chief or self._logger is None:
             return
         step = self.clock.global_step(self.model, batch)
@@ -166,6 +172,7 @@ class AttributionCallback:
             self.log_now(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """Keras hook: close the run (`close`)."""
         self.close()
 
     def __getattr__(self, name: str):

@@ -51,14 +51,17 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
 
     def get_plugin_apps(self) -> dict:
+        """TensorBoard hook: the routes, the viewer's static files and the runs, steps and payload endpoints."""
         apps = {f"/{name}": self._static_app(name) for name in STATIC}
         apps.update({"/runs": self._serve_runs, "/steps": self._serve_steps, "/payload": self._serve_payload})
         return apps
 
     def is_active(self) -> bool:
+        """TensorBoard hook: False; TensorBoard shows the tab itself once a run holds data under the plugin name."""
         return False  # TensorBoard enables the tab itself when a run holds data under our plugin name
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        """TensorBoard hook: the tab's name and the ES module that draws it."""
         return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Attributions")
 
     def _static_app(self, name: str):

@@ -52,6 +52,7 @@ MAX_ALERT_CHARS = 400  # a guard's message quotes the exception; the view shows 
 
 
 def tag_for(method: str) -> str:
+    """The summary tag `method`'s dashboard payloads are written under."""
     return f"dashboard/{method}"
 
 
