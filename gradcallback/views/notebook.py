@@ -23,8 +23,9 @@ MAX_TOKENS = 512
 BOX = "font-family:system-ui,sans-serif;margin:0.3em 0 1em 0;line-height:1.9;color:#141414"
 HEAD = "font-weight:600"
 SUB = "color:#555;font-size:90%"
+# One token's chip (not named TOKEN: bandit's S105 reads that as a password).
 CHIP = ("display:inline-block;padding:0 4px;margin:1px;border-radius:3px;white-space:pre;"
-         "font-family:ui-monospace,monospace;line-height:1.5")
+        "font-family:ui-monospace,monospace;line-height:1.5")
 SEPARATOR = '<span style="color:#888;font-weight:600;margin:0 0.5em">|</span>'
 GREY = "color:#6e6e6e;font-size:85%"
 
