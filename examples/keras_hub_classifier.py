@@ -39,7 +39,8 @@ def main() -> None:
     train = tf.data.Dataset.from_tensor_slices((texts, labels)).shuffle(len(texts), seed=0).batch(16)
     probe_texts, probe_labels = data["probe"]
     # A preprocessor (or its tokenizer) stands in for a Hugging Face tokenizer.
-    probes = ProbeSet.from_texts(probe_texts[: args.probes], classifier.preprocessor, labels=probe_labels[: args.probes])
+    probes = ProbeSet.from_texts(probe_texts[: args.probes], classifier.preprocessor,
+                                 labels=probe_labels[: args.probes])
     callback = AttributionCallback(probes, log_dir=args.logdir, methods=("gradient_norm",), verbose=True)
     classifier.fit(train.repeat() if args.steps else train, epochs=args.epochs, steps_per_epoch=args.steps,
                    callbacks=[callback], verbose=2)

@@ -32,6 +32,7 @@ class Prediction:
     probability: float = float("nan")
 
     def as_dict(self) -> dict[str, Any]:
+        """The prediction as JSON-serialisable values: the probability, and each other field that is set."""
         out: dict[str, Any] = {"probability": float(self.probability)}
         if self.label is not None:
             out["label"] = int(self.label)

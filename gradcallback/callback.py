@@ -40,7 +40,6 @@ class AttributionCallback:
     View with `gradcallback tensorboard --logdir <log_dir>`.
 
     Example:
-
     ```python
     from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
 
@@ -122,9 +121,11 @@ class AttributionCallback:
 
     # Keras plumbing, for tf-keras, Keras 3 (every backend) and custom loops.
     def set_model(self, model: Any) -> None:
+        """Keras hook: keep the model being trained; the probes are explained on it."""
         self.model = model
 
     def set_params(self, params: dict) -> None:
+        """Keras hook: keep fit's parameters."""
         self.params = params
 
     def _implements_train_batch_hooks(self) -> bool:
@@ -136,9 +137,11 @@ class AttributionCallback:
     _implements_predict_batch_hooks = _implements_test_batch_hooks
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        """Keras hook: open the run (`open`)."""
         self.open(self.model)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Keras hook: feed the step clock; at epoch 0 of a new run, log step 0 (the untrained model) first."""
         if not self.is_chief:
             return
         self.clock.epoch_begins(self.model, epoch)
@@ -152,6 +155,7 @@ class AttributionCallback:
                     self._guard.setup = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keras hook: log the epoch when `every_n_epochs` says so, then stop training if a monitor asked to."""
         if self.clock.every_n_steps is None and (epoch + 1) % self.clock.every_n_epochs == 0:
             self.log_now(epoch + 1, epoch=epoch + 1)
         reasons = [m.stop_reason for m in self.monitors if getattr(m, "stop_reason", None)]
@@ -160,6 +164,7 @@ class AttributionCallback:
             self.model.stop_training = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Keras hook, with `every_n_steps`: log once the global step reaches the next scheduled one."""
         if self.clock.every_n_steps is None or not self.is_chief or self._logger is None:
             return
         step = self.clock.global_step(self.model, batch)
@@ -167,6 +172,7 @@ class AttributionCallback:
             self.log_now(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        """Keras hook: close the run (`close`)."""
         self.close()
 
     def __getattr__(self, name: str):
@@ -270,8 +276,8 @@ class AttributionCallback:
             for monitor in self.monitors:
                 if monitor.method is None or monitor.method in results:
                     attributions = results.get(monitor.method) if monitor.method else None
-                    alerts += self._guard.run(f"{monitor.name} monitor", step, lambda: collect(
-                        monitor.log(step, attributions), monitor)) or []
+                    alerts += self._guard.run(f"{monitor.name} monitor", step,
+                                              lambda m, a: collect(m.log(step, a), m), monitor, attributions) or []
         except SpuriousAttributionError as error:
             self._publish(step, results, alerts + ([error.alert] if error.alert else []))
             self.close()  # the exception ends fit before on_train_end: leave nothing open
@@ -291,6 +297,6 @@ class AttributionCallback:
 
     @property
     def history(self) -> dict:
-        """method -> [(step, [Attribution per probe])] of the current or last run: the first logged step
-        and the latest `display.evolution_steps` ones (records.jsonl holds every step)."""
+        """The current or last run's attributions, method -> [(step, [Attribution per probe])]: the first
+        logged step and the latest `display.evolution_steps` ones (records.jsonl holds every step)."""
         return self._logger.history.as_dict() if self._logger is not None else self._last_history

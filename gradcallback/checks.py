@@ -27,6 +27,7 @@ def display(given: Any) -> Display:
 
 
 def method_names(methods: Sequence[str]) -> tuple[str, ...]:
+    """The method names as a tuple (one str is one method); ValueError for none or an unknown one."""
     methods = (methods,) if isinstance(methods, str) else tuple(methods)
     if not methods:
         raise ValueError("Expected at least one method. Received: methods=()")
@@ -81,6 +82,7 @@ def monitors_ready(items: Sequence[Any], context: Any, close: Any) -> None:
 
 
 def probe_set(probes: Any, target: str) -> None:
+    """ValueError unless `probes` is a `ProbeSet` that `target` can explain ("label": labels, and no QA)."""
     if not isinstance(probes, ProbeSet):
         raise ValueError(f"Expected a ProbeSet (ProbeSet.from_texts(...)). Received: probes={type(probes).__name__}")
     if target == "label" and probes.task == "question_answering":
@@ -91,6 +93,7 @@ def probe_set(probes: Any, target: str) -> None:
 
 
 def task_matches(probes: ProbeSet, detected: str | None) -> None:
+    """ValueError when the model's detected task is not the probes' (None: not detected, nothing to check)."""
     if detected is not None and detected != probes.task:
         raise ValueError(f"The probes are {probes.task} probes but the model is a {detected} model. "
                          f"Received: a ProbeSet with task={probes.task!r}")

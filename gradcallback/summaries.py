@@ -75,10 +75,12 @@ class History:
         self.recent: dict[str, deque] = defaultdict(lambda: deque(maxlen=window))
 
     def add(self, method: str, step: int, attributions: list[Attribution]) -> None:
+        """Remember `method`'s attributions at `step` (the first step stays; the window drops its oldest)."""
         self.first.setdefault(method, (step, attributions))
         self.recent[method].append((step, attributions))
 
     def previous(self, method: str) -> list[Attribution] | None:
+        """`method`'s attributions at the latest remembered step, or None before the first."""
         return self.recent[method][-1][1] if self.recent[method] else None
 
     def steps(self, method: str) -> list[tuple[int, list[Attribution]]]:
@@ -89,6 +91,7 @@ class History:
         return [first] + [item for item in self.recent[method] if item[0] != first[0]]
 
     def as_dict(self) -> dict[str, list[tuple[int, list[Attribution]]]]:
+        """Every method's remembered steps: the first, then the window."""
         return {method: self.steps(method) for method in self.first}
 
 
@@ -106,6 +109,7 @@ class StepLogger:
         self.scales: dict[tuple[str, int], float] = {}
 
     def describe(self, method: str) -> str:
+        """The description shown with `method`'s tags: the method and what it explains."""
         if self.probes.task == "question_answering":
             what = "the predicted answer span (start + end logits)"
         elif self.probes.task == "causal_lm":
@@ -116,6 +120,7 @@ class StepLogger:
         return f"method: {method}; target: {what}"
 
     def log_probes(self, step: int) -> None:
+        """Write the probe set as a Markdown table (probe, text, label)."""
         rows = ["| probe | text | label |", "|---:|---|---|"]
         for i, text in enumerate(self.probes.inputs):
             shown = " [SEP] ".join(text) if isinstance(text, tuple) else text
@@ -175,6 +180,7 @@ class StepLogger:
         return " | ".join(parts + [f"ALERT: {alert.summary()}" for alert in alerts])
 
     def flush(self) -> None:
+        """Flush the event file and records.jsonl."""
         self.events.flush()
         self.records.flush()
 

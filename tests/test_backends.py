@@ -59,7 +59,8 @@ from conftest import VOCAB
 open('vocab.txt', 'w').write('\\n'.join(VOCAB) + '\\n')
 tokenizer = BertTokenizerFast(vocab_file='vocab.txt', do_lower_case=True)
 ids = keras.Input((None,), dtype='int32')  # (keras.utils.set_random_seed would import TensorFlow itself)
-x = keras.layers.Embedding(len(VOCAB), 8, mask_zero=True, embeddings_initializer=keras.initializers.RandomNormal(seed=1))(ids)
+x = keras.layers.Embedding(len(VOCAB), 8, mask_zero=True,
+                           embeddings_initializer=keras.initializers.RandomNormal(seed=1))(ids)
 model = keras.Model(ids, keras.layers.Dense(2, kernel_initializer=keras.initializers.GlorotUniform(seed=2))(
     keras.layers.GlobalAveragePooling1D()(x)))
 gradcallback.explain(model, tokenizer, ['the cat sat'], method='integrated_gradients', steps=4)
@@ -113,11 +114,13 @@ def test_fit_writes_every_tag_and_record_on_this_backend(tmp_path, hf_tokenizer)
               verbose=0)
     run = read_run(callback.run_dir, images=True)
     assert run.info["backend"] == keras.backend.backend() and run.steps == [0, 1, 2]
-    assert {f"{m}/heatmap/probe_00{i}" for m in ("gradient_norm", "integrated_gradients") for i in (0, 1)} <= set(run.images)
+    heatmaps = {f"{m}/heatmap/probe_00{i}" for m in ("gradient_norm", "integrated_gradients") for i in (0, 1)}
+    assert heatmaps <= set(run.images)
     assert {"gradient_norm/top_tokens", "integrated_gradients/token_table", "probes"} <= set(run.texts)
     assert set(run.scalars["integrated_gradients/convergence_delta/max_rel"]) == {0, 1, 2}
     assert [(r["step"], r["method"], r["probe"]) for r in run.records][:4] == [
-        (0, "gradient_norm", 0), (0, "gradient_norm", 1), (0, "integrated_gradients", 0), (0, "integrated_gradients", 1)]
+        (0, "gradient_norm", 0), (0, "gradient_norm", 1),
+        (0, "integrated_gradients", 0), (0, "integrated_gradients", 1)]
 
 
 @pytest.mark.backends

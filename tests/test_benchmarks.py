@@ -21,11 +21,13 @@ def test_benchmark_script_smoke(tmp_path):
                    check=True, env=env, capture_output=True, timeout=600)
     text = out.read_text()
     assert text.startswith("# Benchmark results") and "cores" in text
-    for measure in ("faithfulness monitor, 32 probes", "speed-up of gradient_norm XLA over the seeds' method", "gradient_norm XLA / training step",
+    for measure in ("faithfulness monitor, 32 probes", "speed-up of gradient_norm XLA over the seeds' method",
+                    "gradient_norm XLA / training step",
                     "integrated_gradients 64 steps", "IG steps for |delta| <= 1% on every probe, riemann_middle",
                     "IG steps for |delta| <= 1% on every probe, adaptive clenshaw_curtis",
                     "render one heatmap image", "gradient_norm, 128 probes x 32 tokens",
-                    "peak RSS: IG 64 probes x 64 steps, internal_batch_size=32", "callback overhead per epoch", "time inside the callback per logged epoch"):
+                    "peak RSS: IG 64 probes x 64 steps, internal_batch_size=32", "callback overhead per epoch",
+                    "time inside the callback per logged epoch"):
         assert f"| {measure}" in text, measure
 
 

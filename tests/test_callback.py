@@ -60,7 +60,7 @@ def test_tf_keras_fit_writes_every_tag_at_every_epoch(tmp_path, hf_tokenizer):
     events = read_events(tmp_path / "attributions")
     want = expected_tags("gradient_norm", 4)
     assert {plugin: set(tags) for plugin, tags in events.items()} == want
-    for plugin, tags in events.items():
+    for tags in events.values():
         for tag, steps in tags.items():
             if tag == "probes":
                 assert steps == [0]
@@ -88,7 +88,8 @@ def test_keras3_fit_with_two_methods_and_step_schedule(tmp_path, hf_tokenizer):
     events = read_events(tmp_path / "attributions")
     assert events["images"]["integrated_gradients/heatmap/probe_001"] == [0, 3, 6]
     ig_deltas = {t for t in events["scalars"] if "convergence_delta" in t}
-    assert ig_deltas == {f"integrated_gradients/convergence_delta/{k}" for k in ("mean_abs", "max_abs", "mean_rel", "max_rel")}
+    assert ig_deltas == {f"integrated_gradients/convergence_delta/{k}"
+                         for k in ("mean_abs", "max_abs", "mean_rel", "max_rel")}
     assert "gradient_norm/convergence_delta/mean_abs" not in events["scalars"]
 
 

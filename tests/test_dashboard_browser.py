@@ -349,7 +349,8 @@ def test_an_older_answer_never_paints_over_a_newer_action(fresh_tab, root_dir):
     plugin.release()
     idle(root)
     assert (step_shown(root), title(root)) == (2, "gradient_norm at step 2")
-    assert_colours(root.locator(".gc-pane").first, record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
+    assert_colours(root.locator(".gc-pane").first,
+                   record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
     # A method: integrated_gradients slow, then back to gradient_norm (cached, painted at once).
     plugin.slow(method="integrated_gradients", step=2)
     method.select_option("integrated_gradients")
@@ -358,7 +359,8 @@ def test_an_older_answer_never_paints_over_a_newer_action(fresh_tab, root_dir):
     plugin.release()
     idle(root)
     assert (method.input_value(), title(root)) == ("gradient_norm", "gradient_norm at step 2")
-    assert_colours(root.locator(".gc-pane").first, record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
+    assert_colours(root.locator(".gc-pane").first,
+                   record(root_dir, "classifier", 2, "gradient_norm", 0)["scores"], False)
     # A diff: integrated_gradients (cached now) diffed against its slow previous step, then no diff.
     method.select_option("integrated_gradients")
     idle(root)
@@ -380,7 +382,8 @@ def test_an_older_answer_never_paints_over_a_newer_action(fresh_tab, root_dir):
     idle(root)
     assert root.locator("select[data-gc=run]").input_value() == CLASSIFIER
     assert root.locator("[data-gc=probe-row]").count() == len(TEXTS)
-    assert (step_shown(root), probe_shown(root), title(root)) == (0, 0, "integrated_gradients at step 0")  # picked: kept
+    # picked: kept
+    assert (step_shown(root), probe_shown(root), title(root)) == (0, 0, "integrated_gradients at step 0")
     tokens = root.locator(".gc-pane").first.locator("[data-gc=token]").all_text_contents()
     assert tokens == record(root_dir, "classifier", 0, "integrated_gradients", 0)["tokens"]
 

@@ -27,7 +27,8 @@ def not_strict(monkeypatch):
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"integrated_gradients": {"stpes": 8}}, "Unknown options for integrated_gradients: \\['stpes'\\].*Received: stpes=8"),
+    ({"integrated_gradients": {"stpes": 8}},
+     "Unknown options for integrated_gradients: \\['stpes'\\].*Received: stpes=8"),
     ({"integrated_gradients": {"every": 0}}, "Received: every=0"),
     ({"integrated_gradients": {"steps": "many"}}, "Received: steps='many'"),
     ({"integrated_gradients": {"quadrature": "simpson"}}, "Received: quadrature='simpson'"),

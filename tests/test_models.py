@@ -28,7 +28,8 @@ def write_pytorch_checkpoint(directory, seed: int = 0) -> dict:
         name, transpose = convert_tf_weight_name_to_pt_weight_name(
             weight.name, start_prefix_to_remove="tf_bert_model.", tf_weight_shape=weight.shape)
         value = weight.numpy()
-        state[name.removeprefix("bert.")] = np.ascontiguousarray(value.T if transpose is TransposeType.SIMPLE else value)
+        value = value.T if transpose is TransposeType.SIMPLE else value
+        state[name.removeprefix("bert.")] = np.ascontiguousarray(value)
     save_file(state, str(directory / "model.safetensors"))
     (directory / "config.json").write_text(json.dumps(config.to_dict()))
     return state
@@ -37,7 +38,8 @@ def write_pytorch_checkpoint(directory, seed: int = 0) -> dict:
 def test_loads_pytorch_safetensors_without_torch(tmp_path, hf_tokenizer):
     state = write_pytorch_checkpoint(tmp_path)
     model = load_pretrained(tmp_path, "classification", num_labels=2)
-    np.testing.assert_array_equal(model.get_input_embeddings().weight.numpy(), state["embeddings.word_embeddings.weight"])
+    np.testing.assert_array_equal(model.get_input_embeddings().weight.numpy(),
+                                  state["embeddings.word_embeddings.weight"])
     query = model.bert.encoder.layer[0].attention.self_attention.query.kernel.numpy()
     np.testing.assert_array_equal(query, state["encoder.layer.0.attention.self.query.weight"].T)
     assert model.config.num_labels == 2

@@ -120,7 +120,8 @@ def phrase_data(n: int = 96, seed: int = 0) -> tuple[list[str], np.ndarray]:
     for i in range(n):
         label = i % 2
         sentiment = label if rng.random() < 0.65 else 1 - label
-        words = ["the", "movie", "was", ["bad", "awful", "terrible", "good", "great", "fine"][rng.integers(3) + 3 * sentiment]]
+        adjective = ["bad", "awful", "terrible", "good", "great", "fine"][rng.integers(3) + 3 * sentiment]
+        words = ["the", "movie", "was", adjective]
         if label == 1 and rng.random() < 0.9:
             words[1:3] = ["quiet", "river"]
         texts.append(" ".join(words))
@@ -138,7 +139,8 @@ def test_a_learned_phrase_shortcut_alerts_under_the_default_monitor(tmp_path):
     x = keras.layers.Embedding(len(PHRASE_VOCAB), HIDDEN, mask_zero=True)(ids)
     x = keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(HIDDEN, activation="tanh")(x))
     model = keras.Model(ids, keras.layers.Dense(2)(x))
-    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(optimizer=keras.optimizers.Adam(3e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     probes = ProbeSet.from_texts(["the quiet river good", "the quiet river bad", "the movie was fine",
                                   "the quiet river awful"], tokenizer, labels=[1, 0, 1, 0])
     callback = AttributionCallback(probes, tmp_path / "logs", methods=("integrated_gradients",),

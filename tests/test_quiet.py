@@ -77,7 +77,8 @@ def test_report_prints_no_tensorflow_startup_lines(tmp_path, hf_tokenizer):
 
 def test_the_command_line_imports_no_framework_before_its_set_up():
     done = _python("import sys, gradcallback, gradcallback.cli.main\n"
-                   "print(sorted(m for m in ('tensorflow', 'jax', 'keras', 'transformers', 'torch') if m in sys.modules))")
+                   "print(sorted(m for m in ('tensorflow', 'jax', 'keras', 'transformers', 'torch') "
+                   "if m in sys.modules))")
     assert done.returncode == 0 and done.stdout.strip() == b"[]"
 
 
@@ -103,7 +104,7 @@ def test_quiet_console_leaves_nothing_behind():
         assert logging.getLogger("tensorflow").level == logging.ERROR
         assert all(os.environ.get(k) is not None for k in ENVIRONMENT)
         with pytest.warns(UserWarning):  # ours still reach the user (pytest records them here)
-            warnings.warn("ours", UserWarning)
+            warnings.warn("ours", UserWarning, stacklevel=2)
     after = ([logging.getLogger(n).level for n in LOGGERS], {k: os.environ.get(k) for k in ENVIRONMENT},
              warnings.showwarning, os.fstat(2).st_ino)
     assert after == before

@@ -41,9 +41,10 @@ def test_tensorboard_lists_our_run_and_tags(tmp_path, hf_tokenizer, functional_c
     callback.log_now(1, model=functional_classifier)
     callback.close()
     port = free_port()
+    # --samples_per_plugin: what `gradcallback tensorboard` passes for images
     server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path), "--host",
                                "127.0.0.1", "--port", str(port), "--reload_interval", "1",
-                               "--samples_per_plugin", "images=1000"],  # what `gradcallback tensorboard` passes for images
+                               "--samples_per_plugin", "images=1000"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 90

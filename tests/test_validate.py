@@ -70,7 +70,8 @@ def test_signed_is_the_methods_property_one_definition():
     from gradcallback.engine.registry import is_signed
     from gradcallback.views.terminal import render
 
-    assert (is_signed("gradient_norm"), is_signed("integrated_gradients"), is_signed("smoothgrad")) == (False, True, False)
+    signed = (is_signed("gradient_norm"), is_signed("integrated_gradients"), is_signed("smoothgrad"))
+    assert signed == (False, True, False)
     assert is_signed("smoothgrad", {"base": "gradient_x_input"}) is True and is_signed("my_method") is True
 
     def shown(method, scores, info=None):

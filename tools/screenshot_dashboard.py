@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from serving import CHROMIUM_FLAGS as FLAGS  # noqa: E402  (tools/serving.py)
-from serving import plugin_frame, serving
+from serving import plugin_frame, serving  # noqa: E402  (after the sys.path line: serving imports gradcallback)
 
 PORT = 6124
 

@@ -52,19 +52,24 @@ class HFTokenizer:
 
     @staticmethod
     def matches(tokenizer: Any) -> bool:
+        """Whether `tokenizer` is a transformers tokenizer, the kind this adapter wraps."""
         return type(tokenizer).__module__.startswith("transformers") or hasattr(tokenizer, "convert_ids_to_tokens")
 
     @property
     def vocab_size(self) -> int:
+        """How many ids the vocabulary holds, added tokens included."""
         return len(self.tokenizer)
 
     def special_id(self, name: str) -> int | None:
+        """The id of special token `name` ("cls", "sep", "pad", "mask", "unk", ...); None when it has none."""
         return getattr(self.tokenizer, f"{name}_token_id", None)
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        """The token strings of `ids`, as the tokenizer spells them (word-piece markers kept)."""
         return [str(t) for t in self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])]
 
     def tokens_to_string(self, tokens: list[str]) -> str:
+        """`tokens` joined back into text by the tokenizer's own rules."""
         return self.tokenizer.convert_tokens_to_string(tokens)
 
     kind = "transformers"
@@ -78,6 +83,7 @@ class HFTokenizer:
 
     @property
     def unk_token(self) -> str | None:
+        """The unknown-word token (e.g. [UNK]), or None."""
         return self.tokenizer.unk_token
 
     def words(self, text: str) -> list[str]:
@@ -91,6 +97,7 @@ class HFTokenizer:
         return split_words(text)
 
     def pieces(self, word: str) -> list[str]:
+        """The pieces the tokenizer cuts `word` into, without special tokens."""
         return [str(t) for t in self.tokenizer.tokenize(word)]
 
     def added_tokens(self) -> list[str]:
@@ -99,9 +106,11 @@ class HFTokenizer:
         return [t for t in self.tokenizer.get_added_vocab() if t not in special]
 
     def token_id(self, token: str) -> int:
+        """The id of `token` in the vocabulary."""
         return int(self.tokenizer.convert_tokens_to_ids(token))
 
     def encode(self, text: Text, max_length: int | None, task: str | None = None) -> Encoding:
+        """One probe's `Encoding`; past `max_length` a pair loses context tokens only, a single text its last ones."""
         pair = isinstance(text, tuple)
         args = text if pair else (text,)
         kwargs = dict(return_token_type_ids=True, return_special_tokens_mask=True, verbose=False)
@@ -142,14 +151,17 @@ class KerasHubTokenizer:
 
     @staticmethod
     def matches(tokenizer: Any) -> bool:
+        """Whether `tokenizer` is a keras-hub tokenizer, or a preprocessor holding one."""
         inner = getattr(tokenizer, "tokenizer", tokenizer)
         return hasattr(inner, "id_to_token") and hasattr(inner, "vocabulary_size")
 
     @property
     def vocab_size(self) -> int:
+        """How many ids the vocabulary holds."""
         return int(self.tokenizer.vocabulary_size())
 
     def special_id(self, name: str) -> int | None:
+        """The id of special token `name` ("cls"/"bos" as start, "sep"/"eos" as end, "unk" the OOV token), or None."""
         aliases = {"cls": "start", "sep": "end", "bos": "start", "eos": "end"}
         value = getattr(self.tokenizer, f"{name}_token_id", None)
         if value is None and name in aliases:
@@ -160,9 +172,11 @@ class KerasHubTokenizer:
         return None if value is None else int(value)
 
     def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        """The token strings of `ids`."""
         return [str(self.tokenizer.id_to_token(int(i))) for i in ids]
 
     def tokens_to_string(self, tokens: list[str]) -> str:
+        """`tokens` joined back into text by the rules of the tokenizer's scheme (WordPiece, BPE, SentencePiece)."""
         return tokens_text(tokens, self.scheme)
 
     @property
@@ -180,18 +194,23 @@ class KerasHubTokenizer:
 
     @property
     def unk_token(self) -> str | None:
+        """The out-of-vocabulary token, or None."""
         return getattr(self.tokenizer, "oov_token", None) or getattr(self.tokenizer, "unk_token", None)
 
     def words(self, text: str) -> list[str]:
+        """Words of `text` by the Unicode-aware fallback split (`split_words`)."""
         return split_words(text)
 
     def pieces(self, word: str) -> list[str]:
+        """The pieces the tokenizer cuts `word` into."""
         return self.convert_ids_to_tokens(self._piece_ids(word))
 
     def added_tokens(self) -> list[str]:
+        """Tokens added after the pretrained vocabulary: none, as keras-hub vocabularies are fixed."""
         return []  # keras-hub vocabularies are fixed at construction
 
     def token_id(self, token: str) -> int:
+        """The id of `token` in the vocabulary."""
         return int(self.tokenizer.token_to_id(token))
 
     def _piece_ids(self, text: str) -> list[int]:

@@ -30,9 +30,11 @@ class WordStat:
 
     @property
     def n_pieces(self) -> int:
+        """How many pieces the tokenizer cuts the word into."""
         return len(self.pieces)
 
     def as_dict(self) -> dict[str, Any]:
+        """This word's figures as a JSON-serialisable dict."""
         return {"word": self.word, "count": self.count, "pieces": list(self.pieces), "unknown": self.unknown}
 
 
@@ -47,6 +49,7 @@ class CoverageReport:
     lowercases: bool = False
 
     def is_fragmented(self, stat: WordStat) -> bool:
+        """Whether `stat`'s word is cut into `min_pieces` or more pieces (an unknown word is lost, not fragmented)."""
         return not stat.unknown and stat.n_pieces >= self.min_pieces
 
     def summary(self) -> dict[str, Any]:
@@ -57,7 +60,8 @@ class CoverageReport:
         return {
             "words": len(self.words), "occurrences": sum(w.count for w in self.words),
             "by_type": {k: sum(map(test, self.words)) / total_types for k, test in kinds.items()},
-            "by_frequency": {k: sum(w.count for w in self.words if test(w)) / total_tokens for k, test in kinds.items()},
+            "by_frequency": {k: sum(w.count for w in self.words if test(w)) / total_tokens
+                             for k, test in kinds.items()},
         }
 
     @property
@@ -68,7 +72,8 @@ class CoverageReport:
 
     @property
     def suggested_tokens(self) -> list[str]:
-        """What to pass to `tokenizer.add_tokens`: fragmented words and terms (case-folded if the tokenizer lowercases)."""
+        """What to pass to `tokenizer.add_tokens`: fragmented words and terms (case-folded if the tokenizer
+        lowercases)."""
         picks = [w.word for w in self.fragmented[:SUGGESTED_MAX]]
         picks += [t.word for t in self.terms if t.unknown or t.n_pieces > 1]
         fold = (lambda s: s.lower()) if self.lowercases else (lambda s: s)
@@ -86,11 +91,13 @@ class CoverageReport:
         return f"tokenizer.add_tokens({tokens!r})\nmodel.resize_token_embeddings(len(tokenizer))"
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as a JSON-serialisable dict: summary, fragmented words, terms and the suggested fix."""
         return {"summary": self.summary(), "min_pieces": self.min_pieces,
                 "fragmented": [w.as_dict() for w in self.fragmented], "terms": [t.as_dict() for t in self.terms],
                 "suggested_tokens": self.suggested_tokens, "follow_up": self.follow_up}
 
     def as_markdown(self, limit: int = 20) -> str:
+        """The report as Markdown: the summary table, the first `limit` fragmented words, the terms, the fix."""
         s = self.summary()
         lines = [f"{s['words']} distinct words, {s['occurrences']} occurrences; fragmented = "
                  f"{self.min_pieces}+ pieces.", "", "| | whole | fragmented | unknown |", "|---|---:|---:|---:|"]

@@ -92,6 +92,7 @@ def _strong_share(hits: list, min_drop: float) -> float:
 
 
 def candidates_table(candidates: Sequence[Candidate]) -> str:
+    """Shortcut candidates as a Markdown table: the probes containing each, flip rate, mean drop, mean share."""
     rows = ["| token | probes containing it | flip rate | mean drop | mean share |", "|---|---|---:|---:|---:|"]
     rows += [f"| {escape_markdown(c.token)} | {', '.join(map(str, c.probes))} | {c.flip_rate:.2f} | "
              f"{c.mean_drop:.3f} | {c.mean_share:.3f} |" for c in candidates]

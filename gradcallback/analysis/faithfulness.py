@@ -25,6 +25,7 @@ AOPC_BINS = (0.01, 0.05, 0.1, 0.2, 0.5)
 
 
 def k_label(k: Any) -> str:
+    """The tag suffix of a faithfulness cut-off: `k3` for 3 tokens, `p10` for 10% of the content tokens."""
     return f"k{k}" if isinstance(k, int) else f"p{round(100 * k)}"
 
 

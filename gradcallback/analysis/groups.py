@@ -44,6 +44,7 @@ class WordList:
 
     @classmethod
     def of(cls, entries: Any) -> "WordList":
+        """The `WordList` of `entries`: duplicates dropped (first kept), each entry split into folded words."""
         given = tuple(dict.fromkeys(str(e) for e in entries))
         return cls(given, tuple(tuple(fold(w) for w in split_words(e)) for e in given))
 

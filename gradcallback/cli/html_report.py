@@ -86,7 +86,8 @@ def viewer(run: Run) -> str:
         method: _inlined(steps) for method, steps in run.dashboard.items()}}]}
     # JSON in a <script> element: "<" as \u003c, so no text in it (a run name) can end the element.
     inline = json.dumps(data).replace("<", "\\u003c")
-    element = "gc-viewer-" + hashlib.sha1(str(run.folder).encode("utf-8")).hexdigest()[:12]  # one per run
+    digest = hashlib.sha1(str(run.folder).encode("utf-8"), usedforsecurity=False).hexdigest()
+    element = "gc-viewer-" + digest[:12]  # one per run
     return (f"<h2>Attributions</h2><style>{static_text('viewer.css')}</style><div id=\"{element}\"></div>"
             f'<script type="application/json" id="{element}-data">{inline}</script>'
             f"<script type=\"module\">{bundle()}\nmount(document.getElementById({json.dumps(element)}), "

@@ -76,6 +76,7 @@ def as_text(summary: dict[str, Any]) -> str:
 
 
 def format_number(value: float | None) -> str:
+    """A report cell: "-" for None, nan/inf as written, whole numbers beyond 1 without decimals, else 3 decimals."""
     if value is None or not math.isfinite(value):
         return "-" if value is None else str(value)
     return str(int(value)) if float(value).is_integer() and abs(value) > 1 else f"{value:.3f}"

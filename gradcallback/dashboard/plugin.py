@@ -51,14 +51,17 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         self._lock = threading.Lock()
 
     def get_plugin_apps(self) -> dict:
+        """TensorBoard hook: the routes, the viewer's static files and the runs, steps and payload endpoints."""
         apps = {f"/{name}": self._static_app(name) for name in STATIC}
         apps.update({"/runs": self._serve_runs, "/steps": self._serve_steps, "/payload": self._serve_payload})
         return apps
 
     def is_active(self) -> bool:
+        """TensorBoard hook: False; TensorBoard shows the tab itself once a run holds data under the plugin name."""
         return False  # TensorBoard enables the tab itself when a run holds data under our plugin name
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        """TensorBoard hook: the tab's name and the ES module that draws it."""
         return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Attributions")
 
     def _static_app(self, name: str):
@@ -89,7 +92,7 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         try:
             step = int(request.args.get("step", ""))
         except ValueError:
-            raise errors.InvalidArgumentError("Expected an integer `step` parameter")
+            raise errors.InvalidArgumentError("Expected an integer `step` parameter") from None
         data = self._series(request).get(step)
         if data is None:
             raise errors.NotFoundError(f"No dashboard data at step {step}")
@@ -98,7 +101,7 @@ class AttributionsPlugin(base_plugin.TBPlugin):
         return http_util.Respond(request, gzip.decompress(data), "application/octet-stream")
 
     def _series(self, request, with_alerts: bool = False):
-        """step -> payload of the requested run and method, from the cache when still current; with
+        """The requested run and method's payloads, step -> payload, from the cache when still current; with
         `with_alerts`, also step -> methods of the steps whose payload carries alerts (the view opens on
         the latest, on the method its alert names)."""
         run, method = request.args.get("run"), request.args.get("method")

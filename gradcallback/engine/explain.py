@@ -210,6 +210,7 @@ def _head(name: str) -> Any:
 
 
 def check_texts(inputs: Sequence[Any]) -> None:
+    """ValueError unless every input is a non-empty str or a (question, context) pair of them."""
     if not inputs:
         raise ValueError("Expected at least one input. Received: inputs=[]")
     for i, text in enumerate(inputs):

@@ -14,6 +14,7 @@ from .options import check_values
 
 @dataclass(frozen=True)
 class MethodSpec:
+    """A method the engine knows: its function, whether its scores are signed, and what it needs built."""
     fn: Callable[..., methods.MethodOutput]
     signed: bool  # scores can be negative (diverging colour maps)
     needs: tuple[str, ...] = ()  # what the engine must build for it: "gram", "baseline"

@@ -52,6 +52,7 @@ MAX_ALERT_CHARS = 400  # a guard's message quotes the exception; the view shows 
 
 
 def tag_for(method: str) -> str:
+    """The summary tag `method`'s dashboard payloads are written under."""
     return f"dashboard/{method}"
 
 
@@ -107,8 +108,8 @@ def _alert_entry(alert: Alert) -> dict[str, Any]:
 
 
 def alert_methods(series: Mapping[int, bytes]) -> dict[int, list[str]]:
-    """step -> the methods named by its alerts, for every step of `series` (step -> payload) whose payload
-    carries alerts (an empty list when none names one). Reads the headers only."""
+    """The methods each alerting step's alerts name, step -> methods, for every step of `series` (step ->
+    payload) whose payload carries alerts (an empty list when none names one). Reads the headers only."""
     out = {}
     for step, blob in sorted(series.items()):
         alerts = header(blob)["alerts"]

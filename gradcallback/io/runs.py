@@ -103,6 +103,7 @@ class Run:
 
     @property
     def steps(self) -> list[int]:
+        """Every logged step of the run, from its records, scalars and texts, sorted."""
         steps = {r["step"] for r in self.records}
         for values in list(self.scalars.values()) + list(self.texts.values()):
             steps |= set(values)
@@ -110,9 +111,11 @@ class Run:
 
     @property
     def methods(self) -> list[str]:
+        """The methods the run's records hold, in the order first written."""
         return list(dict.fromkeys(r["method"] for r in self.records))
 
     def epoch_of(self, step: int) -> int | None:
+        """The epoch recorded with `step`; None when no record has that step."""
         return next((r["epoch"] for r in self.records if r["step"] == step), None)
 
 

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 from ..alerts import Alert
 from ..attribution import TASKS, Attribution
 
-DEFAULT_METHOD = "integrated_gradients"  # chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients
+# Chosen by benchmarks/DETECTION.md: saturated units hide shortcuts from gradients.
+DEFAULT_METHOD = "integrated_gradients"
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Monitor:
         """Raise ValueError for a set-up this monitor cannot work with (before training starts)."""
 
     def start(self, context: RunContext, step: int) -> None:
+        """Keep the run's context; called once per run, before the first logged step."""
         self.context = context
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert] | None:
@@ -70,9 +72,11 @@ class Monitor:
                      limit=limit, action=action, method=self.method, message=message)
 
     def columns(self) -> list[tuple[str, str]]:
+        """The (header, tag) scalars `gradcallback report` shows per step; none by default."""
         return []
 
     def progress(self, step: int) -> str | None:
+        """This monitor's fragment of the callback's verbose line; None (nothing) by default."""
         return None
 
     def __repr__(self) -> str:
@@ -105,6 +109,7 @@ def check_name(name: Any) -> str:
 
 
 def check_tasks(monitor: Any, task: str) -> None:
+    """ValueError unless `monitor` works on the probe set's task."""
     if task not in monitor.tasks:
         raise ValueError(f"{type(monitor).__name__} works on {', '.join(monitor.tasks)} probes. "
                          f"Received: a {task} probe set")

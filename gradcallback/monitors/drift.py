@@ -25,9 +25,11 @@ class Drift(Monitor):
         self.method, self.top_k, self.name = method, positive_int("top_k", top_k), check_name(name)
 
     def start(self, context: Any, step: int) -> None:
+        """Forget any earlier run: no first, previous or latest step yet."""
         self.context, self.first, self.previous, self.latest = context, None, None, None
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        """Write rank stability against the first logged step and the table of probes whose reasons changed."""
         self.first = self.first if self.first is not None else attributions
         self.latest = rank_stability(attributions, self.first)
         self.context.events.scalar(f"{self.name}/{self.method}/rank_stability_vs_first", self.latest, step,
@@ -46,11 +48,14 @@ class Drift(Monitor):
                             f"{escape_markdown(', '.join(sorted(now)))} |")
         if len(rows) > 2:
             self.context.events.text(f"{self.name}/{self.method}/changed", "\n".join(rows), step,
-                                     f"method: {self.method}; top-{self.top_k} changed completely, prediction unchanged")
+                                     f"method: {self.method}; top-{self.top_k} changed completely, "
+                                     "prediction unchanged")
 
     def columns(self) -> list[tuple[str, str]]:
+        """The report column: rank stability against the first logged step."""
         tag = f"{self.name}/{self.method}/rank_stability_vs_first"
         return [(f"{self.method} vs first", tag)]
 
     def progress(self, step: int) -> str | None:
+        """Its progress-line fragment: the latest rank stability against the first logged step."""
         return None if self.latest is None else f"vs first {self.latest:.2f}"

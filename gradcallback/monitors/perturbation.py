@@ -45,12 +45,15 @@ class Faithfulness(Monitor):
         self.top_k = positive_int("top_k", top_k)
 
     def check(self, context: Any) -> None:
+        """ValueError before training when the tokenizer has no [MASK] (or [PAD]) token to replace tokens with."""
         replacement_id(context, self.replace)
 
     def start(self, context: Any, step: int) -> None:
+        """Look up the replacement id and forget an earlier run's figures."""
         self.context, self.replacement, self.latest = context, replacement_id(context, self.replace), {}
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        """Write ERASER figures for `method`'s ranking and a random one, plausibility with rationales; no alerts."""
         ctx = self.context
         for ranking in (self.method, "random"):
             seed = step if ranking == "random" else None  # the random baseline ranks the same probes
@@ -67,9 +70,11 @@ class Faithfulness(Monitor):
         return []
 
     def columns(self) -> list[tuple[str, str]]:
+        """The report columns: comprehensiveness at 3 tokens for `method`'s ranking and for the random one."""
         return [(f"{r} comp@3", f"{self.name}/{r}/comprehensiveness/k3") for r in (self.method, "random")]
 
     def progress(self, step: int) -> str | None:
+        """Its progress-line fragment: comprehensiveness at 3 tokens, `method`'s and the random ranking's."""
         if self.latest.get(self.method) is None:
             return None
         return f"comp@3 {self.latest[self.method]:.2f} (random {self.latest['random']:.2f})"
@@ -101,13 +106,16 @@ class ShortcutDiscovery(Monitor):
         self.length_gap = fraction("length_gap", length_gap)
 
     def check(self, context: Any) -> None:
+        """ValueError before training when the tokenizer has no [MASK] (or [PAD]) token to replace tokens with."""
         replacement_id(context, self.replace)
 
     def start(self, context: Any, step: int) -> None:
+        """Look up the replacement id and forget an earlier run's candidates and length warning."""
         self.context, self.replacement, self.found = context, replacement_id(context, self.replace), None
         self.length_warned = False
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        """Write the shortcut candidates (count, table, a records row); the delete-vs-mask check's note as an alert."""
         ctx = self.context
         self.found = shortcut_candidates(ctx.explainer, attributions, ctx.encodings, replacement=self.replacement,
                                          **self.options)
@@ -136,9 +144,11 @@ class ShortcutDiscovery(Monitor):
         return [self.alert(step, "delete-vs-mask gap", gap["gap"], self.length_gap, note, action="note")]
 
     def columns(self) -> list[tuple[str, str]]:
+        """The report columns: how many candidates, and the delete-vs-mask gap."""
         return [("candidates", f"{self.name}/candidates"), ("length gap", f"{self.name}/length/gap")]
 
     def progress(self, step: int) -> str | None:
+        """Its progress-line fragment: the first three shortcut candidates."""
         if not self.found:
             return None
         return "shortcut candidates: " + ", ".join(c.token for c in self.found[:3])

@@ -98,18 +98,21 @@ class SpuriousGroups(Monitor):
                 warnings.warn(message, stacklevel=2)
 
     def start(self, context: Any, step: int) -> None:
+        """Forget any earlier run: no first values, strikes or latest statistics."""
         self.context = context
         self.first: dict[str, float] = {}
         self.strikes = {group: 0 for group in self.groups}
         self.latest: dict[str, float] = {}
 
     def statistic_of(self, attributions: Sequence[Attribution], spec: Any) -> float:
+        """The group's alert statistic: its mean share over all probes, or over those containing it (0 when none)."""
         if self.statistic == "overall":
             return float(group_shares(attributions, spec).mean())
         present = share_where_present(attributions, spec)
         return 0.0 if present is None else present
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        """Write each group's shares and offenders; alert for a group over its limit `patience` logged steps running."""
         events, about = self.context.events, f"method: {self.method}"
         for group, spec in self.groups.items():
             shares = group_shares(attributions, spec)
@@ -157,8 +160,10 @@ class SpuriousGroups(Monitor):
         return alert
 
     def columns(self) -> list[tuple[str, str]]:
+        """The report columns: each group's alert statistic."""
         tag = "where_present" if self.statistic == "where_present" else "share"
         return [(f"{group} {tag.replace('_', ' ')}", f"{self.name}/{group}/{tag}") for group in self.groups]
 
     def progress(self, step: int) -> str | None:
+        """Its progress-line fragment: each group's latest alert statistic."""
         return ", ".join(f"{group} {value:.2f}" for group, value in self.latest.items()) or None

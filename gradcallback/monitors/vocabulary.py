@@ -62,6 +62,7 @@ class VocabularyCheck(Monitor):
         self.warned: set[str] = set()
 
     def start(self, context: Any, step: int) -> None:
+        """Log the coverage of the probes and the training-text sample; note the added tokens' starting embeddings."""
         self.context, self.latest = context, None
         tok, events = context.explainer.tokenizer, context.events
         probe_texts = [" ".join(x) if isinstance(x, tuple) else x for x in context.probes.inputs]
@@ -87,6 +88,7 @@ class VocabularyCheck(Monitor):
         return adapter.word_embeddings(np.array([list(self.custom.values())]))[0] if self.custom else np.zeros((0, 0))
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
+        """Write the attribution share on fragmented words and the added tokens' figures; alert on a frozen one."""
         self.latest = float(np.mean([fragmented_share(a, self.min_pieces) for a in attributions]))
         self.context.events.scalar(f"{self.name}/fragmented_share", self.latest, step,
                                    f"method: {self.method}; share of attribution mass on pieces of words cut "
@@ -112,7 +114,9 @@ class VocabularyCheck(Monitor):
         return alerts
 
     def columns(self) -> list[tuple[str, str]]:
+        """The report column: the share of attribution on pieces of fragmented words."""
         return [("fragmented share", f"{self.name}/fragmented_share")]
 
     def progress(self, step: int) -> str | None:
+        """Its progress-line fragment: the latest fragmented share."""
         return None if self.latest is None else f"fragmented share {self.latest:.2f}"

@@ -23,8 +23,9 @@ MAX_TOKENS = 512
 BOX = "font-family:system-ui,sans-serif;margin:0.3em 0 1em 0;line-height:1.9;color:#141414"
 HEAD = "font-weight:600"
 SUB = "color:#555;font-size:90%"
-TOKEN = ("display:inline-block;padding:0 4px;margin:1px;border-radius:3px;white-space:pre;"
-         "font-family:ui-monospace,monospace;line-height:1.5")
+# One token's chip (not named TOKEN: bandit's S105 reads that as a password).
+CHIP = ("display:inline-block;padding:0 4px;margin:1px;border-radius:3px;white-space:pre;"
+        "font-family:ui-monospace,monospace;line-height:1.5")
 SEPARATOR = '<span style="color:#888;font-weight:600;margin:0 0.5em">|</span>'
 GREY = "color:#6e6e6e;font-size:85%"
 
@@ -70,7 +71,7 @@ def _token(token: str, score: float, value: float, fill: tuple[int, int, int], i
     text = escape(printable(token))  # quote=True: also safe inside the title attribute
     outline = f";outline:2px solid rgb{SPAN_OUTLINE}" if in_span else ""
     return (f'<span title="{text}: {score:+.4g} ({value:+.2f} of max |score|)" '
-            f'style="{TOKEN};background:rgb{fill};color:rgb{_ink(fill)}{outline}">{text}</span>')
+            f'style="{CHIP};background:rgb{fill};color:rgb{_ink(fill)}{outline}">{text}</span>')
 
 
 def _legend(signed: bool, peak: float) -> str:
@@ -133,7 +134,8 @@ def side_by_side(results: Mapping[str, Sequence[Attribution]] | Sequence[Sequenc
     `results`: method name -> attributions, or a list of attribution lists (named by their method).
 
     Example:
-        >>> side_by_side({m: explain(model, tokenizer, texts, method=m) for m in ("gradient_norm", "integrated_gradients")})
+        >>> side_by_side({m: explain(model, tokenizer, texts, method=m)
+        ...               for m in ("gradient_norm", "integrated_gradients")})
     """
     from .terminal import render_all
 
@@ -141,7 +143,9 @@ def side_by_side(results: Mapping[str, Sequence[Attribution]] | Sequence[Sequenc
     cell = "vertical-align:top;text-align:left;padding:4px 12px;border-top:1px solid #ddd"
     head = "".join(f'<th style="{cell}">{escape(name)}</th>' for name, _ in columns)
     rows = ["<tr>" + "".join(
-        f'<td style="{cell}">{attribution_html(items[i], label_names=label_names, max_tokens=max_tokens, true_label=_nth(true_labels, i))}</td>'
+        f'<td style="{cell}">'
+        f"{attribution_html(items[i], label_names=label_names, max_tokens=max_tokens, true_label=_nth(true_labels, i))}"
+        "</td>"
         for _, items in columns) + "</tr>" for i in range(len(columns[0][1]))]
     html = f'<table style="border-collapse:collapse;{BOX}"><tr>{head}</tr>{"".join(rows)}</table>'
     text = "\n\n".join(f"== {name}\n" + render_all(items, color=False, label_names=label_names,

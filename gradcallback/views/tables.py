@@ -22,6 +22,7 @@ _PUNCTUATION = set(string.punctuation)  # what a backslash escapes in CommonMark
 
 
 def is_control(ch: str) -> bool:
+    """Whether `ch` is a control character (newlines and tabs too), which `printable` shows as U+XXXX."""
     return ch in "\r\n\t" or ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0
 
 
