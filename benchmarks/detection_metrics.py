@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Internal modules (moving to gradcallback.analysis): fix this import only.
 from gradcallback.counterfactual import LEARNED, UNUSED, learned_at
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")

@@ -14,10 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.counterfactual import flip_rate, learned_at
-from gradcallback.engine.explain import Explainer
-from gradcallback.monitors import ShortcutDiscovery, SpuriousGroups
+from gradcallback import AttributionCallback, Explainer, ProbeSet, ShortcutDiscovery, SpuriousGroups
+from gradcallback.counterfactual import flip_rate, learned_at  # internal (moving to gradcallback.analysis)
 
 from conftest import VOCAB, build_functional_classifier
 from test_callback import read_events
