@@ -172,6 +172,13 @@ def discovery_found(runs: list[dict], method: str, key: str = "rank") -> tuple[i
     return sum((run["steps"][-1][method][key] or TOP + 1) <= TOP for run in learned), len(learned)
 
 
+def discovery_found_once(runs: list[dict], method: str) -> tuple[int, int]:
+    """(learned token runs where discovery ranks a watched word in its top 3 at some logged step from the
+    step of learning on, learned token runs): the callback logs every step, not only the last."""
+    learned = [(run, truth(run)[1]) for run in runs if truth(run)[0] == "learned"]
+    return sum(any((s[method]["rank"] or TOP + 1) <= TOP for s in run["steps"][at:]) for run, at in learned), len(learned)
+
+
 def sentiment_share(runs: list[dict], method: str, lexicon: frozenset, key: str = "top") -> tuple[int, int]:
     """(words of discovery's top 3 at the last logged step that are sentiment words, words) over the
     learned runs; a two-word candidate counts when either word is."""

@@ -8,7 +8,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from detection_metrics import (GAPS, METHODS, Config, available, choose, control_in_top, discovery_found, length_flags,
+from detection_metrics import (GAPS, METHODS, Config, available, choose, control_in_top, discovery_found,
+                               discovery_found_once, length_flags,
                                rates, score, sentiment_share, split_half, truth)
 from sentiment_lexicon import LEXICON
 
@@ -83,11 +84,13 @@ def discovery_rows(runs: list[dict], rule: bool = False) -> list[str]:
         rows = ["| method | (a) learned runs with the planted word in discovery's top 3 (last logged step) |",
                 "|---|---:|"]
         return rows + [f"| {m} | {frac(*discovery_found(runs, m))} |" for m in METHODS]
-    rows = ["| method | (a) planted word in top 3, learned runs | (a) with the rule | (b) sentiment words in top 3 | "
+    rows = ["| method | (a) planted word in top 3, learned runs (last logged step) | (a) with the rule | "
+            "(a) at some step from learning on | (b) sentiment words in top 3 | "
             "(b) with the rule | (c) control's word in top 3, unused control_both runs | (c) with the rule |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for m in METHODS:
         rows.append(f"| {m} | {frac(*discovery_found(runs, m))} | {frac(*discovery_found(runs, m, 'rank_rule'))} | "
+                    f"{frac(*discovery_found_once(runs, m))} | "
                     f"{frac(*sentiment_share(runs, m, LEXICON))} | {frac(*sentiment_share(runs, m, LEXICON, 'top_rule'))} | "
                     f"{frac(*control_in_top(runs, m))} | {frac(*control_in_top(runs, m, 'rank_rule'))} |")
     return rows
@@ -222,6 +225,9 @@ def target_rows(default: Config, r: dict, held_out: list[dict], demo: dict | Non
             f"| discovery ranks the planted word in its top 3 in >= 90% of learned runs | {found}/{learned} | "
             f"{yes(found >= 0.9 * learned)} |"]
     if real:
+        k, n = discovery_found_once(held_out, default.method)
+        rows.append(f"| ... at some logged step from learning on (the callback logs every step) | {k}/{n} | "
+                    f"{yes(k >= 0.9 * n)} |")
         for key, label in (("rank", "without the rule"), ("rank_rule", "with the random-word rule")):
             k, n = control_in_top(held_out, default.method, key)
             rows.append(f"| a control's planted word in discovery's top 3 <= 10% of unused control runs ({label}) | "
