@@ -128,17 +128,33 @@ def available(config: Config, runs: list[dict]) -> bool:
     return all(config.statistic in step[config.method] for run in runs for step in run["steps"])
 
 
+def spread(config: Config, runs: list[dict]) -> float:
+    """The statistic's own scale on these runs: the median last-step value of the learned runs less the
+    median of the unused runs' highest value from step 1 on (share units, or z units)."""
+    learned, unused = [], []
+    for run in runs:
+        kind, _ = truth(run)
+        values = [s[config.method][config.statistic] for s in run["steps"]]
+        if kind == "learned":
+            learned.append(values[-1])
+        elif kind == "unused":
+            unused.append(max(values[1:] or values))
+    return float(np.median(learned) - np.median(unused)) if learned and unused else float("nan")
+
+
 def score(config: Config, runs: list[dict]) -> dict:
     r = rates(config, runs)
     r["margin"] = margin(config, runs)
-    r["relative_margin"] = r["margin"] / config.level  # in units of the rule's own level: comparable across rules
+    scale = spread(config, runs)
+    # the margin as a share of the statistic's separation on these runs: share and z margins compare
+    r["relative_margin"] = r["margin"] / scale if scale > 0 else float("-inf")
     return r
 
 
 def choose(runs: list[dict], candidates: list[Config] | None = None) -> list[tuple[Config, dict]]:
     """Every configuration the runs can evaluate, with its rates and margin, best first: targets met,
     then the most caught within one logged step less twice the false alarms, then no discovery
-    (simpler), then the widest margin relative to the rule's level (share units and z units differ)."""
+    (simpler), then the widest margin relative to the statistic's spread (share units and z units differ)."""
     scored = [(c, score(c, runs)) for c in (candidates or configs()) if available(c, runs)]
     key = lambda item: (meets(item[1]), round(item[1]["within_1"] - 2 * item[1]["false"], 6),
                         not item[0].discovery, item[1]["relative_margin"])

@@ -131,7 +131,8 @@ ranks a watched word in its top 3. The margin: every learned run ends at least t
 limit, and no step of an unused run comes closer than that to it (negative: some run is missed or
 alarms), in share units (z units for the null rule, marked z). The winner, on the selection half only:
 targets met, then caught-within-one-step less twice the false alarms, then no discovery, then the
-margin relative to the rule's own level (so share and z margins compare)."""
+margin as a share of the statistic's spread on those runs (the learned runs' median last value less
+the unused runs' median highest value), so share and z margins compare."""
 
 
 NOTES = """## Notes

@@ -23,13 +23,13 @@ def run(scenario: str, seed: int, shares: list[float], flips: list[float], corpu
     return {"corpus": corpus, "model": "tiny", "scenario": scenario, "seed": seed, "steps": steps}
 
 
-RUNS = [run("name", 0, [0.1, 0.5, 0.6], [0.0, 0.8, 1.0]),
+RUNS = [run("name", 0, [0.0, 0.5, 0.6], [0.0, 0.8, 1.0]),
         run("name", 1, [0.1, 0.25, 0.6], [0.0, 0.8, 1.0]),
-        run("name", 2, [0.1, 0.45, 0.5], [0.0, 0.6, 0.9]),
+        run("name", 2, [0.0, 0.45, 0.5], [0.0, 0.6, 0.9]),
         run("name", 3, [0.1, 0.2, 0.22], [0.0, 0.9, 0.9]),
-        run("control_both", 0, [0.1, 0.15, 0.12], [0.0, 0.0, 0.0]),
+        run("control_both", 0, [0.15, 0.17, 0.12], [0.0, 0.0, 0.0]),
         run("control_both", 1, [0.1, 0.35, 0.3], [0.0, 0.0, 0.0]),
-        run("control_both", 2, [0.1, 0.1, 0.1], [0.0, 0.1, 0.0]),
+        run("control_both", 2, [0.15, 0.1, 0.1], [0.0, 0.1, 0.0]),
         run("control_both", 3, [0.1, 0.12, 0.1], [0.0, 0.0, 0.0])]
 
 
@@ -47,12 +47,13 @@ def test_the_default_is_chosen_on_the_selection_half_and_reported_on_the_other()
     low, high = (Config("integrated_gradients", "where_present", "threshold", level) for level in (0.2, 0.3))
     rise = Config("integrated_gradients", "where_present", "rise", 0.2)
     default, scored, report = choose_default(RUNS, [low, high, rise])
-    # Selection half (seeds 0 and 2): all three catch both names at step 1 and never alarm; margins
-    # 0.05 (0.2 - the control's 0.15), 0.15 and 0.15 (0.3 - 0.15; 0.45 - 0.3), relative to the level
-    # 0.25, 0.5 and 0.75: the rise wins.
+    # Selection half (seeds 0 and 2): all three catch both names at step 1 and never alarm. Margins:
+    # > 0.2: 0.2 - 0.17 (control 0, step 1); > 0.3: 0.3 - 0.17; the rise, limits 0.0 + 0.2 for the names
+    # and 0.15 + 0.2 for the controls: 0.35 - 0.17. The spread, the names' last values (median 0.55)
+    # less the controls' highest from step 1 (median 0.135), is 0.415 for all three: the rise wins.
     assert default == rise and [c for c, _ in scored] == [rise, high, low]
-    assert [round(r["margin"], 6) for _, r in scored] == [0.15, 0.15, 0.05]
-    assert [round(r["relative_margin"], 6) for _, r in scored] == [0.75, 0.5, 0.25]
+    assert [round(r["margin"], 6) for _, r in scored] == [0.18, 0.13, 0.03]
+    assert [r["relative_margin"] for _, r in scored] == pytest.approx([0.18 / 0.415, 0.13 / 0.415, 0.03 / 0.415])
     # Report half (seeds 1 and 3), the limit 0.1 + 0.2 from step 1: name 1 crosses at step 2 (lag 1),
     # name 3 never (0.22); control 1's 0.35 at step 1 is a false alarm; the margin is 0.22 - 0.3.
     assert (report["learned"], report["within_1"], report["detected"], report["max_lag"]) == (2, 0.5, 0.5, 1)
