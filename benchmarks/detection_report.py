@@ -7,10 +7,22 @@ import os
 from collections import defaultdict
 
 import numpy as np
-
-from detection_metrics import (GAPS, METHODS, Config, available, choose, control_in_top, discovery_found,
-                               discovery_found_once, length_flags,
-                               rates, score, sentiment_share, split_half, truth)
+from detection_metrics import (
+    GAPS,
+    METHODS,
+    Config,
+    available,
+    choose,
+    control_in_top,
+    discovery_found,
+    discovery_found_once,
+    length_flags,
+    rates,
+    score,
+    sentiment_share,
+    split_half,
+    truth,
+)
 from sentiment_lexicon import LEXICON
 
 # Internal modules: fix this import only.

@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gradcallback import normalize_l1_share
+
 # Internal modules (being moved into subpackages): fix these imports only.
 from gradcallback.analysis.faithfulness import replaced
 from gradcallback.analysis.groups import group_mask
 from gradcallback.views.tables import word_groups, words
-
-from gradcallback import normalize_l1_share
 
 
 def null_z(attributions: Sequence[Any], spec: Any, draws: int = 500, seed: int = 0) -> dict[str, float]:

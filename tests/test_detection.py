@@ -13,12 +13,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import VOCAB, build_functional_classifier
+from test_callback import read_events
 
 from gradcallback import AttributionCallback, Explainer, ProbeSet, ShortcutDiscovery, SpuriousGroups
 from gradcallback.analysis.counterfactual import flip_rate, learned_at
-
-from conftest import VOCAB, build_functional_classifier
-from test_callback import read_events
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
