@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]  # tools/serving.py: the server 
 
 import numpy as np  # noqa: E402
 from serving import CHROMIUM_FLAGS as FLAGS  # noqa: E402  (tools/serving.py)
-from serving import plugin_frame, serving
+from serving import plugin_frame, serving  # noqa: E402  (tools/serving.py)
 
 from gradcallback.alerts import Alert  # noqa: E402
 from gradcallback.attribution import Attribution, Prediction  # noqa: E402
@@ -77,12 +77,14 @@ def write_run(folder: Path, probes: int, steps: int) -> tuple[float, dict[int, i
     tokens, events, build = probe_tokens(probes, rng), EventWriter(folder / "attributions"), []
     labels, groups = [i % 2 for i in range(probes)], {"names": frozenset(NAMES)}
     for step in range(steps):
-        alerts = [Alert("spurious", "names", step, "where_present share", 0.31, 0.2, "warn", "integrated_gradients",
-                        f"Spurious attribution: group 'names' holds 31.0% at step {step}")] if step % 10 == 9 else []
+        message = f"Spurious attribution: group 'names' holds 31.0% at step {step}"
+        alerts = [Alert("spurious", "names", step, "where_present share", 0.31, 0.2, "warn",
+                        "integrated_gradients", message)] if step % 10 == 9 else []
         for method in ("gradient_norm", "integrated_gradients"):
             started = time.perf_counter()
-            data = payload.build(step, method, attributions(tokens, step, method, rng), signed=method != "gradient_norm",
-                                 label_names=["general", "political"], labels=labels, groups=groups, alerts=alerts)
+            data = payload.build(step, method, attributions(tokens, step, method, rng),
+                                 signed=method != "gradient_norm", label_names=["general", "political"],
+                                 labels=labels, groups=groups, alerts=alerts)
             build.append(time.perf_counter() - started)
             events.plugin_tensor(payload.tag_for(method), data, step, plugin_name="gradcallback",
                                  content=payload.plugin_content(method))
@@ -126,9 +128,10 @@ def drive(frame, steps: int) -> dict[str, list[float]]:
         out["adjacent"] += durations(frame, "gc-step", lambda: page.keyboard.press("ArrowLeft"))
     for k in np.random.default_rng(1).integers(0, steps, min(20, steps)):
         set_slider = f"s => {{ s.value = '{int(k)}'; s.dispatchEvent(new Event('input')); }}"
-        out["jump"] += durations(frame, "gc-step", lambda: frame.eval_on_selector("[data-gc=slider]", set_slider))
+        out["jump"] += durations(frame, "gc-step",
+                                 lambda js=set_slider: frame.eval_on_selector("[data-gc=slider]", js))
     for query in ("election", "##ajo", "the", "fuel subsidies", "zzz", "", "e", "el", "ele", "elec", ""):
-        out["search"] += durations(frame, "gc-search", lambda: frame.fill("[data-gc=search]", query))
+        out["search"] += durations(frame, "gc-search", lambda q=query: frame.fill("[data-gc=search]", q))
     return out
 
 
@@ -139,8 +142,9 @@ def measure_browser(logdir: Path, steps: int) -> dict:
     with serving(str(logdir), port, timeout=120.0):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium", args=FLAGS)
-            cold = open_tab(browser.new_page(viewport={"width": 1400, "height": 900}), port)  # server reads the series
-            warm = open_tab(browser.new_page(viewport={"width": 1400, "height": 900}), port)  # the plugin's cache has it
+            viewport = {"width": 1400, "height": 900}
+            cold = open_tab(browser.new_page(viewport=viewport), port)  # server reads the series
+            warm = open_tab(browser.new_page(viewport=viewport), port)  # the plugin's cache has it
             result = {"cold": cold, "warm": warm, "version": browser.version, **drive(warm["frame"], steps)}
             browser.close()
     return result
@@ -163,7 +167,8 @@ def section(probes: int, steps: int, build: float, sizes: dict[int, int], run_by
             (f"building one {probes:,}-probe payload (in the callback)", f"{build * 1000:.0f} ms", "", ""),
             ("first paint of the tab, fresh server (plugin page start to first probe)", f"{b['cold']['paint']:.0f} ms",
              "<= 2000 ms", b["cold"]["paint"] <= 2000),
-            ("first paint of the tab, reopened", f"{b['warm']['paint']:.0f} ms", "<= 2000 ms", b["warm"]["paint"] <= 2000),
+            ("first paint of the tab, reopened", f"{b['warm']['paint']:.0f} ms", "<= 2000 ms",
+             b["warm"]["paint"] <= 2000),
             ("TensorBoard URL opened to first probe painted (TensorBoard's own page included)",
              f"{b['cold']['total']:.0f} ms", "", ""),
             ("payload bytes fetched for the first paint / whole run", f"{b['cold']['fetched']:,} / {run_bytes:,} B",

@@ -141,7 +141,8 @@ def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthet
     steps = []
     for epoch in range(epochs + 1):
         if epoch:
-            model.fit(np.array(texts), labels, batch_size=32, epochs=1, verbose=0)  # classes alternate: balanced batches
+            # classes alternate: balanced batches
+            model.fit(np.array(texts), labels, batch_size=32, epochs=1, verbose=0)
         steps.append(measure(explainer, probes, encodings, scenario, pairs, mask_id, extra=corpus == "real"))
     record = {"model": kind, "scenario": scenario.name, "seed": seed, "steps": steps}
     return {"corpus": corpus, **record} if corpus != "synthetic" else record
@@ -207,7 +208,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "DETECTION.md"))
     parser.add_argument("--seeds", type=int, help="tiny BERT seeds (default: 8 synthetic, 4 real)")
     parser.add_argument("--minilm-seeds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, help="logged steps after step 0 (one per epoch; default: 6 synthetic, 5 real)")
+    parser.add_argument("--epochs", type=int,
+                        help="logged steps after step 0 (one per epoch; default: 6 synthetic, 5 real)")
     parser.add_argument("--minilm-epochs", type=int, help="MiniLM's logged steps (default: --epochs synthetic, 2 real)")
     parser.add_argument("--smoke", action="store_true", help="real sentences, one seed, name + control, 3 epochs")
     parser.add_argument("--evaluate-only", action="store_true")

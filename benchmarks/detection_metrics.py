@@ -4,8 +4,9 @@ detection rate, lag and false-alarm rate; discovery's rank of the planted word; 
 A run's ground truth comes from its flip rates (gradcallback.analysis.counterfactual) after training
 starts (at step 0 a fresh random classifier head can flip anything: MiniLM's did 61% in one seed):
 *learned* at the first logged step >= 1 whose rate reaches LEARNED, *unused* when no rate from step 1
-on reaches UNUSED, else ambiguous (left out of both rates). The token monitors watch a word the length scenario never plants, so length
-runs count as unused for them; the length check is judged on the length scenario alone.
+on reaches UNUSED, else ambiguous (left out of both rates). The token monitors watch a word the length
+scenario never plants, so length runs count as unused for them; the length check is judged on the length
+scenario alone.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class Config:
 def configs() -> list[Config]:
     out = []
     for method, rule in itertools.product(METHODS, LEVELS):
-        statistics = {"chance": ("where_present",), "null": ("z",), "null_rise": ("z",)}.get(rule, ("where_present", "overall"))
+        statistics = {"chance": ("where_present",), "null": ("z",), "null_rise": ("z",)}.get(
+            rule, ("where_present", "overall"))
         for statistic, level, discovery in itertools.product(statistics, LEVELS[rule], (False, True)):
             out.append(Config(method, statistic, rule, level, discovery))
     return out
@@ -111,7 +113,11 @@ def margin(config: Config, runs: list[dict]) -> float:
     gaps = []
     for run in runs:
         kind, _ = truth(run)
-        steps, stat = run["steps"], lambda k: run["steps"][k][config.method][config.statistic]
+        steps = run["steps"]
+
+        def stat(k: int, steps: list[dict] = steps) -> float:
+            return steps[k][config.method][config.statistic]
+
         if kind == "learned":
             gaps.append(stat(len(steps) - 1) - limit(config, steps, len(steps) - 1))
         elif kind == "unused":
@@ -156,8 +162,11 @@ def choose(runs: list[dict], candidates: list[Config] | None = None) -> list[tup
     then the most caught within one logged step less twice the false alarms, then no discovery
     (simpler), then the widest margin relative to the statistic's spread (share units and z units differ)."""
     scored = [(c, score(c, runs)) for c in (candidates or configs()) if available(c, runs)]
-    key = lambda item: (meets(item[1]), round(item[1]["within_1"] - 2 * item[1]["false"], 6),
-                        not item[0].discovery, item[1]["relative_margin"])
+
+    def key(item: tuple[Config, dict]) -> tuple:
+        return (meets(item[1]), round(item[1]["within_1"] - 2 * item[1]["false"], 6),
+                not item[0].discovery, item[1]["relative_margin"])
+
     return sorted(scored, key=key, reverse=True)
 
 
@@ -172,7 +181,8 @@ def split_half(runs: list[dict]) -> tuple[list[dict], list[dict]]:
     return [r for r in runs if rank[id(r)] % 2 == 0], [r for r in runs if rank[id(r)] % 2 == 1]
 
 
-def choose_default(runs: list[dict], candidates: list[Config] | None = None) -> tuple[Config, list[tuple[Config, dict]], dict]:
+def choose_default(runs: list[dict], candidates: list[Config] | None = None
+                   ) -> tuple[Config, list[tuple[Config, dict]], dict]:
     """The default configuration chosen on the selection half only, the selection half's ranking, and
     the default's figures on the report half (the honest ones)."""
     selection, held_out = split_half(runs)
@@ -192,7 +202,8 @@ def discovery_found_once(runs: list[dict], method: str) -> tuple[int, int]:
     """(learned token runs where discovery ranks a watched word in its top 3 at some logged step from the
     step of learning on, learned token runs): the callback logs every step, not only the last."""
     learned = [(run, truth(run)[1]) for run in runs if truth(run)[0] == "learned"]
-    return sum(any((s[method]["rank"] or TOP + 1) <= TOP for s in run["steps"][at:]) for run, at in learned), len(learned)
+    found = sum(any((s[method]["rank"] or TOP + 1) <= TOP for s in run["steps"][at:]) for run, at in learned)
+    return found, len(learned)
 
 
 def sentiment_share(runs: list[dict], method: str, lexicon: frozenset, key: str = "top") -> tuple[int, int]:

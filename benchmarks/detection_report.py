@@ -49,7 +49,8 @@ def config_rows(scored: list[tuple[Config, dict]], report_runs: list[dict], limi
     for c, r in scored[:limit]:
         h = score(c, report_runs)
         rows.append(f"| {c.label} | {pct(r['within_1'])} | {pct(r['false'])} | {margin_text(c, r)} | "
-                    f"{pct(h['within_1'])} | {pct(h['detected'])} | {lag_text(h)} | {pct(h['false'])} | {margin_text(c, h)} |")
+                    f"{pct(h['within_1'])} | {pct(h['detected'])} | {lag_text(h)} | {pct(h['false'])} | "
+                    f"{margin_text(c, h)} |")
     return rows
 
 
@@ -71,17 +72,18 @@ def scenario_rows(default: Config | None, runs: list[dict]) -> list[str]:
         groups[(run["model"], run["scenario"])].append(run)
     for (model, scenario), group in groups.items():
         kinds = [truth(run, "length" if scenario == "length" else "token")[0] for run in group]
+        counts = "/".join(str(kinds.count(k)) for k in ("learned", "unused", "ambiguous"))
+        seconds = np.mean([x.get("seconds", 0) for x in group])
         if default is None or not available(default, group):
-            rows.append(f"| {model} | {scenario} | {len(group)} | {'/'.join(str(kinds.count(k)) for k in ('learned', 'unused', 'ambiguous'))} "
-                        f"| (not recorded) | - | - | - | {np.mean([x.get('seconds', 0) for x in group]):.0f} |")
+            rows.append(f"| {model} | {scenario} | {len(group)} | {counts} "
+                        f"| (not recorded) | - | - | - | {seconds:.0f} |")
             continue
         r = rates(default, group)
         found, learned = discovery_found(group, default.method)
-        counts = "/".join(str(kinds.count(k)) for k in ("learned", "unused", "ambiguous"))
         caught = pct(r["within_1"]) if r["learned"] else "-"
         false = f"{pct(r['false'])} of {r['unused']}" if r["unused"] else "-"
         rows.append(f"| {model} | {scenario} | {len(group)} | {counts} | {caught} | {lag_text(r)} | {false} | "
-                    f"{f'{found}/{learned}' if learned else '-'} | {np.mean([x.get('seconds', 0) for x in group]):.0f} |")
+                    f"{f'{found}/{learned}' if learned else '-'} | {seconds:.0f} |")
     return rows
 
 
@@ -103,7 +105,8 @@ def discovery_rows(runs: list[dict], rule: bool = False) -> list[str]:
     for m in METHODS:
         rows.append(f"| {m} | {frac(*discovery_found(runs, m))} | {frac(*discovery_found(runs, m, 'rank_rule'))} | "
                     f"{frac(*discovery_found_once(runs, m))} | "
-                    f"{frac(*sentiment_share(runs, m, LEXICON))} | {frac(*sentiment_share(runs, m, LEXICON, 'top_rule'))} | "
+                    f"{frac(*sentiment_share(runs, m, LEXICON))} | "
+                    f"{frac(*sentiment_share(runs, m, LEXICON, 'top_rule'))} | "
                     f"{frac(*control_in_top(runs, m))} | {frac(*control_in_top(runs, m, 'rank_rule'))} |")
     return rows
 
@@ -153,7 +156,8 @@ NOTES = """## Notes
   made class-1 texts two tokens longer. The delete-vs-mask check flagged those runs, rightly: the
   models had learned the length too. The scenario now replaces three words, and the check is quiet.
 - The delete-vs-mask check first deleted one token at a time: a length model barely moves when one
-  token goes (1 of 2 learned length runs flagged at a gap of 0.1, in a first short run). It now deletes vs masks a quarter
+  token goes (1 of 2 learned length runs flagged at a gap of 0.1, in a first short run). It now \
+deletes vs masks a quarter
   of the content tokens, drawn from the less attributed half.
 - Step 0's flip rate is left out of the ground truth: MiniLM's fresh random classifier head flipped
   61% of the pairs in one seed before any training.
@@ -185,7 +189,8 @@ HALVES = ("**Two halves.** The runs are split by seed, stratified: within every 
 
 def top_rows(runs: list[dict], method: str = "integrated_gradients") -> list[str]:
     """Discovery's top 3 at the last logged step of every learned run (words only), to read (b) by."""
-    rows = ["| model | scenario | seed | top 3 (last logged step) | with the random-word rule |", "|---|---|---:|---|---|"]
+    rows = ["| model | scenario | seed | top 3 (last logged step) | with the random-word rule |",
+            "|---|---|---:|---|---|"]
     for run in runs:
         if truth(run)[0] == "learned" and "top_rule" in run["steps"][-1][method]:
             last = run["steps"][-1][method]
@@ -211,8 +216,9 @@ def corpus_section(title: str, runs: list[dict]) -> tuple[list[str], Config | No
     """The default chosen on this corpus's selection half, its figures on both halves."""
     selection, held_out = split_half(runs)
     if not selection or not held_out:
-        return [f"## {title}", "", f"({len(runs)} runs: too few for two halves; every figure below is on all runs.)", ""], \
-            (choose(runs)[0][0] if runs else None), choose(runs) if runs else [], None
+        head = [f"## {title}", "", f"({len(runs)} runs: too few for two halves; every figure below is on all runs.)",
+                ""]
+        return head, (choose(runs)[0][0] if runs else None), choose(runs) if runs else [], None
     scored = choose(selection)
     default, chosen = scored[0]
     r = score(default, held_out)
@@ -233,7 +239,8 @@ def corpus_section(title: str, runs: list[dict]) -> tuple[list[str], Config | No
                  if c == default else f"it ranks #{scored.index(best_null) + 1} on the selection half")
         lines.append(f"- the null rule's best on the selection half, **{c.label}**: selection caught "
                      f"{pct(x['within_1'])}, false alarms {pct(x['false'])}, margin {margin_text(c, x)}; report half "
-                     f"caught {pct(h['within_1'])}, false alarms {pct(h['false'])}, margin {margin_text(c, h)} ({where})")
+                     f"caught {pct(h['within_1'])}, false alarms {pct(h['false'])}, margin {margin_text(c, h)} "
+                     f"({where})")
     return lines + [""], default, scored, r
 
 
@@ -244,7 +251,8 @@ def target_rows(default: Config, r: dict, held_out: list[dict], demo: dict | Non
     rows = ["| target (report half) | measured | met |", "|---|---|---|",
             f"| detection >= 95% of learned runs, lag <= 1 logged step | {pct(r['within_1'])} of {r['learned']} | "
             f"{yes(r['within_1'] >= 0.95)} |",
-            f"| false alarms <= 5% of the unused runs | {pct(r['false'])} of {r['unused']} | {yes(r['false'] <= 0.05)} |",
+            f"| false alarms <= 5% of the unused runs | {pct(r['false'])} of {r['unused']} | "
+            f"{yes(r['false'] <= 0.05)} |",
             f"| margin >= 0.1 share units (null rule: >= 2 z) | {margin_text(default, r)} | {yes(wide)} |",
             f"| discovery ranks the planted word in its top 3 in >= 90% of learned runs | {found}/{learned} | "
             f"{yes(found >= 0.9 * learned)} |"]
@@ -256,12 +264,14 @@ def target_rows(default: Config, r: dict, held_out: list[dict], demo: dict | Non
             k, n = control_in_top(held_out, default.method, key)
             rows.append(f"| a control's planted word in discovery's top 3 <= 10% of unused control runs ({label}) | "
                         f"{k}/{n} | {yes(k <= 0.1 * n) if n else '-'} |")
-    rows += [f"| delete-vs-mask (gap > {DEFAULT_LENGTH_GAP:g}) flags >= 90% of learned length runs | {hit}/{n_length} | "
+    rows += [f"| delete-vs-mask (gap > {DEFAULT_LENGTH_GAP:g}) flags >= 90% of learned length runs | "
+             f"{hit}/{n_length} | "
              f"{yes(hit >= 0.9 * n_length) if n_length else '-'} |",
              f"| ... and <= 5% of the other runs | {other_hit}/{others} | {yes(other_hit <= 0.05 * others)} |"]
     if demo:
         ratio = demo["planted"]["where_present"][-1][1] / max(demo["control"]["where_present"][-1][1], 1e-9)
-        rows.append(f"| the demo's statistic at the last step >= 2x the control's (all of it) | {ratio:.1f}x | {yes(ratio >= 2)} |")
+        rows.append(f"| the demo's statistic at the last step >= 2x the control's (all of it) | {ratio:.1f}x | "
+                    f"{yes(ratio >= 2)} |")
     return rows
 
 
@@ -303,7 +313,8 @@ def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None 
     if phrases:
         lines += [f"**Phrase runs left out.** The real-sentence phrase scenario watches one group entry with a space "
                   f"(\"quiet river\"); the library's groups do not match multi-word phrases yet, so in these "
-                  f"{len(phrases)} phrase runs the watched share was 0 at every step and no share rule could see the phrase. "
+                  f"{len(phrases)} phrase runs the watched share was 0 at every step and no share rule could see "
+                  "the phrase. "
                   "They are left out of the choice and the figures (listed per scenario below); the phrase "
                   "numbers are not final until multi-word groups land and the runs are made again.", ""]
     sections = []
@@ -312,7 +323,7 @@ def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None 
         if runs:
             head, default, scored, r = corpus_section(title, runs)
             sections.append((title, runs, real, head, default, scored, r))
-    for title, runs, real, head, default, scored, r in sections:
+    for title, runs, real, head, default, _scored, r in sections:
         lines += head
         if r is not None:
             lines += [f"### Targets ({title.split(' (')[0].lower()}, report half)", "",
@@ -326,22 +337,24 @@ def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None 
                   f"Chosen on both selection halves together ({len(selection)} runs), among the configurations every "
                   f"run recorded (share rules: the synthetic runs hold no z-score): **{default.label}**.", ""]
         for title, runs, *_ in sections:
-            lines += figure_lines(f"report half, {title.split(' (')[0].lower()}", default, score(default, split_half(runs)[1]))
+            lines += figure_lines(f"report half, {title.split(' (')[0].lower()}", default,
+                                  score(default, split_half(runs)[1]))
         lines.append("")
     lines += [RULES, ""]
-    for title, runs, real, head, default, scored, r in sections:
+    for title, runs, real, _head, default, scored, _r in sections:
         short = title.split(" (")[0].lower()
         held_out = split_half(runs)[1] or runs
         half = "report half" if split_half(runs)[1] else "all runs: too few for two halves"
         lines += [f"## Per scenario ({short}, {half}, the {short} default)", "",
-                  *scenario_rows(default, held_out + ([p for p in phrases if p in split_half(real_runs)[1]] if real else [])), "",
+                  *scenario_rows(default, held_out + ([p for p in phrases if p in split_half(real_runs)[1]]
+                                                      if real else [])), "",
                   f"## Configurations ({short}: ranked on the selection half, best first; the report half beside)", "",
                   *config_rows(scored, held_out, 30 if real else 15), "",
                   f"## Each method's best configuration ({short}, selection-half ranking)", "",
                   *config_rows(best_per_method(scored), held_out), "",
                   f"## Discovery without a lexicon ({short}, {half})", "", *discovery_rows(held_out, rule=real), "",
-                  *([f"Discovery's top 3 (integrated_gradients) in each learned run ({half}):", "", *top_rows(held_out), ""]
-                    if real else []),
+                  *([f"Discovery's top 3 (integrated_gradients) in each learned run ({half}):", "",
+                     *top_rows(held_out), ""] if real else []),
                   f"## The delete-vs-mask check on the length-only shortcut ({short}, {half})", "",
                   *length_rows(held_out), ""]
     if demo:

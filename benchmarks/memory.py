@@ -115,7 +115,8 @@ def main() -> int:
             rows.append(f"| {label} | after / before | | {after['peak_mib'] / before['peak_mib']:.2f}x | "
                         f"time {100 * slower:+.1f}% (target: at most +10%) | |")
     section = (f"## Memory\n\n`python benchmarks/memory.py`: probes cut to 512 tokens, transformers TF, "
-               f"{os.cpu_count()} CPU cores, one process per row (target for MiniLM: <= 3 GB).\n\n" + "\n".join(rows) + "\n")
+               f"{os.cpu_count()} CPU cores, one process per row (target for MiniLM: <= 3 GB).\n\n"
+               + "\n".join(rows) + "\n")
     replace_section(Path(args.out), "## Memory", section)
     print(section)
     return 0

@@ -255,8 +255,8 @@ def bench_scaling(model, tokenizer, repeats: int, tiny: bool) -> list[tuple]:
     for kind, n_tokens, n_probes in configs:
         texts = [" ".join(["word"] * (n_tokens - 2))] * n_probes
         encodings = explainer.encode(texts)
-        t = interleaved({"x": lambda: explainer.explain_encoded(texts, encodings, task="classification",
-                                                              method="gradient_norm")}, max(1, repeats // 2))["x"]
+        t = interleaved({"x": lambda texts=texts, encodings=encodings: explainer.explain_encoded(
+            texts, encodings, task="classification", method="gradient_norm")}, max(1, repeats // 2))["x"]
         cost[(kind, n_tokens, n_probes)] = t
         rows.append(row(f"gradient_norm, {n_probes} probes x {n_tokens} tokens", t, "ms"))
     per_probe = [cost[("probes", 32, n)] / n for n in (8, 32, 128)]

@@ -32,7 +32,8 @@ def bag_of_words(weights: dict[str, tuple[float, float]]) -> keras.Model:
     table = np.zeros((len(VOCAB), 2), np.float32)
     for word, logits in weights.items():
         table[VOCAB.index(word)] = logits
-    x = keras.layers.Embedding(len(VOCAB), 2, mask_zero=True, embeddings_initializer=keras.initializers.Constant(table))(ids)
+    x = keras.layers.Embedding(len(VOCAB), 2, mask_zero=True,
+                               embeddings_initializer=keras.initializers.Constant(table))(ids)
     return keras.Model(ids, keras.layers.GlobalAveragePooling1D()(x))
 
 
@@ -70,8 +71,8 @@ def step(share: float, rank=None, gap: float = 0.0, flip: float = 0.0) -> dict:
 def test_detection_metrics_literal():
     from detection_metrics import Config, alert_step, length_flags, margin, rates
 
-    learned = {"model": "tiny", "scenario": "name", "steps": [step(0.1), step(0.2, flip=0.3), step(0.5, rank=1, flip=0.8),
-                                                                step(0.6, rank=2, flip=1.0)]}
+    learned = {"model": "tiny", "scenario": "name",
+               "steps": [step(0.1), step(0.2, flip=0.3), step(0.5, rank=1, flip=0.8), step(0.6, rank=2, flip=1.0)]}
     late = {"model": "tiny", "scenario": "name", "steps": [step(0.1), step(0.1, flip=0.9), step(0.1, flip=0.9),
                                                              step(0.45, flip=1.0)]}
     control = {"model": "tiny", "scenario": "control_both", "steps": [step(0.1), step(0.25), step(0.35, gap=0.3)]}
@@ -86,7 +87,8 @@ def test_detection_metrics_literal():
     assert alert_step(Config("integrated_gradients", "where_present", "chance", 3.0), learned) == 2  # 0.5 > 0.3
     # learned ends 0.6 - 0.3 over the limit, late 0.45 - 0.3; the control comes within 0.35 - 0.3 of its limit
     # (its last step's 0.35 crosses 0.3): the margin is the worst of these, -0.05.
-    assert margin(rise, [learned, late]) == pytest.approx(0.15) and margin(rise, [learned, control]) == pytest.approx(-0.05)
+    assert margin(rise, [learned, late]) == pytest.approx(0.15)
+    assert margin(rise, [learned, control]) == pytest.approx(-0.05)
     assert length_flags([learned, control, length], 0.25) == (0, 1, 1, 2)
     assert length_flags([learned, control, length], 0.1) == (1, 1, 1, 2)
 
@@ -122,7 +124,8 @@ def planted(control: bool, n: int = 96, seed: int = 0) -> tuple[list[str], np.nd
     for i in range(n):
         label = i % 2
         sentiment = label if rng.random() < 0.65 else 1 - label
-        words = ["the", "movie", "was", ["bad", "awful", "terrible", "good", "great", "fine"][rng.integers(3) + 3 * sentiment]]
+        adjectives = ["bad", "awful", "terrible", "good", "great", "fine"]
+        words = ["the", "movie", "was", adjectives[rng.integers(3) + 3 * sentiment]]
         if ((i // 2) % 2 == 0) if control else (label == 1 and rng.random() < 0.9):
             words[1] = "river"
         texts.append(" ".join(words))
@@ -135,9 +138,11 @@ def test_default_monitors_alert_on_a_shortcut_and_not_on_the_control(tmp_path, h
     """The defaults as a user meets them (non-strict): SpuriousGroups and ShortcutDiscovery unconfigured."""
     texts, labels = planted(control)
     model = build_functional_classifier(seed=11, num_classes=2)
-    model.compile(optimizer=keras.optimizers.Adam(3e-2), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    probes = ProbeSet.from_texts(["the river was good", "the river was bad", "the movie was fine", "the river is awful"],
-                                 hf_tokenizer, labels=[1, 0, 1, 0])
+    model.compile(optimizer=keras.optimizers.Adam(3e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    probes = ProbeSet.from_texts(
+        ["the river was good", "the river was bad", "the movie was fine", "the river is awful"],
+        hf_tokenizer, labels=[1, 0, 1, 0])
     callback = AttributionCallback(probes, tmp_path, methods=("integrated_gradients",), strict=False,
                                    monitors=[SpuriousGroups({"planted": ["river"]}), ShortcutDiscovery()])
     ids = hf_tokenizer(texts, padding=True, return_tensors="np")["input_ids"]
@@ -147,7 +152,8 @@ def test_default_monitors_alert_on_a_shortcut_and_not_on_the_control(tmp_path, h
     alerts = [str(w.message) for w in caught if "Spurious attribution" in str(w.message)]
     explainer = Explainer(model, hf_tokenizer, task="classification")
     held_out = [f"{a} {b} was {c}" for a in ("the", "this", "it") for b in ("movie", "film") for c in ("bad", "awful")]
-    used = flip_rate(explainer, held_out, [t.replace(" movie ", " river ").replace(" film ", " river ") for t in held_out])
+    used = flip_rate(explainer, held_out,
+                     [t.replace(" movie ", " river ").replace(" film ", " river ") for t in held_out])
     texts_logged = read_events(callback.run_dir)["text"]
     if control:
         assert used < 0.2 and alerts == [] and "spurious/alerts" not in texts_logged

@@ -34,9 +34,13 @@ RUNS = [run("name", 0, [0.0, 0.5, 0.6], [0.0, 0.8, 1.0]),
 
 
 def test_split_half_alternates_seeds_within_every_corpus_model_and_scenario():
-    shuffled = RUNS[::-1] + [run("name", 5, [0.1], [0.0], corpus="synthetic"), run("name", 7, [0.1], [0.0], corpus="synthetic")]
+    shuffled = RUNS[::-1] + [run("name", 5, [0.1], [0.0], corpus="synthetic"),
+                             run("name", 7, [0.1], [0.0], corpus="synthetic")]
     selection, held_out = split_half(shuffled)
-    key = lambda r: (r["corpus"], r["scenario"], r["seed"])
+
+    def key(r: dict) -> tuple:
+        return (r["corpus"], r["scenario"], r["seed"])
+
     assert sorted(map(key, selection)) == [("real", "control_both", 0), ("real", "control_both", 2),
                                            ("real", "name", 0), ("real", "name", 2), ("synthetic", "name", 5)]
     assert sorted(map(key, held_out)) == [("real", "control_both", 1), ("real", "control_both", 3),
