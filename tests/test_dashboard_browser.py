@@ -125,16 +125,25 @@ def assert_colours(pane, scores, signed: bool) -> None:
 
 
 def record(root_dir, run: str, step: int, method: str, probe: int) -> dict:
-    return next(r for r in records(root_dir, run) if (r["step"], r["method"], r["probe"]) == (step, method, probe))
+    """The run's attribution row (records.jsonl also holds alert rows) of one step, method and probe."""
+    rows = (r for r in records(root_dir, run) if r.get("kind") == "attribution")
+    return next(r for r in rows if (r["step"], r["method"], r["probe"]) == (step, method, probe))
+
+
+def method_shown(root) -> str:
+    return root.locator("select[data-gc=method]").input_value()
 
 
 def test_tokens_hover_and_slider_recolour_in_place(surface, root_dir):
     root = surface.viewer(CLASSIFIER)
     pane, i = root.locator(".gc-pane").first, probe_shown(root)
-    # opens on the alert (step 0: "names" crossed its threshold) and its probe, the one holding "atiku"
-    assert (step_shown(root), i) == (0, 0)
+    # opens on the alert (step 0: "names" crossed its threshold), on the method it was raised on, and on
+    # its probe, the one holding "atiku"
+    method = method_shown(root)
+    assert (step_shown(root), i, method) == (0, 0, "integrated_gradients")
+    signed = True  # integrated gradients: red for negative scores
     set_step(root, surface, "End", 2)
-    last = record(root_dir, "classifier", 2, "gradient_norm", i)
+    last = record(root_dir, "classifier", 2, method, i)
     tokens = pane.locator("[data-gc=token]")
     assert tokens.count() == len(last["tokens"]) and tokens.all_text_contents() == last["tokens"]
     scores = np.asarray(last["scores"])
@@ -147,12 +156,12 @@ def test_tokens_hover_and_slider_recolour_in_place(surface, root_dir):
     assert float(lines[1].removeprefix("score ")) == pytest.approx(scores[j], rel=2e-3)
     assert float(lines[3].removeprefix("share ").rstrip("%")) == pytest.approx(
         100 * abs(scores[j]) / np.abs(scores).sum(), abs=0.06)
-    assert_colours(pane, scores, signed=False)
+    assert_colours(pane, scores, signed=signed)
     tokens.evaluate_all("els => els.forEach(e => { e.gcMark = 1; })")
     set_step(root, surface, "Home", 0)
-    first = record(root_dir, "classifier", 0, "gradient_norm", i)
-    assert_colours(pane, first["scores"], signed=False)
-    assert background(pane) != expected_colours(scores, False)  # the step's own scores, not the last step's
+    first = record(root_dir, "classifier", 0, method, i)
+    assert_colours(pane, first["scores"], signed=signed)
+    assert background(pane) != expected_colours(scores, signed)  # the step's own scores, not the last step's
     assert tokens.evaluate_all("els => els.every(e => e.gcMark === 1)")  # recoloured in place
 
 
@@ -192,7 +201,7 @@ def visible_rows(root) -> list[int]:
 def test_search_filters_sort_and_token_table(surface, root_dir):
     root = surface.viewer(CLASSIFIER)
     set_step(root, surface, "End", 2)
-    rows = [record(root_dir, "classifier", 2, "gradient_norm", p) for p in range(len(TEXTS))]
+    rows = [record(root_dir, "classifier", 2, method_shown(root), p) for p in range(len(TEXTS))]
     search = root.locator("[data-gc=search]")
     for query in ("awful", "##ik", "the", "political"):
         search.fill(query)
@@ -337,8 +346,10 @@ def test_an_older_answer_never_paints_over_a_newer_action(fresh_tab, root_dir):
     """Each action's fetch held back while a newer action paints: once released, the newer one stays."""
     page, plugin, open_root = fresh_tab
     root = open_root()
-    assert (title(root), probe_shown(root)) == ("gradient_norm at step 0", 0)  # the alert step and probe
+    assert (title(root), probe_shown(root)) == ("integrated_gradients at step 0", 0)  # the alert's step, method, probe
     method, diff = root.locator("select[data-gc=method]"), root.locator("select[data-gc=diff]")
+    method.select_option("gradient_norm")
+    idle(root)
     # A step: step 1 slow, then a move on to step 2.
     plugin.slow(method="gradient_norm", step=1)
     root.locator("[data-gc=header]").click()  # out of the controls: arrow keys move the step
