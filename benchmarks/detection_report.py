@@ -176,9 +176,9 @@ def yes(ok: bool) -> str:
 INTRO = ("Each run fine-tunes a fresh model on a scenario with a planted shortcut (or a control), and at every "
          "logged step (step 0, then each epoch) measures whether the model *uses* the cue: the share of held-out "
          "texts of the other class that the cue flips (gradcallback/analysis/counterfactual.py). Learned: the "
-         "first step after step 0 at which that rate reaches 0.5 (at step 0 a fresh random head can flip anything); unused: "
-         "from step 1 on it never reaches 0.2 (any alert is then false); in between: ambiguous, left out. "
-         "Lag: logged steps from learning to the first alert (negative: early).")
+         "first step after step 0 at which that rate reaches 0.5 (at step 0 a fresh random head can flip "
+         "anything); unused: from step 1 on it never reaches 0.2 (any alert is then false); in between: "
+         "ambiguous, left out. Lag: logged steps from learning to the first alert (negative: early).")
 
 HALVES = ("**Two halves.** The runs are split by seed, stratified: within every corpus, model and scenario the "
           "runs are ordered by seed and alternate (seeds 0, 2, ... select; 1, 3, ... report; "
