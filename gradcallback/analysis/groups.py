@@ -148,14 +148,26 @@ def never_matching(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> list[
 
 def group_shares(attributions: Sequence[Attribution], spec: Any) -> np.ndarray:
     """Per probe: the group's share of the probe's attribution mass."""
-    return np.array([float(normalize_l1_share(a.scores)[group_mask(a, spec)].sum()) for a in attributions])
+    return shares_and_presence(attributions, spec)[0]
+
+
+def shares_and_presence(attributions: Sequence[Attribution], spec: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per probe, from one mask each: the group's share of the attribution mass, and whether the probe
+    holds any of the group's tokens."""
+    masks = [group_mask(a, spec) for a in attributions]
+    shares = np.array([float(normalize_l1_share(a.scores)[m].sum()) for a, m in zip(attributions, masks)])
+    return shares, np.array([m.any() for m in masks], bool)
+
+
+def where_present(shares: np.ndarray, present: np.ndarray) -> float | None:
+    """Mean share over only the probes that contain the group (None when none does): the mean over
+    all probes is diluted by probes without any of its tokens."""
+    return float(shares[present].mean()) if present.any() else None
 
 
 def share_where_present(attributions: Sequence[Attribution], spec: Any) -> float | None:
-    """Mean share over only the probes that contain the group (None when none does): the mean over
-    all probes is diluted by probes without any of its tokens."""
-    present = [a for a in attributions if group_mask(a, spec).any()]
-    return float(group_shares(present, spec).mean()) if present else None
+    """`where_present` of `attributions` (see there)."""
+    return where_present(*shares_and_presence(attributions, spec))
 
 
 def shares_by_class(attributions: Sequence[Attribution], shares: np.ndarray) -> dict[int, float]:

@@ -9,11 +9,11 @@ from ..alerts import Alert
 from ..analysis.groups import (
     SpuriousAttributionError,
     check_groups,
-    group_shares,
     never_matching,
     offenders_table,
-    share_where_present,
+    shares_and_presence,
     shares_by_class,
+    where_present,
 )
 from ..attribution import Attribution
 from ..validate import choice, fraction, positive_int
@@ -105,24 +105,17 @@ class SpuriousGroups(Monitor):
         self.strikes = {group: 0 for group in self.groups}
         self.latest: dict[str, float] = {}
 
-    def statistic_of(self, attributions: Sequence[Attribution], spec: Any) -> float:
-        """The group's alert statistic: its mean share over all probes, or over those containing it (0 when none)."""
-        if self.statistic == "overall":
-            return float(group_shares(attributions, spec).mean())
-        present = share_where_present(attributions, spec)
-        return 0.0 if present is None else present
-
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         """Write each group's shares and offenders; alert for a group over its limit `patience` logged steps running."""
         events, about = self.context.events, f"method: {self.method}"
         for group, spec in self.groups.items():
-            shares = group_shares(attributions, spec)
+            shares, holds = shares_and_presence(attributions, spec)  # one mask per probe serves every figure
             events.scalar(f"{self.name}/{group}/share", float(shares.mean()), step,
                           f"{about}; mean share of attribution mass over all probes")
             for label, value in shares_by_class(attributions, shares).items():
                 events.scalar(f"{self.name}/{group}/share/class_{label}", value, step,
                               f"{about}; probes predicted as class {label}")
-            present = share_where_present(attributions, spec)
+            present = where_present(shares, holds)
             if present is not None:
                 events.scalar(f"{self.name}/{group}/where_present", present, step,
                               f"{about}; mean share over the probes that contain the group")
@@ -131,7 +124,8 @@ class SpuriousGroups(Monitor):
                     f"No probe contains group {group!r} at step {step}: its where-present share is undefined "
                     f"(read as 0)."), step, about)
             events.text(f"{self.name}/{group}/offenders", offenders_table(attributions, spec), step, about)
-            self.latest[group] = self.statistic_of(attributions, spec)
+            # the alert statistic: the mean share over all probes, or over those holding the group (0 when none)
+            self.latest[group] = float(shares.mean()) if self.statistic == "overall" else (present or 0.0)
             self.first.setdefault(group, self.latest[group])
         return [alert for group in self.groups if (alert := self._judge(group, step))]
 
