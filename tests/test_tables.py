@@ -36,7 +36,7 @@ HOSTILE = ["\\", "\\\\", "a\\", "\\*", "\\\\*", "*_[]<>&|#", "&lt;", "&amp;lt;",
 def test_unescape_markdown_inverts_escape_markdown(text):
     escaped = tables.escape_markdown(text)
     assert tables.unescape_markdown(escaped) == text
-    from gradcallback.cli.report import plain_text  # the console's alert line: the same inverse
+    from gradcallback.views.tables import plain_text  # the console's alert line: the same inverse
 
     assert plain_text(escaped) == text
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from ..alerts import Alert
 from ..io.runs import Run, top_tokens
-from ..views.tables import unescape_markdown
 
 
 def summarize(run: Run, k: int = 5) -> dict[str, Any]:
@@ -85,9 +84,3 @@ def format_number(value: float | None) -> str:
 def _aligned(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
-
-
-def plain_text(markdown: str) -> str:
-    """An alert text (escaped Markdown) for the console: its first line, unescaped."""
-    lines = unescape_markdown(markdown).splitlines()
-    return lines[0] if lines else ""

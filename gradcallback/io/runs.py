@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 import warnings
@@ -19,6 +18,7 @@ import numpy as np
 
 from ..alerts import Alert
 from ..analysis.metrics import token_mass
+from ..views.tables import plain_text
 from . import PLUGIN_NAME
 from .eventfile import read_events
 
@@ -162,15 +162,9 @@ def legacy_alerts(texts: dict[str, dict[int, str]]) -> list[Alert]:
     tells (the monitor, from the tag; the message's first line, unescaped). New runs never come here."""
     actions = {"errors": "switched_off", "discovery/length_note": "note"}
     return [Alert(monitor=tag.split("/")[0], subject=None, step=step, statistic="", value=None, limit=None,
-                  action=actions.get(tag, "warn"), method=None, message=_unescaped(text))
+                  action=actions.get(tag, "warn"), method=None, message=plain_text(text.strip()))
             for tag, values in sorted(texts.items()) if tag.endswith("/alerts") or tag in LEGACY_ALERT_TAGS
             for step, text in sorted(values.items())]
-
-
-def _unescaped(markdown: str) -> str:
-    """The first line of an old alert text, its Markdown escaping (backslashes, entities) dropped."""
-    text = markdown.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-    return re.sub(r"\\(.)", r"\1", text).strip().splitlines()[0] if text.strip() else ""
 
 
 def _store(run: Run, plugin: str, tag: str, step: int, value: np.ndarray, images: bool) -> None:

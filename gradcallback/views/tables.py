@@ -71,6 +71,12 @@ def unescape_markdown(markdown: str) -> str:
     return "".join(out)
 
 
+
+def plain_text(markdown: str) -> str:
+    """An alert text (escaped Markdown) as a console shows it: its first line, unescaped."""
+    lines = unescape_markdown(markdown).splitlines()
+    return lines[0] if lines else ""
+
 def word_groups(a: Attribution) -> list[list[int]]:
     """Token positions of each word of `a`, by its tokenizer's scheme (`adapters.words.word_spans`).
     Special tokens are words of their own."""
