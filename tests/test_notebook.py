@@ -152,3 +152,5 @@ def test_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
     streams = "".join(_outputs(nb, "stream"))
     assert re.search(r"gradcallback step 2 \(epoch 2\) \[\d+\.\d s\] \| probe accuracy ", streams)
     assert "run: " in streams and (workdir / "report.html").stat().st_size > 10_000
+    printed = (streams + "".join(_outputs(nb, "text/plain"))).lower()  # the notebook's first cell quiets them
+    assert not [noise for noise in ("cuda", "absl", "tqdmwarning", "iprogress") if noise in printed], printed[:3000]

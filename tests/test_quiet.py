@@ -108,3 +108,15 @@ def test_quiet_console_leaves_nothing_behind():
     after = ([logging.getLogger(n).level for n in LOGGERS], {k: os.environ.get(k) for k in ENVIRONMENT},
              warnings.showwarning, os.fstat(2).st_ino)
     assert after == before
+
+
+def test_quiet_frameworks_filters_for_the_rest_of_the_process_and_lets_a_traceback_out():
+    code = ("import os, sys, warnings\nfrom gradcallback.cli.quiet import quiet_frameworks\n"
+            f"quiet_frameworks()\nquiet_frameworks()\nos.write(2, {TF_STARTUP_LINES!r})\n"
+            "warnings.warn('IProgress not found. Please update jupyter and ipywidgets.')\n"
+            "print('ours', os.environ['TF_CPP_MIN_LOG_LEVEL'], file=sys.stderr)\nraise ValueError('the end')\n")
+    done = _python(code)
+    assert done.returncode == 1
+    lines = done.stderr.decode().splitlines()
+    assert lines[0] == "ours 3" and lines[-1] == "ValueError: the end"  # the traceback, printed at exit, kept
+    assert not any(noise in done.stderr for noise in (b"cuInit", b"oneDNN", b"absl", b"IProgress"))

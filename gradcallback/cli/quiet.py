@@ -12,11 +12,13 @@ anything imports TensorFlow or JAX:
   which no environment variable silences (measured with TensorFlow 2.21).
 
 Everything is restored on exit; `--verbose` skips it all. The library itself changes no global
-logging when imported: only the command-line entry points call this.
+logging when imported: only the command-line entry points call this, and `quiet_frameworks()`, which a
+notebook or a script calls itself, once, before it imports a framework (nothing is restored there).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -35,6 +37,36 @@ NOISE = re.compile(rb"(?:[IWE]\d{4} [\d:.]+\s+\d+ [^\]\n]*\] "
                    rb"|WARNING: All log messages before absl::InitializeLog\(\)"
                    rb"|To enable the following instructions:)")
 _BANNERS = (b"WARNING: All log messages before absl::InitializeLog()", b"To enable the following instructions:")
+# tqdm.auto (which transformers imports) warns in Jupyter without ipywidgets, then draws its text bar anyway.
+NOTEBOOK_WARNINGS = (r"IProgress not found",)
+_PROCESS_FILTER: list = []  # quiet_frameworks' filter, kept for the life of the process
+
+
+def quiet_frameworks() -> None:
+    """For a notebook or a script: quiet the frameworks for the rest of the process.
+
+    Call it before TensorFlow, JAX or transformers is imported (their log levels are read when they load):
+    the first cell of a notebook. It sets the log levels the user has not set, filters the C++ start-up
+    lines no setting silences (absl's banner, oneDNN and CUDA notices, `failed call to cuInit`) off file
+    descriptor 2, and ignores tqdm's `IProgress not found` warning. Unlike `quiet_console` nothing is
+    restored, and warnings keep their usual form; a second call does nothing more.
+
+    Example:
+        >>> from gradcallback.cli.quiet import quiet_frameworks
+        >>> quiet_frameworks()
+        >>> import tensorflow as tf  # no CUDA, oneDNN or absl lines
+    """
+    for name, value in ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for message in NOTEBOOK_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+    if not _PROCESS_FILTER:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no real fd 2: nothing to filter
+            sys.stderr.flush()
+            _PROCESS_FILTER.append(StderrFilter())
+            atexit.register(_PROCESS_FILTER[0].close)  # a traceback at exit still reaches the console
 
 
 @contextlib.contextmanager
