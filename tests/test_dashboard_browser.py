@@ -17,9 +17,10 @@ from gradcallback.views.images import colour
 
 pytestmark = pytest.mark.large  # a real browser (make test runs it; -m 'not large' skips it)
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver) is missing")
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright, the dev extra's browser driver, is not "
+                                                            "installed: `pip install -e \".[dev]\"`.")
 if chromium() is None:
-    pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get as root)",
+    pytest.skip("Debian's chromium is not installed: `make chromium` installs it with apt-get, as root.",
                 allow_module_level=True)
 expect = sync_api.expect
 CLASSIFIER, HOSTILE_RUN, QA = "classifier/attributions", "hostile/attributions", "qa/attributions"
@@ -321,7 +322,7 @@ def fresh_tab(surface, browser):
     """A new page on the TensorBoard surface's server (its own cache and context) and its Plugin routes;
     call the returned function to open the tab once the routes are set up."""
     if surface.kind != "tensorboard":
-        pytest.skip("the report's data is inlined in the page: no fetch to slow down or rewrite")
+        pytest.skip("This check needs a server: the HTML report inlines its data, so no fetch is there to slow down.")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))

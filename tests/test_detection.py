@@ -100,7 +100,7 @@ def test_smoke_benchmark(tmp_path):
     import real_sentences
 
     if real_sentences.corpus_path() is None:
-        pytest.skip(f"the smoke benchmark needs real sentences: {real_sentences.MISSING}")
+        pytest.skip(f"The smoke benchmark needs real sentences: {real_sentences.MISSING}.")
     runs, out = tmp_path / "runs.jsonl", tmp_path / "DETECTION.md"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "detection.py"), "--smoke", "--runs", str(runs),

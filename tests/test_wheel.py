@@ -36,9 +36,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "gradcallback"  # gradcallback.dashboard.PLUGIN_NAME, kept literal: nothing is imported from the tree
 # What the index must be able to give, and what to do when it cannot.
-NO_INDEX = ("the package index is unreachable ({what}): this test installs setuptools>=77 and the wheel's "
+NO_INDEX = ("The package index is unreachable ({what}): this test installs setuptools>=77 and the wheel's "
             "dependencies (keras, tensorboard, numpy, pillow, google-crc32c) from it. Run it with network "
-            "access to PyPI, or point pip at a mirror (PIP_INDEX_URL or PIP_FIND_LINKS)")
+            "access to PyPI, or point pip at a mirror (PIP_INDEX_URL or PIP_FIND_LINKS).")
 NETWORK_ERROR = re.compile(r"Failed to establish a new connection|Temporary failure in name resolution|"
                            r"Name or service not known|Network is unreachable|No route to host|ProxyError|"
                            r"Max retries exceeded|Connection refused|Read timed out|ConnectTimeout", re.I)
@@ -77,8 +77,8 @@ def new_venv(path: Path, work: Path) -> Path:
     """A fresh venv without system site-packages; its python."""
     made = run([sys.executable, "-m", "venv", path], work, timeout=300)
     if made.returncode != 0:
-        pytest.skip("`python -m venv` cannot make a virtual environment with pip here "
-                    f"(on Debian/Ubuntu: apt-get install python3-venv):\n{output(made)}")
+        pytest.skip("`python -m venv` cannot make a virtual environment with pip here: on Debian or Ubuntu, "
+                    f"`apt-get install python3-venv`.\n{output(made)}")
     return path / "bin" / "python"
 
 
@@ -118,8 +118,8 @@ def pyproject(src: Path) -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        tomllib = pytest.importorskip("tomli", reason="reading pyproject.toml on Python 3.10 needs tomli "
-                                                      "(pip install tomli)")
+        tomllib = pytest.importorskip("tomli", reason="Reading pyproject.toml on Python 3.10 needs tomli: "
+                                                      "`pip install tomli`.")
     return tomllib.loads((src / "pyproject.toml").read_text(encoding="utf-8"))
 
 
