@@ -136,10 +136,10 @@ def executed(tmp_path_factory) -> dict[int, dict]:
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"README.md:{b.line}" for b in BLOCKS])
-def test_readme_block_runs(block, executed):
+def test_readme_block_runs(block, request):
     if block.skip_reason is not None:
         pytest.skip(f"README.md:{block.line}: {block.skip_reason}")
-    result = executed[block.line]
+    result = request.getfixturevalue("executed")[block.line]  # run once, by the first block not skipped
     assert result["ok"], f"README.md:{block.line} ({block.section}) failed:\n{result['error']}"
 
 
