@@ -118,7 +118,7 @@ def test_stop_takes_its_reason_from_the_alert(tmp_path, hf_tokenizer):
 
 
 COVERAGE = {f"m2/{part}/{kind}_share" for part in ("probes", "training_texts") for kind in
-            ("whole", "fragmented", "unknown")}
+            ("whole", "split", "fragmented", "unknown")}
 FAITHFULNESS = {f"m2/{ranking}/{measure}/{k}" for ranking in ("gradient_norm", "random")
                 for measure in ("comprehensiveness", "sufficiency") for k in ("k1", "k3", "k5", "p10", "p20")}
 NAMED = {  # each monitor named "m2": every tag it writes, exactly, at two logged steps
