@@ -147,10 +147,12 @@ def as_text(summary: dict[str, Any], width: int | None = None) -> str:
     if cover:
         lines += ["", *wrap("Word coverage at train begin:", width), *table(*cover, width, left=(0,)),
                   *wrap(COVERAGE_NOTE, width)]
-    for s in summary["steps"]:
-        lines += [line for a in s["alerts"] for line in wrap(f"ALERT step {s['step']} {alert_line(a)}", width, "  ")]
+    alerts = [line for s in summary["steps"] for a in s["alerts"]
+              for line in wrap(f"ALERT step {s['step']} {alert_line(a)}", width, "  ")]
+    lines += ["", *alerts] if alerts else []
     if summary["steps"]:
         last = summary["steps"][-1]
+        lines += [""] if last["top_tokens"] else []
         for method, tokens in last["top_tokens"].items():
             lines += wrap(f"top tokens at step {last['step']} ({method}): "
                           + ", ".join(f"{t} {share:.1%}" for t, share in tokens), width, "  ")
