@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
+import shutil
+import subprocess
 
 import pytest
 from conftest import build_hf
@@ -135,6 +138,42 @@ def test_html_tables_scroll_in_their_box_with_the_step_fixed(tmp_path):
     step_table = page.split("<h2>Per logged step</h2>", 1)[1]
     assert step_table.startswith('<div class="table-box"><table><tr><th>step</th>')
     assert "<td>still over</td>" in step_table and "still over" in step_table.split("</table>", 1)[1][:400]
+
+
+MEASURE = """<script>addEventListener("load", () => {
+  const box = document.querySelector(".table-box"), table = box.querySelector("table");
+  const first = table.querySelector("td"), last = table.querySelector("tr:last-child td:last-child");
+  const before = [first.getBoundingClientRect().left, last.getBoundingClientRect().left];
+  box.scrollLeft = 400;
+  document.body.dataset.m = JSON.stringify({box: box.clientWidth, table: table.scrollWidth,
+    page: document.documentElement.scrollWidth, window: innerWidth, scrolled: box.scrollLeft,
+    first: first.getBoundingClientRect().left - before[0], last: last.getBoundingClientRect().left - before[1]});
+});</script>"""
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs a headless chromium to lay the page out")
+def test_html_step_table_fits_1280_px_or_scrolls_in_its_box(tmp_path):
+    """The demo's 13 columns, laid out by a browser: they fit a 1280 px window; in a narrower one they
+    scroll inside their box, the step column staying where it is, and the page itself does not scroll."""
+    run = _alert_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.72}, alert_steps=[1])
+    names = ["attribution on fragmented words", "candidates", "length gap", "integrated_gradients comp@3",
+             "random comp@3", "integrated_gradients stability", "gradient_norm stability", "confidence"]
+    for k, name in enumerate(names):
+        tag = f"m{k}/figure"
+        run.info["monitors"].append({"class": "M", "name": f"m{k}", "method": None, "columns": [[name, tag]]})
+        run.scalars[tag] = {step: 0.123 + step for step in range(4)}
+    run.scalars["probes/accuracy"] = {step: 0.5 for step in range(4)}
+    page = tmp_path / "report.html"
+    page.write_text(as_html(run, summarize(run)) + MEASURE, encoding="utf-8")
+    measured = {}
+    for width in (1280, 900):
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},900",
+                              "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
+        measured[width] = json.loads(html.unescape(re.search(r'data-m="([^"]*)"', dom).group(1)))
+    wide, narrow = measured[1280], measured[900]
+    assert wide["table"] <= wide["box"] and wide["page"] <= wide["window"]  # fits: nothing to scroll
+    assert narrow["table"] > narrow["box"] and narrow["page"] <= narrow["window"] and narrow["scrolled"] > 0
+    assert abs(narrow["first"]) <= 1 and narrow["last"] < -100  # the step column stays, the others scroll under it
 
 
 def test_html_is_self_contained(logged_run, tmp_path):

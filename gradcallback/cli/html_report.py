@@ -23,7 +23,7 @@ from .report import ALERTS_LEGEND, COVERAGE_NOTE, alert_line, coverage_rows, ste
 # fixed; headers wrap, so the per-step table of the demo's run fits 1280 px without scrolling.
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
 .table-box{max-width:100%;overflow-x:auto;margin:1em 0}.table-box table{margin:0}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}
 th{background:#f3f3f3;max-width:9em;white-space:normal;vertical-align:bottom}
 .table-box th:first-child,.table-box td:first-child{position:sticky;left:0;z-index:1;background:#fff}
 .table-box th:first-child{background:#f3f3f3}.note{font-size:90%;color:#555}
@@ -52,7 +52,8 @@ def as_html(run: Run, summary: dict[str, Any]) -> str:
 
 def boxed_table(header: list[str], rows: list[list[str]]) -> str:
     """A table in its own scroll box (`.table-box`): wider than the page, it scrolls there, first column fixed."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    # a header may break after "_" (integrated_<wbr>gradients), so wide tables shrink to the page first
+    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f'<div class="table-box"><table><tr>{head}</tr>{body}</table></div>'
 
