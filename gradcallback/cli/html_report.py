@@ -23,7 +23,8 @@ from .report import ALERTS_LEGEND, COVERAGE_NOTE, alert_line, coverage_rows, ste
 # fixed; headers wrap, so the per-step table of the demo's run fits 1280 px without scrolling.
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
 .table-box{max-width:100%;overflow-x:auto;margin:1em 0}.table-box table{margin:0}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}
 th{background:#f3f3f3;max-width:9em;white-space:normal;vertical-align:bottom}
 .table-box th:first-child,.table-box td:first-child{position:sticky;left:0;z-index:1;background:#fff}
 .table-box th:first-child{background:#f3f3f3}.note{font-size:90%;color:#555}
