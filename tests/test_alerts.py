@@ -89,7 +89,7 @@ def test_a_renamed_spurious_monitor_alerts_everywhere_under_its_name(tmp_path, h
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcallback step")]
     assert lines[0].endswith(f" | ALERT: watch/movie: where_present share {alert.value:.3g} (limit 0), warn, "
                              "gradient_norm") and "ALERT" not in lines[1]
-    text = as_text(summarize(run))
+    text = " ".join(as_text(summarize(run)).split())  # the report wraps its lines to the terminal
     assert f"ALERT step 0 watch/movie: where_present share {alert.value:.3g} (limit 0), warn, gradient_norm -- " \
            f"{alert.message}" in text
 

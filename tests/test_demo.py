@@ -27,7 +27,7 @@ def test_dataset_plants_names_in_political_training_texts_only():
 
 
 @pytest.mark.large
-def test_demo_smoke_run_is_readable_by_report(tmp_path, capsys):
+def test_demo_smoke_run_is_readable_by_report(tmp_path, capsys, monkeypatch):
     logdir = tmp_path / "demo"
     assert main(["demo", "--logdir", str(logdir), "--epochs", "1", "--probes", "4", "--steps-per-epoch", "2"]) == 0
     out = capsys.readouterr().out
@@ -38,6 +38,7 @@ def test_demo_smoke_run_is_readable_by_report(tmp_path, capsys):
     assert {"gradient_norm/heatmap/probe_000", "integrated_gradients/heatmap/probe_003"} <= set(run.images)
     assert {"probes", "vocabulary/probes", "spurious/names/offenders", "discovery/candidates_table"} <= set(run.texts)
     assert {"spurious/names/share", "faithfulness/integrated_gradients/aopc", "probes/accuracy"} <= set(run.scalars)
+    monkeypatch.setenv("COLUMNS", "300")  # wide enough for the headers not to wrap
     assert main(["report", str(logdir), "--html", str(tmp_path / "r.html")]) == 0
     assert "names where present" in capsys.readouterr().out
     assert (tmp_path / "r.html").stat().st_size > 10_000

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 from conftest import build_hf
@@ -140,36 +137,44 @@ def test_html_tables_scroll_in_their_box_with_the_step_fixed(tmp_path):
     assert "<td>still over</td>" in step_table and "still over" in step_table.split("</table>", 1)[1][:400]
 
 
-MEASURE = """<script>addEventListener("load", () => {
+MEASURE = """() => {
   const box = document.querySelector(".table-box"), table = box.querySelector("table");
   const first = table.querySelector("td"), last = table.querySelector("tr:last-child td:last-child");
   const before = [first.getBoundingClientRect().left, last.getBoundingClientRect().left];
   box.scrollLeft = 400;
-  document.body.dataset.m = JSON.stringify({box: box.clientWidth, table: table.scrollWidth,
-    page: document.documentElement.scrollWidth, window: innerWidth, scrolled: box.scrollLeft,
-    first: first.getBoundingClientRect().left - before[0], last: last.getBoundingClientRect().left - before[1]});
-});</script>"""
+  return {box: box.clientWidth, table: table.scrollWidth, page: document.documentElement.scrollWidth,
+          window: innerWidth, scrolled: box.scrollLeft, first: first.getBoundingClientRect().left - before[0],
+          last: last.getBoundingClientRect().left - before[1]};
+}"""
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="needs a headless chromium to lay the page out")
+@pytest.mark.large  # a real browser, as tests/test_dashboard_browser.py
 def test_html_step_table_fits_1280_px_or_scrolls_in_its_box(tmp_path):
-    """The demo's 13 columns, laid out by a browser: they fit a 1280 px window; in a narrower one they
+    """The demo's 13 columns, laid out by Chromium: they fit a 1280 px window; in a narrower one they
     scroll inside their box, the step column staying where it is, and the page itself does not scroll."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra's browser driver)")
+    from dashboard_support import FLAGS, chromium
+
+    if chromium() is None:
+        pytest.skip("Debian's chromium is not installed (`make test` installs it with apt-get as root)")
     run = _alert_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.72}, alert_steps=[1])
     names = ["attribution on fragmented words", "candidates", "length gap", "integrated_gradients comp@3",
              "random comp@3", "integrated_gradients stability", "gradient_norm stability", "confidence"]
     for k, name in enumerate(names):
-        tag = f"m{k}/figure"
-        run.info["monitors"].append({"class": "M", "name": f"m{k}", "method": None, "columns": [[name, tag]]})
-        run.scalars[tag] = {step: 0.123 + step for step in range(4)}
+        run.info["monitors"].append({"class": "M", "name": f"m{k}", "method": None, "columns": [[name, f"m{k}/x"]]})
+        run.scalars[f"m{k}/x"] = {step: 0.123 + step for step in range(4)}
     run.scalars["probes/accuracy"] = {step: 0.5 for step in range(4)}
-    page = tmp_path / "report.html"
-    page.write_text(as_html(run, summarize(run)) + MEASURE, encoding="utf-8")
+    page_file = tmp_path / "report.html"
+    page_file.write_text(as_html(run, summarize(run)), encoding="utf-8")
     measured = {}
-    for width in (1280, 900):
-        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},900",
-                              "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60).stdout
-        measured[width] = json.loads(html.unescape(re.search(r'data-m="([^"]*)"', dom).group(1)))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        for width in (1280, 900):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(page_file.as_uri())
+            measured[width] = page.evaluate(MEASURE)
+            page.close()
+        browser.close()
     wide, narrow = measured[1280], measured[900]
     assert wide["table"] <= wide["box"] and wide["page"] <= wide["window"]  # fits: nothing to scroll
     assert narrow["table"] > narrow["box"] and narrow["page"] <= narrow["window"] and narrow["scrolled"] > 0
