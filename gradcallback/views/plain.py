@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import textwrap
+import unicodedata
 from typing import Sequence
 
 from .tables import printable
@@ -24,35 +24,58 @@ def terminal_width(fallback: int = 100) -> int:
     return max(shutil.get_terminal_size((fallback, 24)).columns, MIN_WIDTH)
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: East Asian wide and full-width characters 2, combining marks 0."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
-    """`text` as lines of at most `width` characters; lines after the first start with `indent`."""
-    return textwrap.wrap(printable(text), width, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    """`text` as lines of at most `width` columns, broken at spaces; lines after the first start with `indent`."""
+    return _pack([(word, True) for word in printable(text).split()], width, indent)
 
 
 def _cell_lines(text: str, width: int) -> list[str]:
-    """A cell's text in lines of at most `width`: broken at spaces, then after `_` and `/`, then anywhere."""
-    parts, lines, line = re.findall(r"[^ _/]*[_/]|[^ _/]+", text), [], ""
-    for part, spaced in _with_spacing(text, parts):
-        joined = line + (" " if spaced and line else "") + part
-        if line and len(joined) > width:
-            lines.append(line)
-            line = part
-        else:
-            line = joined
-        while len(line) > width:  # one part wider than the column
-            lines.append(line[:width])
-            line = line[width:]
-    return lines + [line] if line or not lines else lines
-
-
-def _with_spacing(text: str, parts: list[str]) -> list[tuple[str, bool]]:
-    """(part, whether a space came before it) for each of `parts`, found left to right in `text`."""
-    out, at = [], 0
-    for part in parts:
+    """A cell's text in lines of at most `width` columns: broken at spaces, then after `_` and `/`, then anywhere."""
+    parts, spaced, at = re.findall(r"[^ _/]*[_/]|[^ _/]+", text), [], 0
+    for part in parts:  # whether a space came before each part
         start = text.index(part, at)
-        out.append((part, start > 0 and text[start - 1] == " "))
+        spaced.append((part, start > 0 and text[start - 1] == " "))
         at = start + len(part)
-    return out
+    return _pack(spaced, width)
+
+
+def _pack(parts: list[tuple[str, bool]], width: int, indent: str = "") -> list[str]:
+    """(part, space before it) packed greedily into lines of at most `width` columns; a part wider than
+    a line is cut where the line ends."""
+    indent = indent if display_width(indent) < width // 2 else ""
+    lines, line = [], ""
+    for part, spaced in parts:
+        joined = line + (" " if spaced and line.strip() else "") + part
+        if line.strip() and display_width(joined) > width:
+            lines.append(line)
+            joined = indent + part
+        line = joined
+        while display_width(line) > width:
+            head, rest = _cut(line, width)
+            lines.append(head)
+            line = indent + rest
+    return lines + [line] if line.strip() or not lines else lines
+
+
+def _cut(text: str, width: int) -> tuple[str, str]:
+    """The longest head of `text` within `width` columns (one character at least), and the rest."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += display_width(ch)
+        if used > width and i > 0:
+            return text[:i], text[i:]
+    return text, ""
+
+
+def _pad(text: str, width: int, left: bool) -> str:
+    fill = " " * max(width - display_width(text), 0)
+    return text + fill if left else fill + text
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, left: Sequence[int] = (),
@@ -65,9 +88,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, l
     """
     header = [printable(h) for h in header]
     rows = [[printable(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    widths = [max([display_width(h)] + [display_width(r[i]) for r in rows]) for i, h in enumerate(header)]
     if sum(widths) + len(GAP) * (len(widths) - 1) > width:  # headers wrap before columns are cut into blocks
-        widths = [max([_longest_part(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+        widths = [max([_longest_part(h)] + [display_width(r[i]) for r in rows]) for i, h in enumerate(header)]
     if wrap_last:
         room = width - sum(widths[:-1]) - len(GAP) * (len(widths) - 1)
         widths[-1] = max(min(widths[-1], room), 8)
@@ -80,7 +103,7 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *, l
 
 def _longest_part(text: str) -> int:
     """The widest unbreakable part of a header, capped so one long name cannot widen its column alone."""
-    return min(max((len(p) for p in re.findall(r"[^ _/]*[_/]?", text)), default=0), 14)
+    return min(max((display_width(p) for p in re.findall(r"[^ _/]*[_/]?", text)), default=0), 14)
 
 
 def _blocks(widths: list[int], width: int, keep: int) -> list[list[int]]:
@@ -110,5 +133,5 @@ def _lines(cells: list[str], widths: list[int], columns: list[int], left: set, b
     height = max(len(w) for w in wrapped.values())
     if bottom:
         wrapped = {i: [""] * (height - len(w)) + w for i, w in wrapped.items()}
-    return [GAP.join((str.ljust if i in left else str.rjust)(wrapped[i][k] if k < len(wrapped[i]) else "", widths[i])
+    return [GAP.join(_pad(wrapped[i][k] if k < len(wrapped[i]) else "", widths[i], i in left)
                      for i in columns).rstrip() for k in range(height)]
