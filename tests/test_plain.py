@@ -44,3 +44,9 @@ def test_terminal_width_reads_columns(monkeypatch):
     assert terminal_width() == 123
     monkeypatch.setenv("COLUMNS", "10")
     assert terminal_width() == 40  # narrower than that, wrapping stops helping
+
+
+def test_wrap_keeps_the_first_lines_indent():
+    lines = wrap("  - the alert fired at step 1, the first step over the limit", 24, "    ")
+    assert lines == ["  - the alert fired at", "    step 1, the first", "    step over the limit"]
+    assert wrap("", 10) == [""]

@@ -54,6 +54,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     Returns 2 when something the demo needs is missing (`DemoSetupError`), else 0 whatever the verdict.
     """
+    from ..views.plain import terminal_width, wrap
     from .demo import DemoSetupError, run_demo, verdict
 
     try:
@@ -68,7 +69,7 @@ def demo_command(args: argparse.Namespace) -> int:
                                              "no alert, as there is no shortcut to catch."))
     else:
         print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
-    print("\n".join(f"  - {line}" for line in lines))
+    print("\n".join(text for line in lines for text in wrap(f"  - {line}", terminal_width(), "    ")))
     print(f"\nSee it in TensorBoard (the Attributions tab):\n    gradcallback tensorboard --logdir {args.logdir}")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
     return 0

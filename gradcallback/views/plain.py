@@ -31,8 +31,12 @@ def display_width(text: str) -> int:
 
 
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
-    """`text` as lines of at most `width` columns, broken at spaces; lines after the first start with `indent`."""
-    return _pack([(word, True) for word in printable(text).split()], width, indent)
+    """`text` as lines of at most `width` columns, broken at spaces; lines after the first start with `indent`
+    (the first keeps the spaces `text` starts with)."""
+    text = printable(text)
+    lead = text[:len(text) - len(text.lstrip(" "))]
+    words = text.split()
+    return _pack([(lead + words[0], False)] + [(word, True) for word in words[1:]] if words else [], width, indent)
 
 
 def _cell_lines(text: str, width: int) -> list[str]:
