@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from ..adapters import wrap_tokenizer
 from ..validate import positive_int
-from ..views.plain import table, wrap
+from ..views.plain import table, terminal_width, wrap
 from ..views.tables import escape_markdown
 
 SUGGESTED_MAX = 20
@@ -157,10 +157,10 @@ class CoverageReport:
         return [(name, list(percents({k: s[basis][k] for k in labels}).values()))
                 for name, basis in (("by word", "by_type"), ("by occurrence", "by_frequency"))]
 
-    def as_text(self, width: int, limit: int = 20) -> str:
-        """The report as plain text within `width` columns, for a terminal: the shares (each row adds up to
-        100%), the first `limit` fragmented words, the terms, the code to run."""
-        s, labels = self.summary(), kind_labels(self.min_pieces)
+    def as_text(self, width: int | None = None, limit: int = 20) -> str:
+        """The report as plain text within `width` columns (the terminal's by default): the shares (each row
+        adds up to 100%), the first `limit` fragmented words, the terms, the code to run."""
+        s, labels, width = self.summary(), kind_labels(self.min_pieces), width or terminal_width()
         lines = wrap(f"{s['words']} distinct words, {s['occurrences']} occurrences. Shares of words the "
                      f"tokenizer keeps whole, cuts into pieces, or loses to [UNK]:", width)
         rows = [[name, *shown, f"{sum(float(v[:-1]) for v in shown):.1f}%"] for name, shown in self._shares(labels)]
