@@ -138,6 +138,29 @@ def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_pat
     assert "vocabulary/alerts" not in trained["text"]
     assert trained["scalars"]["vocabulary/fragmented_share"] == [0, 1, 2]
     assert {f"vocabulary/probes/{k}_share" for k in ("whole", "fragmented", "unknown")} <= set(trained["scalars"])
+    from gradcallback.cli.report import as_text, coverage_rows, summarize
+    from gradcallback.io.runs import read_run
+
+    run = read_run(tmp_path / "trained" / "attributions")
+    rows = [r for r in run.monitor_records if r["kind"] == "coverage"]
+    assert [(r["part"], r["min_pieces"], r["step"]) for r in rows] == [("probes", 3, 0), ("training_texts", 3, 0)]
+    assert all(sum(r["summary"]["by_frequency"].values()) == pytest.approx(1.0) for r in rows)
+    header, table = coverage_rows(summarize(run))  # report prints the records, not the Markdown text
+    assert header == ["word occurrences", "whole (1 piece)", "2 pieces", "fragmented (3+ pieces)", "unknown ([UNK])",
+                      "total"] and [row[0] for row in table] == ["vocabulary probes", "vocabulary training texts"]
+    assert [row[-1] for row in table] == ["100.0%", "100.0%"] and "vocabulary probes" in as_text(summarize(run), 200)
+
+
+def test_report_of_an_older_run_names_what_its_coverage_scalars_leave_out(tmp_path):
+    from gradcallback.cli.report import coverage_rows, summarize
+    from gradcallback.io.runs import Run
+
+    # written before the coverage records and the split share: 2-piece words were in no column
+    scalars = {"vocabulary/probes/whole_share": {0: 0.9}, "vocabulary/probes/fragmented_share": {0: 0.05},
+               "vocabulary/probes/unknown_share": {0: 0.0}, "vocabulary/fragmented_share": {0: 0.16}}
+    header, rows = coverage_rows(summarize(Run(tmp_path, scalars=scalars)))
+    assert header == ["word occurrences", "whole", "fragmented", "unknown", "other", "total"]
+    assert rows == [["vocabulary probes", "90.0%", "5.0%", "0.0%", "5.0%", "100.0%"]]
 
 
 def test_fragmented_share_of_attribution():
