@@ -9,6 +9,7 @@ names also bake bread and play chess. The callback should show the model learnin
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import time
@@ -186,7 +187,9 @@ def share_lines(share: dict[int, float], alerts: list, method: str, rise: float)
     over = [s for s in steps if share[s] > limit]
     lines = [f"names' share of {method} attribution where a name occurs: "
              + ", ".join(f"{share[s]:.2f} at step {s}" for s in steps)
-             + f"; alert limit {limit:.2f} (the step-{first} share {share[first]:.2f} + {rise:g})"]
+             + f"; alert limit {limit:.2f} ("
+             + (f"the step-{first} share {share[first]:.2f} + {rise:g})" if math.isclose(limit, share[first] + rise,
+                                                                           abs_tol=1e-6) else "its threshold)")]
     if alerts:
         lines.append(f"the alert fired at step {alerts[0].step}, the first step over the limit (an alert fires "
                      f"once, when the share crosses it); {_after(alerts[0].step, steps, over)}")
