@@ -110,8 +110,10 @@ def coverage_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]] 
     """Word coverage at train begin as (header, rows), each row's shares adding up to 100%: from the
     coverage records, or for older runs from the scalars with what they leave out as "other"."""
     if summary.get("word_coverage"):
-        labels = kind_labels(max(r["min_pieces"] for r in summary["word_coverage"]))
-        rows = [[f"{r['monitor']} {r['part'].replace('_', ' ')}",
+        pieces = {r["min_pieces"] for r in summary["word_coverage"]}
+        labels = kind_labels(max(pieces))  # monitors cutting at other counts say theirs in the row's name
+        rows = [[f"{r['monitor']} {r['part'].replace('_', ' ')}"
+                 + (f" (fragmented: {r['min_pieces']}+)" if len(pieces) > 1 else ""),
                  *percents({k: r["summary"]["by_frequency"].get(k, 0.0) for k in labels}).values()]
                 for r in summary["word_coverage"]]
     elif summary["coverage"]:
