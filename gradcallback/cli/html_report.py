@@ -17,11 +17,18 @@ from typing import Any
 from ..dashboard.assets import bundle, static_text
 from ..io.payload import alert_methods
 from ..io.runs import Run
-from .report import alert_line, columns, format_number
+from .report import ALERTS_LEGEND, COVERAGE_NOTE, alert_line, coverage_rows, step_rows
 
+# A table wider than the window scrolls inside its own box (.table-box), its first column (the step)
+# fixed; headers wrap, so the per-step table of the demo's run fits 1280 px without scrolling.
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}.alert{background:#fff3cd;padding:6px 10px;margin:4px 0;border-left:4px solid #e0a800}
+.table-box{max-width:100%;overflow-x:auto;margin:1em 0}.table-box table{margin:0}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td{white-space:nowrap}
+th{background:#f3f3f3;max-width:9em;white-space:normal;vertical-align:bottom}
+.table-box th:first-child,.table-box td:first-child{position:sticky;left:0;z-index:1;background:#fff}
+.table-box th:first-child{background:#f3f3f3}.note{font-size:90%;color:#555}
+.alert{background:#fff3cd;padding:6px 10px;margin:4px 0;border-left:4px solid #e0a800}
 figure{margin:0 0 1em 0}figcaption{font-size:90%;color:#555}img{max-width:100%;border:1px solid #ddd}"""
 
 
@@ -29,9 +36,10 @@ def as_html(run: Run, summary: dict[str, Any]) -> str:
     """The whole page: per-step table, coverage, alerts, top tokens, last-step images per method."""
     parts = [f"<h1>gradcallback report</h1><p>run: <code>{escape(summary['run'])}</code>; methods: "
              f"{escape(', '.join(summary['methods']))}</p>", viewer(run), _step_table(summary)]
-    if summary["coverage"]:
-        parts.append("<h2>Vocabulary coverage at train begin</h2><ul>" + "".join(
-            f"<li>{escape(tag)}: {value:.1%}</li>" for tag, value in summary["coverage"].items()) + "</ul>")
+    cover = coverage_rows(summary)
+    if cover:
+        parts.append(f"<h2>Word coverage at train begin</h2>{boxed_table(*cover)}"
+                     f'<p class="note">{escape(COVERAGE_NOTE)}</p>')
     alerts = [(s["step"], a) for s in summary["steps"] for a in s["alerts"]]
     if alerts:
         parts.append("<h2>Alerts</h2>" + "".join(
@@ -43,15 +51,18 @@ def as_html(run: Run, summary: dict[str, Any]) -> str:
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>")
 
 
+def boxed_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table in its own scroll box (`.table-box`): wider than the page, it scrolls there, first column fixed."""
+    # a header may break after "_" (integrated_<wbr>gradients), so wide tables shrink to the page first
+    head = "".join(f"<th>{escape(h).replace('_', '_<wbr>')}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<div class="table-box"><table><tr>{head}</tr>{body}</table></div>'
+
+
 def _step_table(summary: dict[str, Any]) -> str:
-    cols = columns(summary)
-    head = "".join(f"<th>{escape(h)}</th>" for h in ["step", "epoch"] + [h for h, _ in cols] + ["alerts"])
-    rows = []
-    for s in summary["steps"]:
-        cells = [s["step"], "" if s["epoch"] is None else s["epoch"]]
-        cells += [format_number(s["scalars"].get(tag)) for _, tag in cols] + [len(s["alerts"])]
-        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
-    return f"<h2>Per logged step</h2><table><tr>{head}</tr>{''.join(rows)}</table>"
+    note = any(s["alerts"] or s["still_over"] for s in summary["steps"])
+    return ("<h2>Per logged step</h2>" + boxed_table(*step_rows(summary))
+            + (f'<p class="note">{escape(ALERTS_LEGEND)}</p>' if note else ""))
 
 
 def _top_tokens(summary: dict[str, Any]) -> str:

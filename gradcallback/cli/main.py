@@ -38,12 +38,14 @@ def _load_tokenizer(path: str):
 
 
 def coverage_command(args: argparse.Namespace) -> int:
-    """`gradcallback coverage`: prints how a local tokenizer covers the words of a text file (Markdown or JSON)."""
+    """`gradcallback coverage`: prints how a local tokenizer covers the words of a text file (plain text within
+    the terminal's width, or JSON)."""
     from ..analysis.coverage import coverage
+    from ..views.plain import terminal_width
 
     report = coverage(_load_tokenizer(args.tokenizer), _lines(args.texts),
                       terms=_lines(args.terms) if args.terms else None, min_pieces=args.min_pieces)
-    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if args.json else report.as_markdown())
+    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if args.json else report.as_text(terminal_width()))
     return 0
 
 
@@ -52,6 +54,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
     Returns 2 when something the demo needs is missing (`DemoSetupError`), else 0 whatever the verdict.
     """
+    from ..views.plain import terminal_width, wrap
     from .demo import DemoSetupError, run_demo, verdict
 
     try:
@@ -66,7 +69,7 @@ def demo_command(args: argparse.Namespace) -> int:
                                              "no alert, as there is no shortcut to catch."))
     else:
         print("\nVerdict: " + ("the callback caught the names shortcut." if caught else "no shortcut was caught."))
-    print("\n".join(f"  - {line}" for line in lines))
+    print("\n".join(text for line in lines for text in wrap(f"  - {line}", terminal_width(), "    ")))
     print(f"\nSee it in TensorBoard (the Attributions tab):\n    gradcallback tensorboard --logdir {args.logdir}")
     print(f"or without it:\n    gradcallback report {args.logdir} --html report.html")
     return 0
@@ -146,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     cov.add_argument("--tokenizer", required=True, help="local Hugging Face tokenizer directory")
     cov.add_argument("--terms", help="file of domain words (names, codes) always reported, one per line")
     cov.add_argument("--min-pieces", type=int, default=3, help="pieces from which a word counts as fragmented")
-    cov.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    cov.add_argument("--json", action="store_true", help="print JSON instead of text")
     cov.set_defaults(run=coverage_command)
     board = commands.add_parser("tensorboard", help="TensorBoard with the Attributions dashboard, every step kept",
                                 epilog="Other arguments go to TensorBoard as they are, e.g. --load_fast=false.")

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..alerts import Alert
-from ..analysis.coverage import coverage
+from ..analysis.coverage import coverage, kind_meaning
 from ..attribution import Attribution, normalize_l1_share
 from ..validate import positive_int
 from ..views.tables import word_groups
@@ -17,7 +17,8 @@ from .base import DEFAULT_METHOD, Monitor, check_name
 
 
 def fragmented_share(a: Attribution, min_pieces: int) -> float:
-    """Share of this probe's attribution mass on pieces of words cut into >= min_pieces pieces."""
+    """Share of this probe's attribution mass on the pieces of words cut into >= min_pieces pieces (the
+    report's "attribution on fragmented words"; not the share of such words, which coverage counts)."""
     shares = normalize_l1_share(a.scores)
     return float(sum(shares[g].sum() for g in word_groups(a) if len(g) >= min_pieces))
 
@@ -48,9 +49,15 @@ class VocabularyCheck(Monitor):
         method: the attribution method read.
         name: the first part of its tags.
 
-    Tags: `<name>/{probes,training_texts}` (coverage tables) and `.../<kind>_share`,
-    `<name>/fragmented_share`, `<name>/custom/NN_<token>/{embedding_norm,moved,attribution_share}`,
-    `<name>/alerts` (a frozen added token).
+    Two figures count fragmented words differently: `<name>/probes/fragmented_share` is the share of
+    word occurrences the tokenizer fragments (coverage, at train begin; the report's "fragmented
+    words"), `<name>/fragmented_share` the share of attribution mass on their pieces, every logged step
+    (the report's "attribution on fragmented words").
+
+    Tags: `<name>/{probes,training_texts}` (coverage tables) and `.../<kind>_share` (kinds: whole,
+    split, fragmented, unknown; they add up to 1), `<name>/fragmented_share`,
+    `<name>/custom/NN_<token>/{embedding_norm,moved,attribution_share}`, `<name>/alerts` (a frozen added
+    token); rows of kind "coverage" in records.jsonl (each part's shares and min_pieces).
     """
 
     def __init__(self, terms: Sequence[str] = (), texts: Sequence[str] = (), min_pieces: int = 3,
@@ -70,9 +77,14 @@ class VocabularyCheck(Monitor):
             if texts:
                 report = coverage(tok.tokenizer, texts, terms=self.terms, min_pieces=self.min_pieces)
                 events.text(f"{self.name}/{name}", report.as_markdown(), step, f"Tokenizer coverage of the {name}")
-                for kind, share in report.summary()["by_frequency"].items():
+                summary = report.summary()
+                for kind, share in summary["by_frequency"].items():
                     events.scalar(f"{self.name}/{name}/{kind}_share", share, step,
-                                  f"Share of word occurrences in the {name} that are {kind}")
+                                  f"Share of word occurrences in the {name} that {kind_meaning(kind, self.min_pieces)}"
+                                  " (coverage; not the attribution on them)")
+                if context.records is not None:  # what `report` prints, without reading a text back
+                    context.records.write({"step": step, "kind": "coverage", "monitor": self.name, "part": name,
+                                           "min_pieces": self.min_pieces, "summary": summary})
         tokens = self.custom_tokens if self.custom_tokens is not None else tok.added_tokens()
         self.custom = {t: tok.token_id(t) for t in tokens}
         self.initial = dict(zip(self.custom, self._rows()))
@@ -91,8 +103,9 @@ class VocabularyCheck(Monitor):
         """Write the attribution share on fragmented words and the added tokens' figures; alert on a frozen one."""
         self.latest = float(np.mean([fragmented_share(a, self.min_pieces) for a in attributions]))
         self.context.events.scalar(f"{self.name}/fragmented_share", self.latest, step,
-                                   f"method: {self.method}; share of attribution mass on pieces of words cut "
-                                   f"into {self.min_pieces}+ pieces")
+                                   f"method: {self.method}; attribution on fragmented words: share of attribution "
+                                   f"mass on the pieces of words cut into {self.min_pieces}+ pieces (not the share "
+                                   f"of such words: {self.name}/probes/fragmented_share)")
         return self._custom_tokens(step, attributions) if self.custom else []
 
     def _custom_tokens(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
@@ -114,9 +127,9 @@ class VocabularyCheck(Monitor):
         return alerts
 
     def columns(self) -> list[tuple[str, str]]:
-        """The report column: the share of attribution on pieces of fragmented words."""
-        return [("fragmented share", f"{self.name}/fragmented_share")]
+        """The report column: the share of attribution mass on pieces of fragmented words."""
+        return [("attribution on fragmented words", f"{self.name}/fragmented_share")]
 
     def progress(self, step: int) -> str | None:
-        """Its progress-line fragment: the latest fragmented share."""
-        return None if self.latest is None else f"fragmented share {self.latest:.2f}"
+        """Its progress-line fragment: the latest attribution on fragmented words."""
+        return None if self.latest is None else f"attribution on fragmented words {self.latest:.2f}"
