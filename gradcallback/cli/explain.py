@@ -1,25 +1,31 @@
 """`gradcallback explain`: one text's attributions from the shell, from a local checkpoint folder.
 
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
-                         [--html out.html] [--png out.png] [--json]
+                         [--seed N] [--html out.html] [--png out.png] [--json]
 
 A folder with a keras-hub `metadata.json` loads with keras-hub's `from_preset` (on the backend
 in `KERAS_BACKEND`); any other folder with transformers TF (`models.load_pretrained`, no torch).
 `--loader keras-hub` reads a Hugging Face folder with keras-hub instead. Mistakes a user can
 make (missing folder, unknown task, a model without a task head) are one line with what to
-do, exit code 2.
+do, exit code 2. A head the folder lacks (`--task` on a bare encoder) starts from `--seed`, so the
+same input gives the same numbers every time, and the output says that head is untrained.
+
+One call is made to be quick (`benchmarks/explain_time.py`): TensorFlow runs eagerly (tracing the
+model's graph would take longer than the work), and transformers is kept from importing torch,
+which a TF model never uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ..validate import positive_int
 
@@ -35,12 +41,14 @@ class CommandError(Exception):
 
 @dataclass
 class Loaded:
-    """A checkpoint folder, loaded: model, tokenizer, task, and class names (None when they are placeholders)."""
+    """A checkpoint folder, loaded: model, tokenizer, task, class names (None when they are placeholders), and
+    the seed of a task head the folder lacked (None when the head was in the folder)."""
 
     model: Any
     tokenizer: Any
     task: str
     label_names: list[str] | None
+    new_head_seed: int | None = None
 
 
 def add_parser(commands: Any) -> None:
@@ -55,6 +63,7 @@ def add_parser(commands: Any) -> None:
     cmd.add_argument("--pairs", nargs=2, action="append", metavar=("QUESTION", "CONTEXT"),
                      help="a question-answering input; repeat for more")
     cmd.add_argument("--loader", default="auto", help="auto, transformers or keras-hub")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of a new (untrained) task head (default 0)")
     cmd.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     cmd.add_argument("--png", metavar="FILE", help="also write the heatmaps as one PNG image")
     cmd.add_argument("--json", action="store_true", help="print JSON instead of coloured text")
@@ -71,7 +80,7 @@ def explain_command(args: argparse.Namespace) -> int:
     """
     try:
         attributions, loaded = _explain(args)
-        _output(attributions, loaded.label_names, args)
+        _output(attributions, loaded, args)
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -91,6 +100,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
         positive_int("--steps", args.steps)
     inputs = _inputs(args.texts, args.pairs)
     loader, task = inspect_folder(folder, args.task, args.loader)
+    new_head = head_of_folder(folder, loader) != task
     if (task == "question_answering") != isinstance(inputs[0], tuple):
         want = "--pairs QUESTION CONTEXT" if task == "question_answering" else "TEXT arguments, not --pairs"
         raise CommandError(f"a {task} model takes {want}")
@@ -98,11 +108,38 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
 
     if args.method not in METHODS:
         raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
-    loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
+    with _torch_hidden(loader == "transformers"):  # until transformers is imported: a TF model needs no torch
+        seed_new_heads(args.seed, loader)
+        loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
+    loaded.new_head_seed = args.seed if new_head else None
     options = {"steps": args.steps} if args.steps is not None else {}
     target = parse_target(args.target, loaded.label_names)
     return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
-                   **options), loaded
+                   eager=True, **options), loaded
+
+
+def seed_new_heads(seed: int, loader: str) -> None:
+    """Seeds whatever initializes a head the folder lacks, so that the same call gives the same numbers."""
+    import keras
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy, TensorFlow and the Keras 3 backend (keras-hub)
+    if loader == "transformers":  # transformers' TF layers are tf-keras's: once a tf-keras seed was set in this
+        import tf_keras  # process, its unseeded initializers draw from tf-keras's own generator, not TF's
+
+        tf_keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def _torch_hidden(hide: bool) -> Iterator[None]:
+    """USE_TORCH=0 for transformers' import (about 1.3 s of torch saved), unless the user set it; then unset."""
+    added = hide and "USE_TORCH" not in os.environ
+    if added:
+        os.environ["USE_TORCH"] = "0"
+    try:
+        yield
+    finally:
+        if added:
+            os.environ.pop("USE_TORCH", None)
 
 
 def _inputs(texts: Sequence[str], pairs: Sequence[Sequence[str]] | None) -> list:
@@ -125,12 +162,9 @@ def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, st
         raise CommandError(f"--model {folder} has no config.json: pass {SAVED_BY}")
     hub = _read_json(folder / "metadata.json").get("keras_hub_version") is not None
     loader = ("keras-hub" if hub else "transformers") if loader == "auto" else loader
-    names = [_read_json(folder / "task.json").get("class_name", "")] if loader == "keras-hub" else \
-        _read_json(folder / "config.json").get("architectures") or []
-    from ..adapters.base import task_from_class_name
-
-    found = next((t for t in map(task_from_class_name, names) if t), None)
+    found = head_of_folder(folder, loader)
     if task is None and found is None:
+        names = _class_names(folder, loader)
         held = " / ".join(n for n in names if n) or "model"
         raise CommandError(f"{folder} holds a {held} without a task head: pass --task {' or '.join(TASKS)} "
                            "(the new head starts untrained)")
@@ -139,6 +173,19 @@ def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, st
         raise CommandError(f"keras-hub loading here covers text classifiers only: use --loader transformers "
                            f"for a {task} model")
     return loader, task
+
+
+def head_of_folder(folder: Path, loader: str) -> str | None:
+    """The task whose head the folder's weights hold, from its class names (None: a bare encoder)."""
+    from ..adapters.base import task_from_class_name
+
+    return next((t for t in map(task_from_class_name, _class_names(folder, loader)) if t), None)
+
+
+def _class_names(folder: Path, loader: str) -> list[str]:
+    if loader == "keras-hub":
+        return [_read_json(folder / "task.json").get("class_name", "")]
+    return _read_json(folder / "config.json").get("architectures") or []
 
 
 def _read_json(path: Path) -> dict:
@@ -195,14 +242,26 @@ def parse_target(value: str | None, label_names: Sequence[str] | None) -> Any:
                        "token classification: POSITION,CLASS")
 
 
-def _output(attributions: list, label_names: list[str] | None, args: argparse.Namespace) -> None:
+def untrained_note(loaded: Loaded) -> str | None:
+    """The line that says the task head is new and untrained (None when the folder held it)."""
+    if loaded.new_head_seed is None:
+        return None
+    return (f"Untrained head: the folder has no {loaded.task} head, so a new one was initialized "
+            f"(--seed {loaded.new_head_seed}); its predictions are not a trained model's.")
+
+
+def _output(attributions: list, loaded: Loaded, args: argparse.Namespace) -> None:
     from ..views.terminal import render_all, use_color
 
+    label_names, note = loaded.label_names, untrained_note(loaded)
     if args.json:
-        print(json.dumps([as_json(a, label_names, args.top) for a in attributions], ensure_ascii=False, indent=2,
-                         default=_jsonable))
+        records = [as_json(a, label_names, args.top) | {"untrained_head": note is not None,
+                                                        "seed": loaded.new_head_seed} for a in attributions]
+        print(json.dumps(records, ensure_ascii=False, indent=2, default=_jsonable))
     else:
-        print(render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names, top=args.top))
+        text = render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names,
+                          top=args.top)
+        print(f"{note}\n\n{text}" if note else text)
     if args.html:
         from ..views.notebook import attributions_html, page
 
