@@ -52,6 +52,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
     Returns 2 when something the demo needs is missing (`DemoSetupError`), else 0 whatever the verdict.
     """
+    # The first line before any import that takes time: the model's load takes a while, and says so next.
+    print(f"gradcallback demo: fine-tuning {args.model or 'all-MiniLM-L6-v2'} on sentences with a planted "
+          f"shortcut, watched by the callback (run under {args.logdir}/).", flush=True)
     from .demo import DemoSetupError, run_demo, verdict
 
     try:
