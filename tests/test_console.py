@@ -93,7 +93,7 @@ def test_the_console_ends_an_open_bar_line_once_and_restores_showwarning(capsys)
     console, shown = Console(verbose=True), warnings.showwarning
     with console.during_fit({"verbose": 2}, bar_open=True):  # verbose=2: Keras prints whole lines, nothing open
         console.line("a")
-    with console.during_fit({"verbose": 1}, bar_open=True), warnings.catch_warnings():
+    with console.during_fit({"verbose": "auto"}, bar_open=True), warnings.catch_warnings():  # Keras 3's default
         warnings.simplefilter("always")
         print("3/4 [===>..]", end="")
         console.line("b")

@@ -32,7 +32,7 @@ class Console:
     def during_fit(self, params: Mapping[str, Any] | None, bar_open: bool) -> Iterator["Console"]:
         """A hook's work: `bar_open` says whether the hook runs while Keras' bar draws its line (with verbose=1);
         warnings shown meanwhile start on a line of their own."""
-        self.bar_open = bar_open and (params or {}).get("verbose") == 1
+        self.bar_open = bar_open and (params or {}).get("verbose") in (1, "auto")  # Keras 3 passes "auto": a bar
         previous = warnings.showwarning
 
         def show(*args: Any, **kwargs: Any) -> None:
