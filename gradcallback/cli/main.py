@@ -4,7 +4,7 @@
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
-                         [--html out.html] [--png out.png] [--json]
+                         [--seed N] [--html out.html] [--png out.png] [--json]
     gradcallback tensorboard --logdir DIR [--port N] [--host H] [more TensorBoard flags]
 
 Every command runs in `quiet_console()` (entered before anything imports TensorFlow or JAX), so
