@@ -104,10 +104,22 @@ def test_the_console_ends_an_open_bar_line_once_and_restores_showwarning(capsys)
     assert capsys.readouterr().out == ""
 
 
-def test_a_progress_bar_only_where_keras_draws_none():
+class Logger:
+    def progress_line(self, *args):
+        return "gradcallback step 0"
+
+
+def test_a_progress_bar_only_where_keras_draws_none(capsys):
     from gradcallback.views.progress import progress_bar
 
     console = Console(verbose=True)
     assert console.progress() is progress_bar and Console(verbose=False).progress() is None
+    console.first_step(0, 2, ["gradient_norm"])  # the first step's bar shows from the start
+    assert console.progress().keywords == {"enabled": True}
+    console.step_line(Logger(), 0, 0, [], 1.0, [])  # the step's line ends the first step
+    assert console.progress() is progress_bar
     with console.during_fit({"verbose": 1}, bar_open=True):
         assert console.progress() is None  # two bars would overwrite each other's line
+    assert capsys.readouterr().out.splitlines() == ["gradcallback step 0: explaining 2 probes with gradient_norm "
+                                                   "(the first step also compiles the attribution pass)",
+                                                   "gradcallback step 0"]

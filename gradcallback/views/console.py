@@ -14,6 +14,7 @@ ends the bar's line first. Keras then redraws its final bar on a line of its own
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -27,6 +28,7 @@ class Console:
     def __init__(self, verbose: bool = False):
         self.verbose = bool(verbose)
         self.bar_open = False  # Keras' bar line may be open: the next output ends it first
+        self.first = False  # the first logged step is under way: its bars show from the start
 
     @contextlib.contextmanager
     def during_fit(self, params: Mapping[str, Any] | None, bar_open: bool) -> Iterator["Console"]:
@@ -66,13 +68,18 @@ class Console:
         if self.verbose:
             fragments = [f"{m.name}: {text}" for m in monitors if (text := m.progress(step))]
             self.line(logger.progress_line(step, epoch, fragments, seconds, alerts))
+        self.first = False
 
     def first_step(self, step: int, probes: int, methods: Sequence[str]) -> None:
         """Says what the first logged step does before it does it (it also compiles: the longest wait)."""
+        self.first = True
         self.line(f"gradcallback step {step}: explaining {probes} probes with {', '.join(methods)} "
                   "(the first step also compiles the attribution pass)")
 
     def progress(self) -> Callable[..., Any] | None:
-        """The engine's progress factory: a bar on stderr for work over 2 s, when verbose and Keras' bar is
-        not drawing (two bars would overwrite each other's line)."""
-        return progress_bar if self.verbose and not self.bar_open else None
+        """The engine's progress factory, when verbose and Keras' bar is not drawing (two bars would overwrite
+        each other's line): a bar on stderr from the start at the first logged step, whose compile is a
+        wait with nothing to count yet; later, only for work over 2 s."""
+        if not self.verbose or self.bar_open:
+            return None
+        return functools.partial(progress_bar, enabled=True) if self.first else progress_bar
