@@ -123,3 +123,12 @@ def test_a_progress_bar_only_where_keras_draws_none(capsys):
     assert capsys.readouterr().out.splitlines() == ["gradcallback step 0: explaining 2 probes with gradient_norm "
                                                    "(the first step also compiles the attribution pass)",
                                                    "gradcallback step 0"]
+
+
+def test_a_bar_asked_for_is_drawn_before_any_work():
+    from gradcallback.views.progress import Progress
+
+    stream = io.StringIO()
+    bar = Progress(24, True, stream, label="gradient_norm")
+    assert "0/24" in stream.getvalue()  # before the first chunk (and its compile) finishes
+    bar.close()
