@@ -77,4 +77,5 @@ bench: $(STAMP) chromium
 	$(QUIET) $(PY) benchmarks/memory.py
 	$(QUIET) $(PY) benchmarks/bounded.py
 	$(QUIET) $(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/first_contact.py  # the user's environment: no log level of ours
 	$(QUIET) $(PY) benchmarks/detection.py

@@ -26,6 +26,7 @@ from .probes import ProbeSet
 from .summaries import Display, StepLogger
 from .training import StepClock, is_chief
 from .validate import choice, positive_int
+from .views.console import Console
 
 
 class AttributionCallback:
@@ -101,7 +102,7 @@ class AttributionCallback:
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
         self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
             "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)
-        self.verbose = bool(verbose)
+        self.verbose, self.console = bool(verbose), Console(verbose)  # console: never glued to Keras' bar
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -157,7 +158,8 @@ class AttributionCallback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Keras hook: log the epoch when `every_n_epochs` says so, then stop training if a monitor asked to."""
         if self.clock.every_n_steps is None and (epoch + 1) % self.clock.every_n_epochs == 0:
-            self.log_now(epoch + 1, epoch=epoch + 1)
+            with self.console.during_fit(self.params, bar_open=True):  # before Keras ends its bar's line
+                self.log_now(epoch + 1, epoch=epoch + 1)
         reasons = [m.stop_reason for m in self.monitors if getattr(m, "stop_reason", None)]
         if reasons and self.model is not None:  # like EarlyStopping: the epoch is finished first
             self.stop_reason = reasons[0]
@@ -169,7 +171,8 @@ class AttributionCallback:
             return
         step = self.clock.global_step(self.model, batch)
         if step >= self.clock.next_step:
-            self.log_now(step)
+            with self.console.during_fit(self.params, bar_open=True):
+                self.log_now(step)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         """Keras hook: close the run (`close`)."""
@@ -224,15 +227,13 @@ class AttributionCallback:
             return
         started, step, logger = time.perf_counter(), int(step), self._logger
         if not logger.history.first:
+            self.console.first_step(step, len(self.probes.inputs), self.methods)
             self._guard.run("probe table", step, logger.log_probes, step)
             for monitor in self.monitors:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
         results = self._attribute(step, epoch)
         alerts = self._publish(step, results, self._run_monitors(step, results))
-        if self.verbose:
-            fragments = [f"{m.name}: {text}" for m in self.monitors if (text := m.progress(step))]
-            print("\n" + logger.progress_line(step, epoch, fragments, time.perf_counter() - started, alerts),
-                  flush=True)
+        self.console.step_line(logger, step, epoch, self.monitors, time.perf_counter() - started, alerts)
         self.clock.logged(step)
 
     def _publish(self, step: int, results: dict, alerts: list[Alert]) -> list[Alert]:
@@ -255,7 +256,7 @@ class AttributionCallback:
         for method in wanted:
             attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
                                            self.probes.inputs, self._encodings, task=self.probes.task,
-                                           method=method, target=self._targets,
+                                           method=method, target=self._targets, progress=self.console.progress(),
                                            **self.method_options[method])
             if attributions is None:
                 continue

@@ -36,7 +36,9 @@ def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | No
             2 s; True always; False never.
         **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,
             `doc_stride`: tokens shared by the windows of a QA context longer than the model,
-            `output`: "auto", "logits" or "probabilities", what a Keras classifier outputs) and
+            `output`: "auto", "logits" or "probabilities", what a Keras classifier outputs, `eager`:
+            True runs TensorFlow without tracing a graph, for one call where the trace would take
+            longer than the work) and
             method options (IG: `baseline`, `steps` (an int, or "auto" for a tolerance), `quadrature`,
             `internal_batch_size`, `tolerance`, `atol`, `max_steps`; smoothgrad: `base`, `samples`,
             `noise`, `seed`).

@@ -189,3 +189,27 @@ def test_keras_hub_preset_on_another_backend(tmp_path, keras_hub_tokenizer, back
     ours, theirs = json.loads(here.stdout)[0], json.loads(there.stdout)[0]
     assert ours["tokens"] == theirs["tokens"]
     np.testing.assert_allclose(ours["scores"], theirs["scores"], rtol=1e-4, atol=1e-6)
+
+
+def test_a_new_head_is_seeded_and_said_to_be_untrained(folders, capsys):
+    """A bare encoder with --task: the same call twice gives the same numbers; another --seed another head."""
+    argv = ["explain", "--model", folders["bare"], "--task", "classification", "--json", "the movie was good"]
+    first, second = (json.loads(run(argv, capsys)[1])[0] for _ in range(2))
+    assert first["scores"] == second["scores"] and first["prediction"] == second["prediction"]
+    assert first["untrained_head"] is True and first["seed"] == 0
+    other = json.loads(run([*argv, "--seed", "1"], capsys)[1])[0]
+    assert other["prediction"]["probabilities"] != first["prediction"]["probabilities"]
+    code, out, _ = run(argv[:-2] + ["the movie was good"], capsys)
+    assert code == 0 and out.startswith("Untrained head: the folder has no classification head")
+    (trained,) = json.loads(run(["explain", "--model", folders["classifier"], "--json", "good"], capsys)[1])
+    assert trained["untrained_head"] is False and trained["seed"] is None
+
+
+def test_the_eager_path_gives_the_traced_scores(folders, hf_tokenizer):
+    """`eager=True` (the command's one-off path) computes what the traced function computes."""
+    model, texts = folders["models"]["classifier"], ["the movie was good", "a film"]
+    for method in ("gradient_norm", "integrated_gradients"):
+        traced, eager = (explain(model, hf_tokenizer, texts, method=method, eager=e) for e in (False, True))
+        for t, e in zip(traced, eager):
+            np.testing.assert_allclose(e.scores, t.scores, rtol=1e-4, atol=1e-6)
+            assert e.prediction.label == t.prediction.label

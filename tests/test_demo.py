@@ -32,6 +32,13 @@ def test_demo_smoke_run_is_readable_by_report(tmp_path, capsys, monkeypatch):
     logdir = tmp_path / "demo"
     assert main(["demo", "--logdir", str(logdir), "--epochs", "1", "--probes", "4", "--steps-per-epoch", "2"]) == 0
     out = capsys.readouterr().out
+    # no silent start: the first line, the load, then what the first logged step does, before it does it
+    assert out.startswith("gradcallback demo: fine-tuning all-MiniLM-L6-v2 ")
+    lines = out.splitlines()
+    first = [next(i for i, line in enumerate(lines) if line.startswith(start)) for start in (
+        "Loading TensorFlow", "Model loaded in ", "gradcallback step 0: explaining 4 probes with gradient_norm",
+        "gradcallback step 0 (epoch 0) [")]
+    assert first == sorted(first)
     assert "gradcallback step 1 (epoch 1) [" in out and "| probe accuracy" in out  # the per-epoch line
     assert "Verdict: " in out and f"tensorboard --logdir {logdir}" in out
     run = read_run(find_runs(logdir)[0], images=True)

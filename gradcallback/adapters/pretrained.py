@@ -42,8 +42,9 @@ def load_pretrained(path: str | Path, task: str, num_labels: int | None = None) 
         raise ValueError(f"Expected tf_model.h5 or model.safetensors in the directory. Received: path={str(path)!r}")
     config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True, **kwargs)
     model = auto.from_config(config)
+    model.build_in_name_scope()  # the weights from their shapes, as from_pretrained does: no forward pass
     load_pytorch_state_dict_in_tf2_model(
-        model, _with_model_prefix(weights, model.base_model_prefix), allow_missing_keys=True,
+        model, _with_model_prefix(weights, model.base_model_prefix), tf_inputs=False, allow_missing_keys=True,
         skip_logger_warnings=True,
     )
     return model

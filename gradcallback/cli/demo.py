@@ -127,12 +127,15 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
              control: bool = False) -> Run:
     """Fine-tune with the callback watching; returns what it wrote (under `logdir/<date-time>/`).
     With `control`, the names occur equally in both classes (`control_split`): nothing to catch."""
+    started = time.perf_counter()
+    say("Loading TensorFlow, transformers and the model...")
     import numpy as np
     import tensorflow as tf
     import tf_keras
 
     tf.keras.utils.set_random_seed(seed)  # the new classifier head's initial weights
     model, tokenizer = load_model(model_path)
+    say(f"Model loaded in {time.perf_counter() - started:.1f} s.")
     data = load_data()
     texts, labels = data["train"]
     texts = control_split(texts, labels, seed) if control else texts
@@ -147,9 +150,17 @@ def run_demo(logdir: str = "runs/demo", epochs: int = 3, model_path: str | None 
     dataset = tf.data.Dataset.from_tensor_slices((encoded, np.array(labels))).shuffle(len(texts), seed=seed)
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    batches = steps_per_epoch or -(-len(texts) // 16)
+    say(f"Training {epochs} epoch(s) of {batches} batches. First the callback explains the {len(chosen)} probes "
+        "with the untrained model (step 0); then Keras compiles the training step on the first batch.")
     model.fit(dataset.batch(16).repeat() if steps_per_epoch else dataset.batch(16), epochs=epochs,
               steps_per_epoch=steps_per_epoch, callbacks=[callback])
     return read_run(callback.run_dir)
+
+
+def say(text: str) -> None:
+    """One line of the demo's own, at once (the wait that follows may be long)."""
+    print(text, flush=True)
 
 
 def _text_of(record: dict) -> str:

@@ -1,46 +1,40 @@
 """`gradcallback explain`: one text's attributions from the shell, from a local checkpoint folder.
 
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
-                         [--html out.html] [--png out.png] [--json]
+                         [--seed N] [--html out.html] [--png out.png] [--json]
 
-A folder with a keras-hub `metadata.json` loads with keras-hub's `from_preset` (on the backend
-in `KERAS_BACKEND`); any other folder with transformers TF (`models.load_pretrained`, no torch).
-`--loader keras-hub` reads a Hugging Face folder with keras-hub instead. Mistakes a user can
+The folder is read and loaded by `checkpoints.py` (keras-hub presets, transformers TF folders;
+`--loader keras-hub` reads a Hugging Face folder with keras-hub instead). Mistakes a user can
 make (missing folder, unknown task, a model without a task head) are one line with what to
-do, exit code 2.
+do, exit code 2. A head the folder lacks (`--task` on a bare encoder) starts from `--seed`, so the
+same input gives the same numbers every time, and the output says that head is untrained.
+
+One call is made to be quick (`benchmarks/first_contact.py`): TensorFlow runs eagerly (tracing the
+model's graph would take longer than the work), and transformers is kept from importing torch,
+which a TF model never uses.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..validate import positive_int
-
-TASKS = ("classification", "question_answering", "token_classification")
-LOADERS = ("auto", "transformers", "keras-hub")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
-SAVED_BY = "a folder written by save_pretrained (transformers) or save_to_preset (keras-hub)"
-
-
-class CommandError(Exception):
-    """A user's mistake; the message says what to do."""
-
-
-@dataclass
-class Loaded:
-    """A checkpoint folder, loaded: model, tokenizer, task, and class names (None when they are placeholders)."""
-
-    model: Any
-    tokenizer: Any
-    task: str
-    label_names: list[str] | None
+from .checkpoints import (
+    TASKS,
+    CommandError,
+    Loaded,
+    head_of_folder,
+    inspect_folder,
+    load_keras_hub,
+    load_transformers,
+    seed_new_heads,
+    torch_hidden,
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -55,6 +49,7 @@ def add_parser(commands: Any) -> None:
     cmd.add_argument("--pairs", nargs=2, action="append", metavar=("QUESTION", "CONTEXT"),
                      help="a question-answering input; repeat for more")
     cmd.add_argument("--loader", default="auto", help="auto, transformers or keras-hub")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of a new (untrained) task head (default 0)")
     cmd.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     cmd.add_argument("--png", metavar="FILE", help="also write the heatmaps as one PNG image")
     cmd.add_argument("--json", action="store_true", help="print JSON instead of coloured text")
@@ -71,7 +66,7 @@ def explain_command(args: argparse.Namespace) -> int:
     """
     try:
         attributions, loaded = _explain(args)
-        _output(attributions, loaded.label_names, args)
+        _output(attributions, loaded, args)
     except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -91,6 +86,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
         positive_int("--steps", args.steps)
     inputs = _inputs(args.texts, args.pairs)
     loader, task = inspect_folder(folder, args.task, args.loader)
+    new_head = head_of_folder(folder, loader) != task
     if (task == "question_answering") != isinstance(inputs[0], tuple):
         want = "--pairs QUESTION CONTEXT" if task == "question_answering" else "TEXT arguments, not --pairs"
         raise CommandError(f"a {task} model takes {want}")
@@ -98,11 +94,14 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
 
     if args.method not in METHODS:
         raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
-    loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
+    with torch_hidden(loader == "transformers"):  # until transformers is imported: a TF model needs no torch
+        seed_new_heads(args.seed, loader)
+        loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
+    loaded.new_head_seed = args.seed if new_head else None
     options = {"steps": args.steps} if args.steps is not None else {}
     target = parse_target(args.target, loaded.label_names)
     return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
-                   **options), loaded
+                   eager=True, **options), loaded
 
 
 def _inputs(texts: Sequence[str], pairs: Sequence[Sequence[str]] | None) -> list:
@@ -111,73 +110,6 @@ def _inputs(texts: Sequence[str], pairs: Sequence[Sequence[str]] | None) -> list
     if not texts and not pairs:
         raise CommandError("give at least one TEXT to explain (or --pairs QUESTION CONTEXT for QA)")
     return [tuple(p) for p in pairs] if pairs else list(texts)
-
-
-def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, str]:
-    """(loader, task) for a checkpoint folder, from its files alone (nothing is loaded yet)."""
-    if not folder.is_dir():
-        raise CommandError(f"--model {folder}: no such folder. Pass a local checkpoint folder, {SAVED_BY}")
-    if task is not None and task not in TASKS:
-        raise CommandError(f"unknown --task {task!r}: use one of {', '.join(TASKS)}")
-    if loader not in LOADERS:
-        raise CommandError(f"unknown --loader {loader!r}: use one of {', '.join(LOADERS)}")
-    if not (folder / "config.json").exists():
-        raise CommandError(f"--model {folder} has no config.json: pass {SAVED_BY}")
-    hub = _read_json(folder / "metadata.json").get("keras_hub_version") is not None
-    loader = ("keras-hub" if hub else "transformers") if loader == "auto" else loader
-    names = [_read_json(folder / "task.json").get("class_name", "")] if loader == "keras-hub" else \
-        _read_json(folder / "config.json").get("architectures") or []
-    from ..adapters.base import task_from_class_name
-
-    found = next((t for t in map(task_from_class_name, names) if t), None)
-    if task is None and found is None:
-        held = " / ".join(n for n in names if n) or "model"
-        raise CommandError(f"{folder} holds a {held} without a task head: pass --task {' or '.join(TASKS)} "
-                           "(the new head starts untrained)")
-    task = task or found
-    if loader == "keras-hub" and task != "classification":
-        raise CommandError(f"keras-hub loading here covers text classifiers only: use --loader transformers "
-                           f"for a {task} model")
-    return loader, task
-
-
-def _read_json(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise CommandError(f"{path} is not valid JSON: is the folder complete?") from None
-    return value if isinstance(value, dict) else {}
-
-
-def load_transformers(folder: Path, task: str) -> Loaded:
-    """A transformers TF model and its tokenizer, with no torch and no download."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder, never a download
-    from transformers import AutoTokenizer
-
-    from ..adapters.pretrained import load_pretrained
-
-    if not any((folder / name).exists() for name in TOKENIZER_FILES):
-        raise CommandError(f"--model {folder} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}): "
-                           f"save the tokenizer there too, tokenizer.save_pretrained({str(folder)!r})")
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    model = load_pretrained(folder, task)
-    names = ([str(model.config.id2label[i]) for i in sorted(model.config.id2label)]
-             if task != "question_answering" else [])
-    generic = all(re.fullmatch(r"LABEL_\d+", n) for n in names)  # transformers' placeholders say nothing
-    return Loaded(model, tokenizer, task, None if generic else names)
-
-
-def load_keras_hub(folder: Path, task: str) -> Loaded:
-    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head)."""
-    import keras_hub
-
-    if (folder / "task.json").exists():
-        model = keras_hub.models.TextClassifier.from_preset(str(folder))
-    else:
-        model = keras_hub.models.TextClassifier.from_preset(str(folder), num_classes=2)
-    return Loaded(model, model.preprocessor, task, None)
 
 
 def parse_target(value: str | None, label_names: Sequence[str] | None) -> Any:
@@ -195,14 +127,26 @@ def parse_target(value: str | None, label_names: Sequence[str] | None) -> Any:
                        "token classification: POSITION,CLASS")
 
 
-def _output(attributions: list, label_names: list[str] | None, args: argparse.Namespace) -> None:
+def untrained_note(loaded: Loaded) -> str | None:
+    """The line that says the task head is new and untrained (None when the folder held it)."""
+    if loaded.new_head_seed is None:
+        return None
+    return (f"Untrained head: the folder has no {loaded.task} head, so a new one was initialized "
+            f"(--seed {loaded.new_head_seed}); its predictions are not a trained model's.")
+
+
+def _output(attributions: list, loaded: Loaded, args: argparse.Namespace) -> None:
     from ..views.terminal import render_all, use_color
 
+    label_names, note = loaded.label_names, untrained_note(loaded)
     if args.json:
-        print(json.dumps([as_json(a, label_names, args.top) for a in attributions], ensure_ascii=False, indent=2,
-                         default=_jsonable))
+        records = [as_json(a, label_names, args.top) | {"untrained_head": note is not None,
+                                                        "seed": loaded.new_head_seed} for a in attributions]
+        print(json.dumps(records, ensure_ascii=False, indent=2, default=_jsonable))
     else:
-        print(render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names, top=args.top))
+        text = render_all(attributions, color=use_color(sys.stdout, args.color), label_names=label_names,
+                          top=args.top)
+        print(f"{note}\n\n{text}" if note else text)
     if args.html:
         from ..views.notebook import attributions_html, page
 

@@ -4,7 +4,7 @@
     gradcallback report LOGDIR [--html out.html] [--json]
     gradcallback coverage --tokenizer PATH texts.txt [--terms terms.txt] [--json]
     gradcallback explain --model DIR [--task T] [--method M] [--target T] TEXT... [--pairs Q C]
-                         [--html out.html] [--png out.png] [--json]
+                         [--seed N] [--html out.html] [--png out.png] [--json]
     gradcallback tensorboard --logdir DIR [--port N] [--host H] [more TensorBoard flags]
 
 Every command runs in `quiet_console()` (entered before anything imports TensorFlow or JAX), so
@@ -54,6 +54,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
     Returns 2 when something the demo needs is missing (`DemoSetupError`), else 0 whatever the verdict.
     """
+    # The first line before any import that takes time: the model's load takes a while, and says so next.
+    print(f"gradcallback demo: fine-tuning {args.model or 'all-MiniLM-L6-v2'} on sentences with a planted "
+          f"shortcut, watched by the callback (run under {args.logdir}/).", flush=True)
     from ..views.plain import terminal_width, wrap
     from .demo import DemoSetupError, run_demo, verdict
 

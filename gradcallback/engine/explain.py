@@ -35,7 +35,7 @@ class Explainer:
 
     def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
                  max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False,
-                 doc_stride: int = 128, output: str = "auto"):
+                 doc_stride: int = 128, output: str = "auto", eager: bool = False):
         choice("task", task, (*TASKS, None))
         positive_int("batch_size", batch_size)  # True is an int to Python, not a batch size
         self.adapter = get_adapter(model, embedding_layer, output)
@@ -43,6 +43,7 @@ class Explainer:
         self.tokenizer = wrap_tokenizer(tokenizer)
         self.batch_size = batch_size
         self.jit_compile = bool(jit_compile)
+        self.eager = bool(eager)  # TensorFlow: no trace, for one-off calls (backends/tensorflow.py)
         self.doc_stride = int(doc_stride)  # tokens shared by neighbouring windows of a long QA context
         known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]
         self.max_length = min(known) if known else None
@@ -110,7 +111,7 @@ class Explainer:
         head, targets = parse_targets(task, target, encodings, self.tokenizer)
         self.adapter.sync()  # weights current (JAX's trainer keeps them apart mid-epoch)
         with self.adapter.attached():
-            fn = score_function(self.adapter, _head(head), self.jit_compile)
+            fn = score_function(self.adapter, _head(head), self.jit_compile, self.eager)
             needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
             shared = {"gram": self._gram()} if "gram" in needs else {}
             results: list[Attribution | None] = [None] * len(encodings)
@@ -136,7 +137,7 @@ class Explainer:
         targets = np.full((len(encodings), 2), -1, np.int32)
         out: list[np.ndarray | None] = [None] * len(encodings)
         with self.adapter.attached():
-            fn = score_function(self.adapter, _head("class"), self.jit_compile)
+            fn = score_function(self.adapter, _head("class"), self.jit_compile, self.eager)
             for index in chunks(encodings, self.batch_size):
                 batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
                 embeds = self.adapter.word_embeddings(batch["ids"])

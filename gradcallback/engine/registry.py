@@ -27,7 +27,7 @@ METHODS: dict[str, MethodSpec] = {
     "integrated_gradients": MethodSpec(integrated_gradients, signed=True, needs=("baseline",)),
     "smoothgrad": MethodSpec(methods.smoothgrad, signed=False),
 }
-ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride", "output")
+ENGINE_OPTIONS = ("batch_size", "max_length", "embedding_layer", "jit_compile", "doc_stride", "output", "eager")
 SMOOTHGRAD_BASES = ("gradient_norm", "gradient_x_input", "vanilla_gradients")
 
 

@@ -1,6 +1,6 @@
 """The gradient interface every method uses: f(embeds) -> one scalar per row, and d f / d embeds.
 
-`ScoreFunction` is built once per (adapter, head, jit_compile) by the backend that serves the
+`ScoreFunction` is built once per (adapter, head, jit_compile, eager) by the backend that serves the
 adapter (`engine/backends/`: TensorFlow, JAX or PyTorch) and reused. Methods receive a
 `BoundScore`, the function bound to one chunk of probes. Everything here is numpy in, numpy
 out; only the backend touches framework tensors and autodiff.
@@ -68,11 +68,11 @@ class ScoreFunction:
     check that a method evaluates each point once, benchmarks report them.
     """
 
-    def __init__(self, adapter: Any, head: Head, jit_compile: bool = False):
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool = False, eager: bool = False):
         from .backends import compile_score
 
         self.adapter, self.head = adapter, head
-        self.compiled = compile_score(adapter, head, jit_compile)
+        self.compiled = compile_score(adapter, head, jit_compile, eager)
         self.static_shapes = bool(self.compiled.static_shapes)
         self.calls = self.rows = 0
 
@@ -126,10 +126,10 @@ def _evaluation(m: int, values, resolved, predicted, outputs) -> Evaluation:
                       outputs={k: np.asarray(v[:m], np.float32) for k, v in outputs.items()})
 
 
-def score_function(adapter: Any, head: Head, jit_compile: bool = False) -> ScoreFunction:
-    """The cached `ScoreFunction` for (adapter, head, jit_compile): compiled once, reused every call."""
+def score_function(adapter: Any, head: Head, jit_compile: bool = False, eager: bool = False) -> ScoreFunction:
+    """The cached `ScoreFunction` for (adapter, head, jit_compile, eager): compiled once, reused every call."""
     cache = adapter.__dict__.setdefault("_score_functions", {})
-    key = (head.name, bool(jit_compile))
+    key = (head.name, bool(jit_compile), bool(eager))
     if key not in cache:
-        cache[key] = ScoreFunction(adapter, head, jit_compile)
+        cache[key] = ScoreFunction(adapter, head, jit_compile, eager)
     return cache[key]

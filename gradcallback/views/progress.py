@@ -30,6 +30,8 @@ class Progress:
         self.enabled, self.stream, self.label, self.delay, self.clock = enabled, stream, label, delay, clock
         self.done, self.items, self.start, self.closed = 0, 0, clock(), enabled is False
         self._bar: Any = None
+        if enabled:  # asked for: drawn at once, so a long first pass (a compile) shows 0/N, not nothing
+            self._update(0)
 
     @property
     def shown(self) -> bool:

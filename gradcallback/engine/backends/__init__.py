@@ -1,6 +1,6 @@
 """Backends: the only code that imports a framework's autodiff, one small module each.
 
-Each module has `compile(adapter, head, jit_compile)` returning an object with
+Each module has `compile(adapter, head, jit_compile, eager)` returning an object with
 `evaluate(embeds, targets, ids, mask, segment_ids, context)` -> (values, resolved, predicted, outputs)
 and `value_and_grad(...)` -> (values, grads, resolved, predicted, outputs), numpy in and out,
 plus `static_shapes` (compiles per shape: pad to buckets) and `trace_count`.
@@ -32,7 +32,7 @@ def check_backend(adapter: Any) -> str:
     return name
 
 
-def compile_score(adapter: Any, head: Any, jit_compile: bool) -> Any:
+def compile_score(adapter: Any, head: Any, jit_compile: bool, eager: bool = False) -> Any:
     """The adapter's backend module's compiled score for `head` (see the module docstring for its interface)."""
     module = importlib.import_module(f"{__name__}.{check_backend(adapter)}")
-    return module.compile(adapter, head, jit_compile)
+    return module.compile(adapter, head, jit_compile, eager)

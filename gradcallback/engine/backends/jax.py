@@ -22,12 +22,12 @@ class JaxScore:
     """The score function of one (adapter, head) as two `jax.jit` programs over the model's stateless call.
 
     The weights go in as arguments on every call, so training never leaves them stale; `jit_compile`
-    is ignored (everything is jitted), and every new shape compiles once (`static_shapes`).
+    and `eager` are ignored (everything is jitted), and every new shape compiles once (`static_shapes`).
     """
 
     static_shapes = True
 
-    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool, eager: bool = False):
         self.adapter, self.head = adapter, head
         self.trace_count = 0
 
@@ -59,6 +59,6 @@ def _numpy(results: tuple) -> tuple:
                  for r in results)
 
 
-def compile(adapter: Any, head: Head, jit_compile: bool) -> JaxScore:  # noqa: A001 - the backend protocol
+def compile(adapter: Any, head: Head, jit_compile: bool, eager: bool = False) -> JaxScore:  # noqa: A001 - protocol
     """The JAX score function for (adapter, head); each shape compiles on its first call."""
-    return JaxScore(adapter, head, jit_compile)
+    return JaxScore(adapter, head, jit_compile, eager)

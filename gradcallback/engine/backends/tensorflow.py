@@ -2,7 +2,10 @@
 
 Dynamic batch and length dimensions, so chunks of any shape reuse one trace; with
 `jit_compile` XLA compiles each new shape once (the engine pads to buckets) and then runs
-faster. Serves Keras 3 models on the TensorFlow backend, transformers TF and tf-keras models.
+faster. With `eager` nothing is traced: a one-off call (`gradcallback explain`) skips the
+trace, which costs seconds on a BERT (autograph converts the model's code), far more than
+running its few hundred ops one at a time. Serves Keras 3 models on the TensorFlow backend,
+transformers TF and tf-keras models.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ class TFScore:
     """The score function of one (adapter, head) as two `tf.function`s: values alone, and values with gradients.
 
     `jit_compile` compiles them with XLA, one program per shape (`static_shapes`); without it one
-    trace serves every batch and length.
+    trace serves every batch and length. `eager` runs the same code without `tf.function`.
     """
 
-    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool, eager: bool = False):
         self.adapter, self.head = adapter, head
-        self.static_shapes = bool(jit_compile)
+        self.static_shapes = bool(jit_compile) and not eager
         self.trace_count = 0  # incremented only while tracing: a test watches it
+        if eager:
+            self._evaluate, self._value_and_grad = _on_tensors(self._forward), _on_tensors(self._forward_and_grad)
+            return
         signature = [
             tf.TensorSpec([None, None, adapter.hidden_size], tf.float32),  # embeds [M, T, H]
             tf.TensorSpec([None, 2], tf.int32),  # targets [M, 2]
@@ -35,12 +41,18 @@ class TFScore:
         self._value_and_grad = tf.function(self._value_and_grad_graph, input_signature=signature,
                                            jit_compile=jit_compile)
 
-    def _evaluate_graph(self, embeds, targets, ids, mask, segment_ids, context):
+    def _evaluate_graph(self, *arrays):
         self.trace_count += 1
+        return self._forward(*arrays)
+
+    def _value_and_grad_graph(self, *arrays):
+        self.trace_count += 1
+        return self._forward_and_grad(*arrays)
+
+    def _forward(self, embeds, targets, ids, mask, segment_ids, context):
         return run_head(self.adapter, self.head, embeds, targets, ids, mask, segment_ids, context)
 
-    def _value_and_grad_graph(self, embeds, targets, ids, mask, segment_ids, context):
-        self.trace_count += 1
+    def _forward_and_grad(self, embeds, targets, ids, mask, segment_ids, context):
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(embeds)
             values, resolved, predicted, outputs = run_head(self.adapter, self.head, embeds, targets, ids, mask,
@@ -59,10 +71,15 @@ class TFScore:
         return _numpy(self._value_and_grad(*arrays))
 
 
+def _on_tensors(function: Any) -> Any:
+    """`function` called eagerly on the arrays as tensors (a `tf.function` converts them itself)."""
+    return lambda *arrays: function(*(tf.convert_to_tensor(a) for a in arrays))
+
+
 def _numpy(results: tuple) -> tuple:
     return tuple({k: v.numpy() for k, v in r.items()} if isinstance(r, dict) else r.numpy() for r in results)
 
 
-def compile(adapter: Any, head: Head, jit_compile: bool) -> TFScore:  # noqa: A001 - the backend protocol
-    """The TensorFlow score function for (adapter, head), traced on its first call."""
-    return TFScore(adapter, head, jit_compile)
+def compile(adapter: Any, head: Head, jit_compile: bool, eager: bool = False) -> TFScore:  # noqa: A001 - protocol
+    """The TensorFlow score function for (adapter, head), traced on its first call (never, when `eager`)."""
+    return TFScore(adapter, head, jit_compile, eager)

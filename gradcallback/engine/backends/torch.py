@@ -17,13 +17,13 @@ from ..heads import Head, run_head
 class TorchScore:
     """The score function of one (adapter, head), run eagerly in PyTorch: nothing is compiled or traced.
 
-    `jit_compile` is ignored; `trace_count` stays 0.
+    `jit_compile` and `eager` are ignored (it is always eager); `trace_count` stays 0.
     """
 
     static_shapes = False
     trace_count = 0
 
-    def __init__(self, adapter: Any, head: Head, jit_compile: bool):
+    def __init__(self, adapter: Any, head: Head, jit_compile: bool, eager: bool = False):
         self.adapter, self.head = adapter, head
 
     def _run(self, embeds: torch.Tensor, arrays: tuple) -> tuple:
@@ -53,6 +53,6 @@ def _numpy(results: tuple) -> tuple:
     return tuple({k: as_numpy(v) for k, v in r.items()} if isinstance(r, dict) else as_numpy(r) for r in results)
 
 
-def compile(adapter: Any, head: Head, jit_compile: bool) -> TorchScore:  # noqa: A001 - the backend protocol
+def compile(adapter: Any, head: Head, jit_compile: bool, eager: bool = False) -> TorchScore:  # noqa: A001 - protocol
     """The PyTorch score function for (adapter, head)."""
-    return TorchScore(adapter, head, jit_compile)
+    return TorchScore(adapter, head, jit_compile, eager)
