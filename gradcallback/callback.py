@@ -24,7 +24,7 @@ from .io.writers import EventWriter, JsonlWriter
 from .monitors.base import RunContext, token_groups
 from .probes import ProbeSet
 from .summaries import Display, StepLogger
-from .training import StepClock, is_chief
+from .training import StepClock, StepPasses, is_chief
 from .validate import choice, positive_int
 
 
@@ -56,6 +56,9 @@ class AttributionCallback:
         method_options: per-method options, e.g. `{"integrated_gradients": {"steps": 64, "every": 3}}`;
             `every: n` explains with that method only at every n-th logged step (0, n, 2n, ...).
             Checked against each method's signature here, in the constructor.
+        monitor_options: per-method options of the pass the monitors read, e.g.
+            `{"integrated_gradients": {"steps": 8}}`; None: the monitors read `method_options`' pass,
+            shared with the images. Each (method, options) pass runs once per step, however many read it.
         monitors: objects following the `gradcallback.monitors.Monitor` protocol (`SpuriousGroups`,
             `VocabularyCheck`, `Faithfulness`, `ShortcutDiscovery`, `Drift`, or your own). Each reads
             one method, computed at every logged step for it.
@@ -83,7 +86,8 @@ class AttributionCallback:
     async_safe = False  # Keras 3: run hooks in order on the training thread
 
     def __init__(self, probes: ProbeSet, log_dir: str | os.PathLike, *, methods: Sequence[str] = ("gradient_norm",),
-                 method_options: dict[str, dict] | None = None, monitors: Sequence[Any] = (),
+                 method_options: dict[str, dict] | None = None, monitor_options: dict[str, dict] | None = None,
+                 monitors: Sequence[Any] = (),
                  every_n_epochs: int = 1, every_n_steps: int | None = None, target: str = "predicted",
                  display: Display | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True, output: str = "auto",
@@ -95,6 +99,7 @@ class AttributionCallback:
         self.monitors = checks.monitors(monitors, probes)
         used = list(dict.fromkeys([*self.methods, *[m.method for m in self.monitors if m.method]]))
         self.method_options, self.method_every = checks.split_options(method_options, used)
+        self.passes = StepPasses(self.method_options, monitor_options, [m.method for m in self.monitors if m.method])
         self.clock = StepClock(positive_int("every_n_epochs", every_n_epochs),
                                None if every_n_steps is None else positive_int("every_n_steps", every_n_steps))
         self.display = checks.display(display)
@@ -227,8 +232,8 @@ class AttributionCallback:
             self._guard.run("probe table", step, logger.log_probes, step)
             for monitor in self.monitors:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
-        results = self._attribute(step, epoch)
-        alerts = self._publish(step, results, self._run_monitors(step, results))
+        results, computed = self._attribute(step, epoch)
+        alerts = self._publish(step, results, self._run_monitors(step, results, computed))
         if self.verbose:
             fragments = [f"{m.name}: {text}" for m in self.monitors if (text := m.progress(step))]
             print("\n" + logger.progress_line(step, epoch, fragments, time.perf_counter() - started, alerts),
@@ -247,35 +252,38 @@ class AttributionCallback:
         self._guard.run("flush", step, self._logger.flush)
         return alerts
 
-    def _attribute(self, step: int, epoch: int | None) -> dict:
-        """Every method due at `step` (and every monitor's method), written for the methods due."""
+    def _attribute(self, step: int, epoch: int | None) -> tuple[dict, dict]:
+        """Every pass due at `step` (the images' of the methods due, the monitors'), each (method, options)
+        once; written for the methods due. Returns (method -> attributions, pass key -> attributions)."""
         due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
-        wanted = list(dict.fromkeys(due + [m.method for m in self.monitors if m.method]))
-        results = {}
-        for method in wanted:
-            attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
-                                           self.probes.inputs, self._encodings, task=self.probes.task,
-                                           method=method, target=self._targets,
-                                           **self.method_options[method])
-            if attributions is None:
-                continue
-            results[method] = attributions
-            if method in due:
+        computed = {}
+        for key, (method, options) in self.passes.plan(due, self.monitors).items():
+            part = f"attribution ({method})" if options == self.method_options[method] else \
+                f"attribution ({method}, monitors)"
+            attributions = self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs,
+                                           self._encodings, task=self.probes.task, method=method,
+                                           target=self._targets, **options)
+            if attributions is not None:
+                computed[key] = attributions
+        for method in due:
+            if (key := self.passes.for_images(method)[0]) in computed:
                 self._guard.run(f"writing ({method})", step, self._logger.log_method, step, epoch, method,
-                                attributions)
+                                computed[key])
+        results = self.passes.by_method(computed)
         if results:
             self._guard.run("prediction scalars", step, self._logger.log_predictions, step,
                             next(iter(results.values())))
-        return results
+        return results, computed
 
-    def _run_monitors(self, step: int, results: dict) -> list[Alert]:
-        """The alerts of every monitor whose method was computed; `on_alert="raise"` still writes the step
+    def _run_monitors(self, step: int, results: dict, computed: dict) -> list[Alert]:
+        """The alerts of every monitor whose pass was computed; `on_alert="raise"` still writes the step
         (its alert included) before the exception ends fit."""
         alerts: list[Alert] = []
         try:
             for monitor in self.monitors:
-                if monitor.method is None or monitor.method in results:
-                    attributions = results.get(monitor.method) if monitor.method else None
+                key = self.passes.for_monitor(monitor)[0] if monitor.method else None
+                if key is None or key in computed:
+                    attributions = computed.get(key) if key else None
                     alerts += self._guard.run(f"{monitor.name} monitor", step,
                                               lambda m, a: collect(m.log(step, a), m), monitor, attributions) or []
         except SpuriousAttributionError as error:
