@@ -135,30 +135,26 @@ def make_callback(config: str, probes, logdir: str):
                   ShortcutDiscovery(), Faithfulness(), VocabularyCheck(terms=["Atiku"]), Drift()])
 
 
-def gradient_pass(callback, repeats: int) -> float:
-    """Median seconds of one gradient_norm pass over the callback's probes (compiled first)."""
-    explainer, encodings = callback._explainer, callback._encodings
-    run = lambda: explainer.explain_encoded(callback.probes.inputs, encodings, task="classification",  # noqa: E731
-                                            method="gradient_norm")
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def gradient_pass(callback) -> float:
+    """Seconds of one gradient_norm pass over the callback's probes."""
+    start = time.perf_counter()
+    callback._explainer.explain_encoded(callback.probes.inputs, callback._encodings, task="classification",
+                                        method="gradient_norm")
+    return time.perf_counter() - start
 
 
-def measure_steps(callback, timer: PartTimer, warm: int) -> dict:
-    """The first logged step and `warm` later ones: wall seconds and exclusive seconds per part."""
-    steps = []
+def measure_steps(callback, timer: PartTimer, warm: int, repeats: int) -> dict:
+    """The first logged step and `warm` later ones (wall seconds and exclusive seconds per part), and the
+    median gradient pass, `repeats` of them timed after each warm step: machine load hits both alike."""
+    steps, units = [], []
     for step in range(warm + 1):
         timer.take()
         start = time.perf_counter()
         callback.log_now(step, epoch=step)
         total = time.perf_counter() - start
         steps.append({"total_s": total, **timer.take()})
-    return {"first": steps[0], "warm": steps[1:]}
+        units += [gradient_pass(callback) for _ in range(repeats if step else 0)]
+    return {"first": steps[0], "warm": steps[1:], "unit_s": statistics.median(units)}
 
 
 def batch_seconds(classifier, tiny: bool) -> float:
@@ -181,28 +177,23 @@ def batch_seconds(classifier, tiny: bool) -> float:
 
 
 def worker(args) -> None:
+    """One cell (backend, configuration, probes) in a fresh process: its first step is a cold one."""
     import keras
 
     classifier = load(args.tiny)
-    results = []
-    for n in args.probes:
-        for config in args.configs:
-            timer = PartTimer()
-            callback = make_callback(config, probe_set(classifier, n), tempfile.mkdtemp())
-            instrument(timer, callback)
-            opened = time.perf_counter()
-            callback.open(classifier)
-            open_s = time.perf_counter() - opened
-            timer.take()
-            steps = measure_steps(callback, timer, args.warm)
-            unit = gradient_pass(callback, args.repeats)
-            callback.close()
-            results.append({"backend": keras.backend.backend(), "config": config, "probes": n, "open_s": open_s,
-                            "unit_s": unit, **steps})
-            print(f"{config} {n}: first {steps['first']['total_s']:.1f} s, warm "
-                  f"{steps['warm'][-1]['total_s']:.1f} s, unit {unit:.3f} s", file=sys.stderr, flush=True)
-    batch = batch_seconds(classifier, args.tiny)
-    print("RESULT " + json.dumps({"steps": results, "batch_s": batch}))
+    timer = PartTimer()
+    callback = make_callback(args.configs[0], probe_set(classifier, args.probes[0]), tempfile.mkdtemp())
+    instrument(timer, callback)
+    opened = time.perf_counter()
+    callback.open(classifier)
+    open_s = time.perf_counter() - opened
+    steps = measure_steps(callback, timer, args.warm, args.repeats)
+    callback.close()
+    result = {"backend": keras.backend.backend(), "config": args.configs[0], "probes": args.probes[0],
+              "open_s": open_s, **steps}
+    if args.fit:
+        result["batch_s"] = batch_seconds(classifier, args.tiny)
+    print("RESULT " + json.dumps(result))
 
 
 def warm_parts(result: dict) -> dict:
@@ -253,7 +244,8 @@ def summary_table(results: list[dict], batch_s: dict) -> str:
 def section(results: list[dict], batch_s: dict, command: str) -> str:
     lines = ["## Step cost", "", f"`{command}`: a logged step with `log_now`, {os.cpu_count()} CPU cores; "
              "seconds are medians over the warm steps; one gradient pass = one gradient_norm pass over the same "
-             "probes, timed in the same process. The first step includes `open` (at `on_train_begin`). Epoch "
+             "probes, timed after each warm step in the same process (one process per row: every first step is "
+             "cold). The first step includes `open` (at `on_train_begin`). Epoch "
              "shares: the warm step / (examples / 16 x the measured seconds per batch of 16 in `fit`: "
              + ", ".join(f"{b} {s:.3f} s" for b, s in batch_s.items()) + ").", "", summary_table(results, batch_s),
              ""]
@@ -262,35 +254,47 @@ def section(results: list[dict], batch_s: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+def run_cell(args, backend: str, config: str, probes: int, fit: bool) -> dict:
+    # strict: a part that fails must not pass for a cheap one (the tiny vocabulary lacks the demo's names)
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               GRADCALLBACK_STRICT="0" if args.tiny else "1")
+    command = [sys.executable, __file__, "--worker", "--warm", str(args.warm), "--repeats", str(args.repeats),
+               "--probes", str(probes), "--configs", config] + (["--tiny"] if args.tiny else []) + \
+        (["--fit"] if fit else [])
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{backend} {config} {probes} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(line[len("RESULT "):])
+    print(f"{backend} {config} {probes}: first {result['first']['total_s']:.1f} s, warm "
+          f"{result['warm'][-1]['total_s']:.1f} s, gradient pass {result['unit_s']:.3f} s", file=sys.stderr,
+          flush=True)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probes", type=int, nargs="+", default=[24, 128])
     parser.add_argument("--configs", nargs="+", default=["demo", "readme"], choices=["demo", "readme"])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--warm", type=int, default=2, help="warm logged steps after the first")
-    parser.add_argument("--repeats", type=int, default=3, help="gradient passes timed for the unit")
+    parser.add_argument("--repeats", type=int, default=2, help="gradient passes timed after each warm step")
     parser.add_argument("--tiny", action="store_true", help="a tiny random keras-hub BERT (smoke test)")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fit", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return 0
     results, batch_s = [], {}
     for backend in args.backends:
-        # strict: a part that fails must not pass for a cheap one (the tiny vocabulary lacks the demo's names)
-        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-                   GRADCALLBACK_STRICT="0" if args.tiny else "1")
-        command = [sys.executable, __file__, "--worker", "--warm", str(args.warm), "--repeats", str(args.repeats),
-                   "--probes", *map(str, args.probes), "--configs", *args.configs] + (["--tiny"] if args.tiny else [])
-        done = subprocess.run(command, env=env, capture_output=True, text=True)
-        line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
-        if line is None:
-            raise SystemExit(f"{backend} failed:\n{done.stderr[-3000:]}")
-        figures = json.loads(line[len("RESULT "):])
-        results += figures["steps"]
-        batch_s[backend] = figures["batch_s"]
+        for n in args.probes:
+            for config in args.configs:
+                result = run_cell(args, backend, config, n, fit=backend not in batch_s)
+                batch_s.setdefault(backend, result.pop("batch_s", None))
+                results.append(result)
     if args.json:
         Path(args.json).write_text(json.dumps({"steps": results, "batch_s": batch_s}, indent=1))
     from backends import replace_section

@@ -22,9 +22,10 @@ from .guard import Guard
 from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
 from .io.writers import EventWriter, JsonlWriter
 from .monitors.base import RunContext, token_groups
+from .monitors.schedule import StepBudget, StepPasses, monitor_costs
 from .probes import ProbeSet
 from .summaries import Display, StepLogger
-from .training import StepClock, StepPasses, is_chief
+from .training import StepClock, is_chief
 from .validate import choice, positive_int
 
 
@@ -73,6 +74,11 @@ class AttributionCallback:
         jit_compile: compile the attribution pass with XLA on TensorFlow (JAX always compiles).
         output: what a Keras classifier outputs: "auto" (a final softmax/sigmoid is detected and the
             logit before it explained), "logits" or "probabilities".
+        budget: what a logged step may cost: seconds (`budget=5`), or a share of the training time between
+            logged steps (`budget="5%"`). A step over it runs the expensive monitors (perturbation checks,
+            a pass of their own) at every n-th logged step only, and says so: a note (an alert with action
+            "note" under `budget/alerts`, records.jsonl, a warning) when n changes, and the progress line
+            while it holds. None (the default): every monitor at every logged step.
         verbose: print one line per logged step (accuracy, top tokens, monitors, alerts, seconds taken).
         strict: re-raise errors from attribution, writing and monitors during training. When False
             (the default), an error is reported once (warning with traceback, and an `Alert` with
@@ -91,7 +97,7 @@ class AttributionCallback:
                  every_n_epochs: int = 1, every_n_steps: int | None = None, target: str = "predicted",
                  display: Display | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True, output: str = "auto",
-                 verbose: bool = False, strict: bool | None = None):
+                 budget: float | str | None = None, verbose: bool = False, strict: bool | None = None):
         choice("target", target, ("predicted", "label"))
         choice("output", output, ("auto", "logits", "probabilities"))
         checks.probe_set(probes, target)
@@ -106,7 +112,7 @@ class AttributionCallback:
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
         self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
             "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)
-        self.verbose = bool(verbose)
+        self.budget, self.verbose = StepBudget(budget), bool(verbose)
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -207,6 +213,7 @@ class AttributionCallback:
                              strict=self.strict)
         checks.monitors_ready(self.monitors, context, self.close)
         self._context, self._started, self.stop_reason = context, False, None
+        self.budget.reset()
 
     def _open_writers(self) -> None:
         base = self.log_dir / "attributions" / self.name if self.name else self.log_dir / "attributions"
@@ -232,10 +239,14 @@ class AttributionCallback:
             self._guard.run("probe table", step, logger.log_probes, step)
             for monitor in self.monitors:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
-        results, computed = self._attribute(step, epoch)
-        alerts = self._publish(step, results, self._run_monitors(step, results, computed))
+        watching = self.budget.began(self.monitors)
+        results, computed = self._attribute(step, epoch, watching)
+        alerts = self._run_monitors(step, results, computed, watching)
+        costs = monitor_costs(self.passes, self._due, self.monitors, self._pass_seconds, self._monitor_seconds)
+        alerts = self._publish(step, results, alerts + self.budget.done(step, time.perf_counter() - started, costs))
         if self.verbose:
             fragments = [f"{m.name}: {text}" for m in self.monitors if (text := m.progress(step))]
+            fragments += [thinning] if (thinning := self.budget.describe()) else []
             print("\n" + logger.progress_line(step, epoch, fragments, time.perf_counter() - started, alerts),
                   flush=True)
         self.clock.logged(step)
@@ -252,19 +263,13 @@ class AttributionCallback:
         self._guard.run("flush", step, self._logger.flush)
         return alerts
 
-    def _attribute(self, step: int, epoch: int | None) -> tuple[dict, dict]:
+    def _attribute(self, step: int, epoch: int | None, watching: list) -> tuple[dict, dict]:
         """Every pass due at `step` (the images' of the methods due, the monitors'), each (method, options)
         once; written for the methods due. Returns (method -> attributions, pass key -> attributions)."""
-        due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
-        computed = {}
-        for key, (method, options) in self.passes.plan(due, self.monitors).items():
-            part = f"attribution ({method})" if options == self.method_options[method] else \
-                f"attribution ({method}, monitors)"
-            attributions = self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs,
-                                           self._encodings, task=self.probes.task, method=method,
-                                           target=self._targets, **options)
-            if attributions is not None:
-                computed[key] = attributions
+        due = self._due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
+        computed, self._pass_seconds = self.passes.run(self.passes.plan(due, watching), lambda part, method, o: (
+            self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs, self._encodings,
+                            task=self.probes.task, method=method, target=self._targets, **o)))
         for method in due:
             if (key := self.passes.for_images(method)[0]) in computed:
                 self._guard.run(f"writing ({method})", step, self._logger.log_method, step, epoch, method,
@@ -275,17 +280,19 @@ class AttributionCallback:
                             next(iter(results.values())))
         return results, computed
 
-    def _run_monitors(self, step: int, results: dict, computed: dict) -> list[Alert]:
-        """The alerts of every monitor whose pass was computed; `on_alert="raise"` still writes the step
-        (its alert included) before the exception ends fit."""
+    def _run_monitors(self, step: int, results: dict, computed: dict, watching: list) -> list[Alert]:
+        """The alerts of every monitor due whose pass was computed, each timed; `on_alert="raise"` still
+        writes the step (its alert included) before the exception ends fit."""
         alerts: list[Alert] = []
+        self._monitor_seconds = {}
         try:
-            for monitor in self.monitors:
+            for monitor in watching:
                 key = self.passes.for_monitor(monitor)[0] if monitor.method else None
                 if key is None or key in computed:
-                    attributions = computed.get(key) if key else None
+                    attributions, begun = computed.get(key) if key else None, time.perf_counter()
                     alerts += self._guard.run(f"{monitor.name} monitor", step,
                                               lambda m, a: collect(m.log(step, a), m), monitor, attributions) or []
+                    self._monitor_seconds[monitor.name] = time.perf_counter() - begun
         except SpuriousAttributionError as error:
             self._publish(step, results, alerts + ([error.alert] if error.alert else []))
             self.close()  # the exception ends fit before on_train_end: leave nothing open

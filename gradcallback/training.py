@@ -10,18 +10,11 @@ do nothing about multiple workers, and tf-keras sends non-chief workers' writes 
 We decide ourselves: under MultiWorkerMirroredStrategy only the chief explains and writes; every other
 worker skips the callback entirely (no files, no extra compute). The attribution pass reads mirrored
 weights locally, so no collective is left waiting on the other workers.
-
-What a logged step computes (`StepPasses`): each (method, options) pass runs once and is shared. The
-images of a method and the monitors reading it use one engine call when they ask for the same options
-(the default: the monitors read `method_options`); `monitor_options` gives the monitors a pass of their
-own (cheaper integrated gradients, say), still one per (method, options) however many monitors read it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
-from .checks import split_options
+from typing import Any
 
 
 def read_iterations(model: Any) -> int | None:
@@ -87,55 +80,3 @@ def is_chief(model: Any) -> bool:
     if "chief" in resolver.cluster_spec().as_dict():
         return resolver.task_type == "chief"
     return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0
-
-PassKey = tuple  # (method, the options as sorted (name, repr(value)) pairs): hashable, equal for equal options
-
-
-def pass_key(method: str, options: dict) -> PassKey:
-    """The key under which a method's pass with `options` is computed once per step."""
-    return method, tuple(sorted((name, repr(value)) for name, value in options.items()))
-
-
-class StepPasses:
-    """Which engine passes a logged step runs, and which pass the images and each monitor read."""
-
-    def __init__(self, method_options: dict[str, dict], monitor_options: dict[str, dict] | None,
-                 monitor_methods: Sequence[str]):
-        self.method_options = method_options
-        given = monitor_options or {}
-        unknown = sorted(set(given) - set(monitor_methods))
-        if unknown:
-            raise ValueError("Expected monitor_options for the methods the monitors read "
-                             f"{sorted(set(monitor_methods))}. Received: monitor_options keys {unknown}")
-        options, every = split_options(given, list(given))
-        if any(n != 1 for n in every.values()):
-            raise ValueError("monitor_options take no `every`: a monitor reads its method at every step it logs. "
-                             f"Received: monitor_options={monitor_options!r}")
-        self.monitor_options = options
-
-    def for_images(self, method: str) -> tuple[PassKey, dict]:
-        """The pass the images (and tables, scalars, dashboard) of `method` read."""
-        options = self.method_options[method]
-        return pass_key(method, options), options
-
-    def for_monitor(self, monitor: Any) -> tuple[PassKey, dict]:
-        """The pass `monitor` reads: its method with `monitor_options` when given, else the images' options."""
-        options = self.monitor_options.get(monitor.method, self.method_options[monitor.method])
-        return pass_key(monitor.method, options), options
-
-    def plan(self, due: Sequence[str], monitors: Sequence[Any]) -> dict[PassKey, tuple[str, dict]]:
-        """Every distinct pass of the step, key -> (method, options): the images' of the methods due first."""
-        wanted = [self.for_images(m) for m in due] + [self.for_monitor(m) for m in monitors if m.method]
-        passes: dict[PassKey, tuple[str, dict]] = {}
-        for key, options in wanted:
-            passes.setdefault(key, (key[0], options))
-        return passes
-
-    def by_method(self, computed: dict[PassKey, list]) -> dict[str, list]:
-        """One pass per method, for the step's other readers (dashboard, predictions): the images' when computed."""
-        results: dict[str, list] = {}
-        for key, attributions in computed.items():
-            images = pass_key(key[0], self.method_options[key[0]])
-            if key == images or key[0] not in results:
-                results[key[0]] = attributions
-        return results
