@@ -6,8 +6,8 @@ On MiniLM (keras-hub, the local checkpoint), one chunk of probes padded as the e
 engine's compiled forward and forward+gradient programs (`engine/backends/jax.py`), their FLOPs and
 bytes from `compiled.cost_analysis()`, how many dot, transpose, copy and fusion ops the optimized HLO
 holds, and the times of variants: `jax.vjp` instead of `value_and_grad`, matmul precision "highest",
-the embeddings buffer donated. Prints one JSON line and a Markdown table (figures are ratios timed
-interleaved in this process).
+the embeddings buffer donated. Prints one JSON line; writes the "JAX gradient pass" section of
+RESULTS.md (figures are ratios timed interleaved in this process).
 """
 
 from __future__ import annotations
@@ -65,12 +65,19 @@ def variants(score, args) -> dict:
         return out, pullback(jax.numpy.ones_like(out))[0]
 
     vjp_jit = jax.jit(vjp)
+
+    def summed(e, s, *a):  # the engine's program before: value_and_grad of the summed values, with aux
+        values, resolved, predicted, outputs = score._evaluate(e, s, *a)
+        return values.sum(), (values, resolved, predicted, outputs)
+
+    value_and_grad = jax.jit(jax.value_and_grad(summed, has_aux=True))
     donated = jax.jit(score._value_and_grad, donate_argnums=0)
     block = jax.block_until_ready
     out = {
         "forward": lambda: block(score._evaluate(embeds, state, *rest)),
         "gradient (engine)": lambda: block(score._value_and_grad(embeds, state, *rest)),
         "gradient via jax.vjp": lambda: block(vjp_jit(embeds, state, *rest)),
+        "gradient via value_and_grad of the sum": lambda: block(value_and_grad(embeds, state, *rest)),
         "gradient, embeds donated": lambda: block(donated(jax.numpy.array(embeds), state, *rest)),
     }
 
@@ -87,6 +94,7 @@ def main() -> int:
     parser.add_argument("--probes", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="the section's file ('-': print only)")
     args = parser.parse_args()
     import keras
     from step_cost import load, probe_set
@@ -108,8 +116,10 @@ def main() -> int:
         for fn in fns.values():
             fn()  # compile
         times = {k: [] for k in fns}
-        for _ in range(args.repeats):
-            for name, fn in fns.items():
+        for round_ in range(args.repeats):
+            names = list(fns)
+            for name in names[round_ % len(names):] + names[:round_ % len(names)]:  # no program always first
+                fn = fns[name]
                 start = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - start)
@@ -125,7 +135,14 @@ def main() -> int:
              f"{c['fusion']} |" for n, c in report.items()]
     rows.append(f"\ngradient / forward: FLOPs {g['flops'] / f['flops']:.2f}x, bytes {g['bytes'] / f['bytes']:.2f}x, "
                 f"time {median['gradient (engine)'] / median['forward']:.2f}x")
-    print("\n".join(rows))
+    text = (f"## JAX gradient pass\n\n`KERAS_BACKEND=jax python benchmarks/jax_grad.py {' '.join(sys.argv[1:])}`: "
+            f"one engine chunk of {args.probes} MiniLM probes, padded to {list(call[0].shape)}, each program run "
+            f"{args.repeats} times, interleaved in rotating order; medians.\n\n" + "\n".join(rows) + "\n")
+    print(text)
+    if args.out != "-":
+        from backends import replace_section
+
+        replace_section(Path(args.out), "## JAX gradient pass", text)
     return 0
 
 

@@ -41,7 +41,8 @@ class PartTimer:
     """Exclusive seconds per part: a part's time excludes the wrapped parts that run inside it."""
 
     def __init__(self):
-        self.seconds, self.calls, self._stack = defaultdict(float), defaultdict(int), []
+        self.seconds, self.calls, self._stack, self._names = defaultdict(float), defaultdict(int), [], []
+        self.rows: dict = defaultdict(lambda: {"forward": 0, "gradient": 0})
 
     def wrap(self, owner, attr: str, part) -> None:
         """Time `owner.attr` as `part` (a name, or a function of the call's arguments giving one)."""
@@ -51,12 +52,14 @@ class PartTimer:
         def timed(*args, **kwargs):
             name = part(*args, **kwargs) if callable(part) else part
             self._stack.append(0.0)
+            self._names.append(name)
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 spent = time.perf_counter() - start
                 inner = self._stack.pop()
+                self._names.pop()
                 self.seconds[name] += spent - inner
                 self.calls[name] += 1
                 if self._stack:
@@ -64,22 +67,36 @@ class PartTimer:
 
         setattr(owner, attr, timed)
 
+    def count_rows(self, owner, attr: str, kind: str) -> None:
+        """Count the rows `owner.attr` evaluates (its first argument's length) under the part running it."""
+        original = getattr(owner, attr)
+
+        @functools.wraps(original)
+        def counted(bound, embeds, *args, **kwargs):
+            self.rows[self._names[-1] if self._names else "not in a part"][kind] += len(embeds)
+            return original(bound, embeds, *args, **kwargs)
+
+        setattr(owner, attr, counted)
+
     def take(self) -> dict:
-        taken = {"seconds": dict(self.seconds), "calls": dict(self.calls)}
+        taken = {"seconds": dict(self.seconds), "calls": dict(self.calls), "rows": dict(self.rows)}
         self.seconds, self.calls = defaultdict(float), defaultdict(int)
+        self.rows = defaultdict(lambda: {"forward": 0, "gradient": 0})
         return taken
 
 
 def instrument(timer: PartTimer, callback) -> None:
     """Wrap the functions that do each part of a logged step (classes and module names the monitors call)."""
     from gradcallback import summaries
-    from gradcallback.engine import explain
+    from gradcallback.engine import explain, score
     from gradcallback.monitors import perturbation
 
     timer.wrap(explain.Explainer, "explain_encoded", lambda *a, method, **k: f"{method} pass")
     timer.wrap(perturbation, "shortcut_candidates", "discovery")
     timer.wrap(perturbation, "delete_vs_mask", "delete-vs-mask")
     timer.wrap(perturbation, "faithfulness", "faithfulness")
+    timer.count_rows(score.BoundScore, "evaluate", "forward")  # rows: a cost that no machine load changes
+    timer.count_rows(score.BoundScore, "value_and_grad", "gradient")
     timer.wrap(summaries.StepLogger, "_images", "images")
     timer.wrap(summaries.StepLogger, "log_dashboard", "payload")
     for name in ("log_method", "log_predictions", "log_alerts", "flush", "log_probes"):
@@ -144,8 +161,8 @@ def gradient_pass(callback) -> float:
 
 
 def measure_steps(callback, timer: PartTimer, warm: int, repeats: int) -> dict:
-    """The first logged step and `warm` later ones (wall seconds and exclusive seconds per part), and the
-    median gradient pass, `repeats` of them timed after each warm step: machine load hits both alike."""
+    """The first logged step and `warm` later ones (wall seconds, exclusive seconds and rows per part), and
+    the median gradient pass: `repeats` timed after each warm step, and the step's own gradient_norm pass."""
     steps, units = [], []
     for step in range(warm + 1):
         timer.take()
@@ -153,8 +170,10 @@ def measure_steps(callback, timer: PartTimer, warm: int, repeats: int) -> dict:
         callback.log_now(step, epoch=step)
         total = time.perf_counter() - start
         steps.append({"total_s": total, **timer.take()})
-        units += [gradient_pass(callback) for _ in range(repeats if step else 0)]
-    return {"first": steps[0], "warm": steps[1:], "unit_s": statistics.median(units)}
+        if step:  # the step's own gradient_norm pass is one more sample, taken at the same moment
+            units += [gradient_pass(callback) for _ in range(repeats)] + \
+                [steps[-1]["seconds"][p] for p in ["gradient_norm pass"] if p in steps[-1]["seconds"]]
+    return {"first": steps[0], "warm": steps[1:], "unit_s": statistics.median(units), "unit_samples": units}
 
 
 def batch_seconds(classifier, tiny: bool) -> float:
@@ -213,18 +232,23 @@ def accounting(result: dict) -> float:
 def part_table(result: dict) -> str:
     w, unit = warm_parts(result), result["unit_s"]
     first = result["first"]["seconds"]
-    rows = ["| part | warm step: seconds | gradient passes | share of the step | first step: seconds |",
-            "|---|---:|---:|---:|---:|"]
+    counted, n = result["warm"][-1].get("rows", {}), result["probes"]
+    rows = ["| part | warm step: seconds | gradient passes | share of the step | first step: seconds "
+            "| rows per probe: forward + gradient |", "|---|---:|---:|---:|---:|---:|"]
     order = [p for p in PART_ORDER if p in w["parts"]] + sorted(set(w["parts"]) - set(PART_ORDER))
     for part in order:
         s = w["parts"][part]
-        rows.append(f"| {part} | {s:.2f} | {s / unit:.1f} | {100 * s / w['total_s']:.0f}% | {first.get(part, 0):.2f} |")
+        c = counted.get(part, {"forward": 0, "gradient": 0})
+        rows.append(f"| {part} | {s:.2f} | {s / unit:.1f} | {100 * s / w['total_s']:.0f}% | {first.get(part, 0):.2f} "
+                    f"| {c['forward'] / n:.1f} + {c['gradient'] / n:.1f} |")
     other = w["total_s"] - sum(w["parts"].values())
     first_other = result["first"]["total_s"] - sum(first.values())
+    forward, gradient = (sum(c[k] for c in counted.values()) / n for k in ("forward", "gradient"))
     rows.append(f"| not in a part | {other:.2f} | {other / unit:.1f} | {100 * other / w['total_s']:.0f}% | "
-                f"{first_other:.2f} |")
+                f"{first_other:.2f} | |")
     rows.append(f"| **logged step** | **{w['total_s']:.2f}** | **{w['total_s'] / unit:.1f}** | 100% | "
-                f"**{result['first']['total_s']:.2f}** (and `open` {result['open_s']:.2f}) |")
+                f"**{result['first']['total_s']:.2f}** (and `open` {result['open_s']:.2f}) | "
+                f"**{forward:.1f} + {gradient:.1f}** |")
     return "\n".join(rows)
 
 
