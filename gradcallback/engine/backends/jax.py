@@ -35,15 +35,13 @@ class JaxScore:
             self.trace_count += 1  # a Python side effect: runs only while tracing
             return run_head(adapter, head, embeds, targets, ids, mask, segment_ids, context, state)
 
-        def forward_and_gradient(embeds, *args):
-            # One vjp, pulled back from ones: rows are independent, so that is each row's own gradient
-            # w.r.t. the embeddings alone (benchmarks/jax_grad.py times it against value_and_grad of the sum).
-            values, pullback, results = jax.vjp(lambda e: (lambda r: (r[0], r))(self._evaluate(e, *args)), embeds,
-                                                has_aux=True)
-            return results, pullback(jax.numpy.ones_like(values))[0]
+        def summed(embeds, *args):
+            values, resolved, predicted, outputs = run(embeds, *args)
+            # Rows are independent, so the gradient of the sum is each row's own gradient.
+            return values.sum(), (values, resolved, predicted, outputs)
 
         self._evaluate = jax.jit(run)
-        self._value_and_grad = jax.jit(forward_and_gradient)
+        self._value_and_grad = jax.jit(jax.value_and_grad(summed, has_aux=True))
 
     def evaluate(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
         """(values, resolved, predicted, outputs) at the current weights, as numpy."""
@@ -51,7 +49,8 @@ class JaxScore:
 
     def value_and_grad(self, embeds: np.ndarray, *arrays: np.ndarray) -> tuple:
         """(values, grads, resolved, predicted, outputs) at the current weights: `evaluate` plus d values / d embeds."""
-        (values, resolved, predicted, outputs), grads = self._value_and_grad(embeds, self.adapter.state(), *arrays)
+        (_, (values, resolved, predicted, outputs)), grads = self._value_and_grad(
+            embeds, self.adapter.state(), *arrays)
         return _numpy((values, grads, resolved, predicted, outputs))
 
 
