@@ -74,6 +74,8 @@ bench: $(STAMP) chromium
 	$(QUIET) $(PY) benchmarks/run.py
 	$(QUIET) $(PY) benchmarks/backends.py
 	$(QUIET) $(PY) benchmarks/ig.py
+	$(QUIET) $(PY) benchmarks/step_cost.py
+	KERAS_BACKEND=jax $(QUIET) $(PY) benchmarks/jax_grad.py
 	$(QUIET) $(PY) benchmarks/memory.py
 	$(QUIET) $(PY) benchmarks/bounded.py
 	$(QUIET) $(PY) benchmarks/dashboard.py

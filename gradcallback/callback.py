@@ -22,6 +22,7 @@ from .guard import Guard
 from .io.runs import claim_run_dir, release_run_dir, run_info, write_run_info
 from .io.writers import EventWriter, JsonlWriter
 from .monitors.base import RunContext, token_groups
+from .monitors.schedule import StepBudget, StepPasses, monitor_costs
 from .probes import ProbeSet
 from .summaries import Display, StepLogger
 from .training import StepClock, is_chief
@@ -57,6 +58,9 @@ class AttributionCallback:
         method_options: per-method options, e.g. `{"integrated_gradients": {"steps": 64, "every": 3}}`;
             `every: n` explains with that method only at every n-th logged step (0, n, 2n, ...).
             Checked against each method's signature here, in the constructor.
+        monitor_options: per-method options of the pass the monitors read, e.g.
+            `{"integrated_gradients": {"steps": 8}}`; None: the monitors read `method_options`' pass,
+            shared with the images. Each (method, options) pass runs once per step, however many read it.
         monitors: objects following the `gradcallback.monitors.Monitor` protocol (`SpuriousGroups`,
             `VocabularyCheck`, `Faithfulness`, `ShortcutDiscovery`, `Drift`, or your own). Each reads
             one method, computed at every logged step for it.
@@ -71,6 +75,11 @@ class AttributionCallback:
         jit_compile: compile the attribution pass with XLA on TensorFlow (JAX always compiles).
         output: what a Keras classifier outputs: "auto" (a final softmax/sigmoid is detected and the
             logit before it explained), "logits" or "probabilities".
+        budget: what a logged step may cost: seconds (`budget=5`), or a share of the training time between
+            logged steps (`budget="5%"`). A step over it runs the expensive monitors (perturbation checks,
+            a pass of their own) at every n-th logged step only, and says so: a note (an alert with action
+            "note" under `budget/alerts`, records.jsonl, a warning) when n changes, and the progress line
+            while it holds. None (the default): every monitor at every logged step.
         verbose: print one line per logged step (accuracy, top tokens, monitors, alerts, seconds taken).
         strict: re-raise errors from attribution, writing and monitors during training. When False
             (the default), an error is reported once (warning with traceback, and an `Alert` with
@@ -84,11 +93,12 @@ class AttributionCallback:
     async_safe = False  # Keras 3: run hooks in order on the training thread
 
     def __init__(self, probes: ProbeSet, log_dir: str | os.PathLike, *, methods: Sequence[str] = ("gradient_norm",),
-                 method_options: dict[str, dict] | None = None, monitors: Sequence[Any] = (),
+                 method_options: dict[str, dict] | None = None, monitor_options: dict[str, dict] | None = None,
+                 monitors: Sequence[Any] = (),
                  every_n_epochs: int = 1, every_n_steps: int | None = None, target: str = "predicted",
                  display: Display | None = None, name: str | None = None, batch_size: int = 32,
                  embedding_layer: Any = None, jit_compile: bool = True, output: str = "auto",
-                 verbose: bool = False, strict: bool | None = None):
+                 budget: float | str | None = None, verbose: bool = False, strict: bool | None = None):
         choice("target", target, ("predicted", "label"))
         choice("output", output, ("auto", "logits", "probabilities"))
         checks.probe_set(probes, target)
@@ -96,13 +106,15 @@ class AttributionCallback:
         self.monitors = checks.monitors(monitors, probes)
         used = list(dict.fromkeys([*self.methods, *[m.method for m in self.monitors if m.method]]))
         self.method_options, self.method_every = checks.split_options(method_options, used)
+        self.passes = StepPasses(self.method_options, monitor_options, [m.method for m in self.monitors if m.method])
         self.clock = StepClock(positive_int("every_n_epochs", every_n_epochs),
                                None if every_n_steps is None else positive_int("every_n_steps", every_n_steps))
         self.display = checks.display(display)
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
         self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
             "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)
-        self.verbose, self.console = bool(verbose), Console(verbose)  # console: never glued to Keras' bar
+        self.budget, self.verbose = StepBudget(budget), bool(verbose)
+        self.console = Console(verbose)  # console: never glued to Keras' bar
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)
         self.model: Any = None
         self.params: dict = {}
@@ -205,6 +217,7 @@ class AttributionCallback:
                              strict=self.strict)
         checks.monitors_ready(self.monitors, context, self.close)
         self._context, self._started, self.stop_reason = context, False, None
+        self.budget.reset()
 
     def _open_writers(self) -> None:
         base = self.log_dir / "attributions" / self.name if self.name else self.log_dir / "attributions"
@@ -231,9 +244,14 @@ class AttributionCallback:
             self._guard.run("probe table", step, logger.log_probes, step)
             for monitor in self.monitors:
                 self._guard.run(f"{monitor.name} monitor", step, monitor.start, self._context, step)
-        results = self._attribute(step, epoch)
-        alerts = self._publish(step, results, self._run_monitors(step, results))
-        self.console.step_line(logger, step, epoch, self.monitors, time.perf_counter() - started, alerts)
+        watching = self.budget.began(self.monitors)
+        results, computed = self._attribute(step, epoch, watching)
+        alerts = self._run_monitors(step, results, computed, watching)
+        costs = monitor_costs(self.passes, self._due, self.monitors, self._pass_seconds, self._monitor_seconds)
+        alerts = self._publish(step, results, alerts + self.budget.done(step, time.perf_counter() - started, costs))
+        thinning = self.budget.describe()
+        self.console.step_line(logger, step, epoch, self.monitors, time.perf_counter() - started, alerts,
+                               notes=[thinning] if thinning else [])
         self.clock.logged(step)
 
     def _publish(self, step: int, results: dict, alerts: list[Alert]) -> list[Alert]:
@@ -248,37 +266,37 @@ class AttributionCallback:
         self._guard.run("flush", step, self._logger.flush)
         return alerts
 
-    def _attribute(self, step: int, epoch: int | None) -> dict:
-        """Every method due at `step` (and every monitor's method), written for the methods due."""
-        due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
-        wanted = list(dict.fromkeys(due + [m.method for m in self.monitors if m.method]))
-        results = {}
-        for method in wanted:
-            attributions = self._guard.run(f"attribution ({method})", step, self._explainer.explain_encoded,
-                                           self.probes.inputs, self._encodings, task=self.probes.task,
-                                           method=method, target=self._targets, progress=self.console.progress(),
-                                           **self.method_options[method])
-            if attributions is None:
-                continue
-            results[method] = attributions
-            if method in due:
+    def _attribute(self, step: int, epoch: int | None, watching: list) -> tuple[dict, dict]:
+        """Every pass due at `step` (the images' of the methods due, the monitors'), each (method, options)
+        once; written for the methods due. Returns (method -> attributions, pass key -> attributions)."""
+        due = self._due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
+        computed, self._pass_seconds = self.passes.run(self.passes.plan(due, watching), lambda part, method, o: (
+            self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs, self._encodings,
+                            task=self.probes.task, method=method, target=self._targets,
+                            progress=self.console.progress(), **o)))
+        for method in due:
+            if (key := self.passes.for_images(method)[0]) in computed:
                 self._guard.run(f"writing ({method})", step, self._logger.log_method, step, epoch, method,
-                                attributions)
+                                computed[key])
+        results = self.passes.by_method(computed)
         if results:
             self._guard.run("prediction scalars", step, self._logger.log_predictions, step,
                             next(iter(results.values())))
-        return results
+        return results, computed
 
-    def _run_monitors(self, step: int, results: dict) -> list[Alert]:
-        """The alerts of every monitor whose method was computed; `on_alert="raise"` still writes the step
-        (its alert included) before the exception ends fit."""
+    def _run_monitors(self, step: int, results: dict, computed: dict, watching: list) -> list[Alert]:
+        """The alerts of every monitor due whose pass was computed, each timed; `on_alert="raise"` still
+        writes the step (its alert included) before the exception ends fit."""
         alerts: list[Alert] = []
+        self._monitor_seconds = {}
         try:
-            for monitor in self.monitors:
-                if monitor.method is None or monitor.method in results:
-                    attributions = results.get(monitor.method) if monitor.method else None
+            for monitor in watching:
+                key = self.passes.for_monitor(monitor)[0] if monitor.method else None
+                if key is None or key in computed:
+                    attributions, begun = computed.get(key) if key else None, time.perf_counter()
                     alerts += self._guard.run(f"{monitor.name} monitor", step,
                                               lambda m, a: collect(m.log(step, a), m), monitor, attributions) or []
+                    self._monitor_seconds[monitor.name] = time.perf_counter() - begun
         except SpuriousAttributionError as error:
             self._publish(step, results, alerts + ([error.alert] if error.alert else []))
             self.close()  # the exception ends fit before on_train_end: leave nothing open

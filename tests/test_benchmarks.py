@@ -46,3 +46,22 @@ def test_bounded_benchmark_smoke(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bounded.py"), "--steps", "800", "--out", str(out)],
                    check=True, capture_output=True, timeout=600)
     assert "| event-file bytes per logged step |" in out.read_text()
+
+
+def test_step_cost_benchmark_smoke(tmp_path):
+    """The logged step's parts add up to the measured step (within 10%): no big part goes unaccounted."""
+    import json
+
+    out, raw = tmp_path / "RESULTS.md", tmp_path / "steps.json"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_cost.py"), "--tiny", "--probes", "6",
+                    "--configs", "demo", "--backends", "tensorflow", "--warm", "1", "--repeats", "1",
+                    "--out", str(out), "--json", str(raw)], check=True, env=env, capture_output=True, timeout=600)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from step_cost import accounting
+
+    (result,) = json.loads(raw.read_text())["steps"]
+    assert accounting(result) <= 0.10
+    assert {"gradient_norm pass", "integrated_gradients pass", "discovery", "delete-vs-mask", "faithfulness",
+            "images", "payload", "writing"} <= set(result["warm"][0]["seconds"])
+    assert "## Step cost" in out.read_text() and "| **logged step** |" in out.read_text()

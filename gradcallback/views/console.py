@@ -63,10 +63,11 @@ class Console:
             print(text, file=sys.stdout, flush=True)
 
     def step_line(self, logger: Any, step: int, epoch: int | None, monitors: Sequence[Any], seconds: float,
-                  alerts: Sequence[Any]) -> None:
-        """The step's line (when verbose): the logger's figures, each monitor's fragment, the alerts, the time."""
+                  alerts: Sequence[Any], notes: Sequence[str] = ()) -> None:
+        """The step's line (when verbose): the logger's figures, each monitor's fragment, `notes` (e.g. how a
+        budget thins the schedule), the alerts, the time."""
         if self.verbose:
-            fragments = [f"{m.name}: {text}" for m in monitors if (text := m.progress(step))]
+            fragments = [f"{m.name}: {text}" for m in monitors if (text := m.progress(step))] + list(notes)
             self.line(logger.progress_line(step, epoch, fragments, seconds, alerts))
         self.first = False
 
