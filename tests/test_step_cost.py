@@ -111,7 +111,9 @@ def test_a_budget_the_step_cannot_meet_thins_the_expensive_monitors_and_says_so(
     assert logged_steps(callback.run_dir, "gradient_norm/special_token_share") == [0, 1, 2, 3, 4]  # never blocked
     notes = [r for r in read_records(callback.run_dir) if r.get("kind") == "alert" and r["monitor"] == "budget"]
     assert [(n["step"], n["action"], n["value"]) for n in notes] == [(1, "note", 16)]
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("gradcallback step")]
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("gradcallback step") and ": explaining" not in line]  # the step lines, not step 0's
+    assert len(lines) == 5                                                          # "what I am doing" line
     assert "budget" not in lines[0] and all("drift, faithfulness every 16 logged steps" in x for x in lines[1:])
 
 
