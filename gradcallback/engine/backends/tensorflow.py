@@ -7,7 +7,7 @@ faster. Serves Keras 3 models on the TensorFlow backend, transformers TF and tf-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +57,19 @@ class TFScore:
     def value_and_grad(self, *arrays: np.ndarray) -> tuple:
         """(values, grads, resolved, predicted, outputs) as numpy: `evaluate` plus d values / d embeds per row."""
         return _numpy(self._value_and_grad(*arrays))
+
+
+def differentiable_input_gradient(score: Callable[[Any], Any], embeds: Any) -> Any:
+    """The gradient d score(embeds) / d embeds [N, T, H], itself differentiable with respect to the weights.
+
+    A nested `GradientTape`: run inside the trainer's own tape, which records the inner gradient's
+    ops, so a penalty on it trains (second order, as "Right for the Right Reasons" needs). Zeros
+    where the score ignores the embeddings.
+    """
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(embeds)
+        value = score(embeds)
+    return tape.gradient(value, embeds, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def _numpy(results: tuple) -> tuple:
