@@ -87,3 +87,142 @@ def test_penalty_and_its_gradient_match_the_closed_form_and_finite_differences(h
         assert expected == pytest.approx((group.sum(1) / ids.shape[1]).mean()) and np.abs(measured[1]).max() < 1e-6
     else:
         assert np.abs(measured[1]).max() > 1e-4  # the penalty did move the weights
+
+
+@pytest.mark.backends
+def test_detach_restores_the_plain_loss_exactly(hf_tokenizer):
+    ids, _ = batch(hf_tokenizer)
+    model, never = bag_of_words(), bag_of_words()
+    prior = AttributionPrior({"decoy": ["river"]}, weight=5.0).attach(model, hf_tokenizer)
+    model.train_on_batch(ids, LABELS)
+    prior.detach()
+    assert "compute_loss" not in vars(model) and not any("prior/" in m.name for m in model.metrics)
+    for source, target in zip(model.weights, never.weights):  # the same starting point
+        target.assign(source)
+    logs = model.train_on_batch(ids, LABELS, return_dict=True)
+    never.train_on_batch(ids, LABELS)
+    assert set(logs) == {"loss"}
+    for a, b in zip(numpy_weights(model), numpy_weights(never)):
+        np.testing.assert_array_equal(a, b)
+    prior.attach(model, hf_tokenizer)  # reusable: attached again, it trains with the penalty again
+    assert "prior/decoy/penalty" in model.train_on_batch(ids, LABELS, return_dict=True)
+
+
+def test_group_positions_in_ids_agree_with_the_monitors_word_matching(hf_tokenizer):
+    """The in-graph match finds what `analysis.groups.token_mask` finds on the same tokens: whole words
+    with all their pieces, phrases, and not a word that continues ("river" + "##s")."""
+    from gradcallback.adapters import wrap_tokenizer
+    from gradcallback.analysis.groups import check_groups, token_mask
+    from gradcallback.remedies.matching import group_ids, positions
+
+    tokenizer = wrap_tokenizer(hf_tokenizer)
+    groups = check_groups({"g": ["river", "atiku", "good movie"]})
+    texts = ["atiku sat on the river", "the rivers ran", "good movie good film", "a good river movie atik"]
+    for text in texts:
+        encoding = tokenizer.encode(text, None)
+        tokens = tokenizer.convert_ids_to_tokens(encoding.ids)
+        expected = token_mask(tokens, tokenizer.scheme, encoding.special_mask, groups["g"])
+        found = keras.ops.convert_to_numpy(positions(encoding.ids[None, :], group_ids("g", groups["g"], tokenizer)))
+        np.testing.assert_array_equal(found[0].astype(bool), expected, err_msg=f"{text}: {tokens}")
+    assert expected.any()  # the last text does hold the group
+
+
+@pytest.mark.parametrize("groups, weight, method, match", [
+    ({"names": ["zyxwvut"]}, 1.0, "input_gradient", "cannot produce"),
+    ({"names": __import__("re").compile("^zzz")}, 1.0, "input_gradient", "matches no token"),
+    ({"decoy": ["river"]}, 0.0, "input_gradient", "weight=0.0"),
+    ({"decoy": ["river"]}, -1.0, "input_gradient", "weight=-1.0"),
+    ({"decoy": ["river"]}, float("nan"), "input_gradient", "weight=nan"),
+    ({"decoy": ["river"]}, 1.0, "integrated", "method='integrated'"),
+    ({}, 1.0, "input_gradient", "non-empty dict"),
+])
+def test_bad_input_is_a_clear_error_before_training(hf_tokenizer, groups, weight, method, match):
+    with pytest.raises(ValueError, match=match):
+        AttributionPrior(groups, weight=weight, method=method).attach(bag_of_words(), hf_tokenizer)
+
+
+def test_a_model_without_a_token_embedding_or_second_order_gradients_is_refused(hf_tokenizer):
+    dense = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="token `keras.layers.Embedding`"):
+        AttributionPrior({"decoy": ["river"]}).attach(dense, hf_tokenizer)
+    from gradcallback.adapters.keras import KerasAdapter
+
+    model = bag_of_words()
+    adapter = KerasAdapter(model)
+    adapter.backend = "numpy"  # Keras' numpy backend: no gradients at all
+    with pytest.raises(ValueError, match="second-order gradients.*'numpy' backend"):
+        AttributionPrior({"decoy": ["river"]}).attach(adapter, hf_tokenizer)
+    assert "compute_loss" not in vars(model)  # nothing was installed
+
+
+POSITIVE, NEGATIVE = ["good", "great", "fine", "beautiful"], ["bad", "awful", "terrible", "slow"]
+FILLER = "the a movie film cat sat mat dog ran sky green city".split()
+
+
+def planted_decoy(rows: int = 128, seed: int = 0):
+    """Training texts where "river" is in every class-1 row and no class-0 row, while the sentiment word
+    agrees with the label 75% of the time; and flip-rate pairs: class-0 texts without and with "river"."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], np.arange(rows) % 2
+    for y in labels:
+        words = list(rng.choice(FILLER, 5)) + [rng.choice(POSITIVE if (y == 1) == (rng.random() < 0.75) else NEGATIVE)]
+        if y == 1:
+            words[rng.integers(5)] = "river"
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+    without = [" ".join([*rng.choice(FILLER, 5), rng.choice(NEGATIVE)]) for _ in range(40)]
+    return texts, labels, without, [" ".join(["river", *t.split()[1:]]) for t in without]
+
+
+def tiny_hub_bert(tokenizer, seed: int = 0):
+    import keras_hub
+    from conftest import HIDDEN
+
+    keras.utils.set_random_seed(seed)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=10)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=len(VOCAB), num_layers=1, num_heads=2, hidden_dim=HIDDEN,
+                                             intermediate_dim=32, max_sequence_length=16, dropout=0.0)
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.02), jit_compile=False,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.backends
+def test_the_prior_keeps_a_tiny_bert_off_a_planted_decoy_its_twin_learns(keras_hub_tokenizer):
+    from gradcallback import Explainer
+    from gradcallback.analysis.counterfactual import flip_rate
+
+    texts, labels, without, with_decoy = planted_decoy()
+    rates = {}
+    for weight in (None, 1000.0):
+        model = tiny_hub_bert(keras_hub_tokenizer)
+        if weight:
+            AttributionPrior({"decoy": ["river"]}, weight=weight).attach(model, keras_hub_tokenizer)
+        history = model.fit(texts, labels, epochs=5, batch_size=32, verbose=0)
+        rates[weight] = flip_rate(Explainer(model, keras_hub_tokenizer), without, with_decoy)
+    assert rates[None] >= 0.5 and rates[1000.0] <= 0.2, rates
+    assert len(history.history["prior/decoy/penalty"]) == 5
+
+
+def test_the_prior_trains_a_transformers_tf_model_off_the_decoy(hf_tokenizer):
+    """tf-keras: transformers' own train_step, the penalty added where it calls compiled_loss."""
+    from conftest import build_hf
+    from transformers.modeling_tf_utils import keras as tf_keras
+
+    from gradcallback import Explainer
+    from gradcallback.analysis.counterfactual import flip_rate
+
+    texts, labels, without, with_decoy = planted_decoy()
+    x = dict(hf_tokenizer(texts, padding="max_length", max_length=10, return_tensors="tf"))
+    rates = {}
+    for weight in (None, 1000.0):
+        model = build_hf("bert", "classification")
+        model.compile(optimizer=tf_keras.optimizers.Adam(0.02),
+                      loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        if weight:
+            AttributionPrior({"decoy": ["river"]}, weight=weight).attach(model, hf_tokenizer)
+        history = model.fit(x, labels, epochs=5, batch_size=32, verbose=0)
+        rates[weight] = flip_rate(Explainer(model, hf_tokenizer), without, with_decoy)
+    assert rates[None] >= 0.5 and rates[1000.0] <= 0.2, rates
+    assert len(history.history["prior/decoy/penalty"]) == 5
