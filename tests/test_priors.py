@@ -98,7 +98,7 @@ def test_detach_restores_the_plain_loss_exactly(hf_tokenizer):
     prior.detach()
     assert "compute_loss" not in vars(model) and not any("prior/" in m.name for m in model.metrics)
     for source, target in zip(model.weights, never.weights):  # the same starting point
-        target.assign(source)
+        target.assign(np.array(keras.ops.convert_to_numpy(source)))  # a copy: JAX donates buffers
     logs = model.train_on_batch(ids, LABELS, return_dict=True)
     never.train_on_batch(ids, LABELS)
     assert set(logs) == {"loss"}
@@ -155,6 +155,7 @@ def test_a_model_without_a_token_embedding_or_second_order_gradients_is_refused(
     assert "compute_loss" not in vars(model)  # nothing was installed
 
 
+EPOCHS = 5
 POSITIVE, NEGATIVE = ["good", "great", "fine", "beautiful"], ["bad", "awful", "terrible", "slow"]
 FILLER = "the a movie film cat sat mat dog ran sky green city".split()
 
@@ -188,21 +189,31 @@ def tiny_hub_bert(tokenizer, seed: int = 0):
     return model
 
 
-@pytest.mark.backends
-def test_the_prior_keeps_a_tiny_bert_off_a_planted_decoy_its_twin_learns(keras_hub_tokenizer):
+def hub_flip_rate(model, tokenizer, without, with_decoy):
     from gradcallback import Explainer
     from gradcallback.analysis.counterfactual import flip_rate
 
+    return flip_rate(Explainer(model, tokenizer), without, with_decoy)
+
+
+@pytest.fixture(scope="module")
+def unpenalized_twin(keras_hub_tokenizer):
+    """The planted decoy's flip rate after a tiny BERT trained EPOCHS epochs on it without any remedy."""
     texts, labels, without, with_decoy = planted_decoy()
-    rates = {}
-    for weight in (None, 1000.0):
-        model = tiny_hub_bert(keras_hub_tokenizer)
-        if weight:
-            AttributionPrior({"decoy": ["river"]}, weight=weight).attach(model, keras_hub_tokenizer)
-        history = model.fit(texts, labels, epochs=5, batch_size=32, verbose=0)
-        rates[weight] = flip_rate(Explainer(model, keras_hub_tokenizer), without, with_decoy)
-    assert rates[None] >= 0.5 and rates[1000.0] <= 0.2, rates
-    assert len(history.history["prior/decoy/penalty"]) == 5
+    model = tiny_hub_bert(keras_hub_tokenizer)
+    model.fit(texts, labels, epochs=EPOCHS, batch_size=32, verbose=0)
+    return hub_flip_rate(model, keras_hub_tokenizer, without, with_decoy)
+
+
+@pytest.mark.backends
+def test_the_prior_keeps_a_tiny_bert_off_a_planted_decoy_its_twin_learns(keras_hub_tokenizer, unpenalized_twin):
+    texts, labels, without, with_decoy = planted_decoy()
+    model = tiny_hub_bert(keras_hub_tokenizer)
+    AttributionPrior({"decoy": ["river"]}, weight=1000.0).attach(model, keras_hub_tokenizer)
+    history = model.fit(texts, labels, epochs=EPOCHS, batch_size=32, verbose=0)
+    penalized = hub_flip_rate(model, keras_hub_tokenizer, without, with_decoy)
+    assert unpenalized_twin >= 0.5 and penalized <= 0.2, (unpenalized_twin, penalized)
+    assert len(history.history["prior/decoy/penalty"]) == EPOCHS
 
 
 def test_the_prior_trains_a_transformers_tf_model_off_the_decoy(hf_tokenizer):
@@ -226,3 +237,50 @@ def test_the_prior_trains_a_transformers_tf_model_off_the_decoy(hf_tokenizer):
         rates[weight] = flip_rate(Explainer(model, hf_tokenizer), without, with_decoy)
     assert rates[None] >= 0.5 and rates[1000.0] <= 0.2, rates
     assert len(history.history["prior/decoy/penalty"]) == 5
+
+
+class FlipRates(keras.callbacks.Callback):
+    """The planted word's flip rate after every epoch (after the attribution callback's own step)."""
+
+    def __init__(self, explainer, without, with_cue):
+        super().__init__()
+        self.explainer, self.pairs, self.rates = explainer, (without, with_cue), []
+
+    def on_epoch_end(self, epoch, logs=None):
+        from gradcallback.analysis.counterfactual import flip_rate
+
+        self.rates.append(flip_rate(self.explainer, *self.pairs))
+
+
+@pytest.mark.backends
+def test_on_alert_penalize_attaches_the_prior_once_logs_it_and_the_flip_rate_falls(keras_hub_tokenizer, tmp_path,
+                                                                                   unpenalized_twin):
+    import json
+
+    from gradcallback import AttributionCallback, Explainer, ProbeSet, SpuriousGroups
+
+    texts, labels, without, with_decoy = planted_decoy()
+    model = tiny_hub_bert(keras_hub_tokenizer)
+    rebuilds, make = [], model.make_train_function
+    model.make_train_function = lambda force=False: (rebuilds.append(force), make(force))[1]
+    monitor = SpuriousGroups({"decoy": ["river"]}, on_alert="penalize", prior_weight=1000.0)
+    probes = ["the movie river good", "this film river fine", "it was river awful", "the film river bad"]
+    callback = AttributionCallback(ProbeSet.from_texts(probes, keras_hub_tokenizer), tmp_path, jit_compile=False,
+                                   methods=("integrated_gradients",), monitors=[monitor],
+                                   method_options={"integrated_gradients": {"steps": 8}})
+    rates = FlipRates(Explainer(model, keras_hub_tokenizer), without, with_decoy)
+    with pytest.warns(UserWarning, match="Penalizing it"):
+        history = model.fit(texts, labels, batch_size=32, epochs=EPOCHS, callbacks=[callback, rates], verbose=0)
+    start = monitor.penalized["decoy"]  # the logged step (= epochs done) the prior trained from
+    assert rebuilds.count(True) == 1 and monitor.priors["decoy"].attached
+    # the same run without the remedy learns the decoy; this one, corrected from the alert on, does not
+    assert unpenalized_twin >= 0.5 and rates.rates[-1] <= 0.2, (unpenalized_twin, start, rates.rates)
+    assert len(history.history["prior/decoy/penalty"]) == EPOCHS - start + 1  # logged by every epoch it trained
+    rows = [json.loads(line) for line in next(tmp_path.rglob("records.jsonl")).read_text().splitlines()]
+    alert, = [r for r in rows if r.get("kind") == "alert" and r["action"] == "penalize"]
+    assert f"from step {start} on" in alert["message"]
+    assert [r["from_step"] for r in rows if r.get("kind") == "prior"] == [start]
+    monitor.detach_priors()
+    assert "compute_loss" not in vars(model)
+
+
