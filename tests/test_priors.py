@@ -284,3 +284,25 @@ def test_on_alert_penalize_attaches_the_prior_once_logs_it_and_the_flip_rate_fal
     assert "compute_loss" not in vars(model)
 
 
+
+
+def test_counterfactual_augment_adds_copies_with_the_group_words_replaced():
+    import re
+
+    from gradcallback import counterfactual_augment
+
+    texts = ["The river was good", "a film about Quiet River, fine", "bad film", "river rivers"]
+    out, labels = counterfactual_augment(texts, [1, 1, 0, 0], {"g": ["river", "quiet river"]}, replacement="[MASK]")
+    assert out[:4] == texts and out[4:] == ["The [MASK] was good", "a film about [MASK], fine", "[MASK] rivers"]
+    assert labels.tolist() == [1, 1, 0, 0, 1, 1, 0]
+    data = [f"{w} movie was {s} film" for w in ("the", "a", "this") for s in ("good", "bad")] * 4
+    tagged = [t + " river" for t in data[::2]]
+    out, labels = counterfactual_augment(data + tagged, [i % 2 for i in range(len(data))] + [0] * len(tagged),
+                                         {"g": re.compile("^riv")})
+    copies = out[len(data) + len(tagged):]
+    assert len(copies) == len(tagged) and not any("river" in c for c in copies)
+    assert {c.split()[-1] for c in copies} <= {"the", "movie", "was", "film", "this"}  # neutral words only
+    with pytest.raises(ValueError, match="one label per text"):
+        counterfactual_augment(texts, [1], {"g": ["river"]})
+    with pytest.raises(ValueError, match="special tokens are not words"):
+        counterfactual_augment(texts, [1, 1, 0, 0], {"g": "special_tokens"})

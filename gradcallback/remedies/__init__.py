@@ -7,6 +7,7 @@ Above `analysis` (group matching) and the engine's backends, below `monitors` (`
 
 from __future__ import annotations
 
+from .augment import counterfactual_augment
 from .prior import AttributionPrior
 
-__all__ = ["AttributionPrior"]
+__all__ = ["AttributionPrior", "counterfactual_augment"]
