@@ -46,3 +46,18 @@ def test_bounded_benchmark_smoke(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bounded.py"), "--steps", "800", "--out", str(out)],
                    check=True, capture_output=True, timeout=600)
     assert "| event-file bytes per logged step |" in out.read_text()
+
+
+def test_remedies_benchmark_quick(tmp_path):
+    """benchmarks/remedies.py --quick: no remedy, the prior and augmentation on the real snippets' decoy."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import real_sentences
+
+    if real_sentences.corpus_path() is None:
+        pytest.skip(real_sentences.MISSING)
+    runs = tmp_path / "runs.jsonl"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "remedies.py"), "--quick", "--runs", str(runs)],
+                          check=True, env=env, capture_output=True, text=True, timeout=600)
+    rows = [line for line in runs.read_text().splitlines() if line]
+    assert len(rows) == 3 and "| decoy | prior input_gradient w=100 | 1 |" in done.stdout
