@@ -109,8 +109,14 @@ class StepTimer:
 def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -> dict:
     import detection
 
-    from gradcallback import AttributionCallback, AttributionPrior, Explainer, ProbeSet, SpuriousGroups
-    from gradcallback import counterfactual_augment
+    from gradcallback import (
+        AttributionCallback,
+        AttributionPrior,
+        Explainer,
+        ProbeSet,
+        SpuriousGroups,
+        counterfactual_augment,
+    )
     from gradcallback.analysis.counterfactual import flip_rate
     from gradcallback.analysis.groups import check_groups, share_where_present
 
@@ -160,8 +166,8 @@ def table(runs: list[dict]) -> str:
             cost = np.mean([r["step_seconds"] / plain[r["seed"]]["step_seconds"] for r in rs if r["seed"] in plain]
                            or [np.nan])
             cdep = CDEP.get(scenario)
-            lines.append(f"| {scenario} | {row} | {len(rs)} | {100 * np.mean([r['shifted_accuracy'] for r in rs]):.1f} | "
-                         f"{100 * np.mean([r['clean_accuracy'] for r in rs]):.1f} | "
+            shifted, clean = (100 * np.mean([r[f"{k}_accuracy"] for r in rs]) for k in ("shifted", "clean"))
+            lines.append(f"| {scenario} | {row} | {len(rs)} | {shifted:.1f} | {clean:.1f} | "
                          f"{before:.2f} -> {np.mean([r['flip_rate'] for r in rs]):.2f} | "
                          f"{np.mean([r['share'] for r in rs]):.2f} | {cost:.1f}x | "
                          f"{f'{cdep[0]:.0f} -> {cdep[1]:.1f}' if cdep else '-'} |")
