@@ -19,7 +19,7 @@ TEXTS = ["good movie river", "bad film", "great river film river", "awful movie"
 LABELS = np.array([1, 0, 1, 0])
 
 
-def bag_of_words(seed: int = 0) -> keras.Model:
+def bag_of_words(seed: int = 0, jit_compile: bool = False) -> keras.Model:
     ids = keras.Input((None,), dtype="int32")
     x = keras.layers.Embedding(len(VOCAB), HID, name="tokens")(ids)
     x = keras.layers.GlobalAveragePooling1D()(x)
@@ -27,7 +27,7 @@ def bag_of_words(seed: int = 0) -> keras.Model:
     rng = np.random.default_rng(seed)
     for variable in model.weights:  # the same weights on every backend
         variable.assign(rng.normal(0.0, 0.5, tuple(variable.shape)).astype("float32"))
-    model.compile(optimizer=keras.optimizers.SGD(1.0),
+    model.compile(optimizer=keras.optimizers.SGD(1.0), jit_compile=jit_compile,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
 
@@ -62,7 +62,8 @@ def numpy_weights(model):
 @pytest.mark.parametrize("method", ["input_gradient", "gradient_x_input", "share"])
 def test_penalty_and_its_gradient_match_the_closed_form_and_finite_differences(hf_tokenizer, method):
     ids, group = batch(hf_tokenizer)
-    model, twin = bag_of_words(), bag_of_words()
+    xla = keras.backend.backend() == "tensorflow"  # the TF step under XLA; JAX always jits; torch stays eager
+    model, twin = bag_of_words(jit_compile=xla), bag_of_words(jit_compile=xla)
     prior = AttributionPrior({"decoy": ["river"]}, weight=1.0, method=method).attach(model, hf_tokenizer)
     E, W, b = numpy_weights(model)
     expected = closed_form(E, W, b, ids, LABELS, group, method)
