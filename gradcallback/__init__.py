@@ -32,6 +32,8 @@ _EXPORTS = {
     "SpuriousGroups": "monitors",
     "VocabularyCheck": "monitors",
     "ProbeSet": "probes",
+    "AttributionPrior": "remedies",
+    "counterfactual_augment": "remedies",
     "SpuriousAttributionError": "analysis.groups",
     "coverage": "analysis.coverage",
     "show": "views.notebook",
@@ -50,6 +52,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time `__getattr__` impor
     from .explaining import explain  # noqa: F401
     from .monitors import Drift, Faithfulness, Monitor, ShortcutDiscovery, SpuriousGroups, VocabularyCheck  # noqa: F401
     from .probes import ProbeSet  # noqa: F401
+    from .remedies import AttributionPrior, counterfactual_augment  # noqa: F401
     from .summaries import Display  # noqa: F401
     from .views.notebook import show, side_by_side  # noqa: F401
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 # "note": informational (discovery's length note); "switched_off": the guard turned a failing part off.
-ACTIONS = ("warn", "stop", "raise", "note", "switched_off")
+# "penalize": an `AttributionPrior` on the alerted group trains from the next step (SpuriousGroups).
+ACTIONS = ("warn", "stop", "raise", "penalize", "note", "switched_off")
 ERRORS_TAG = "errors"  # the guard's alerts keep the tag they always had
 
 
@@ -30,7 +31,8 @@ class Alert:
         statistic: what was measured, e.g. "where_present share".
         value: the measured value (None when nothing was measured).
         limit: the value it was judged against (None when there is none).
-        action: "warn", "stop", "raise", "note" (informational) or "switched_off" (the guard).
+        action: "warn", "stop", "raise", "penalize" (a prior now trains the group away), "note"
+            (informational) or "switched_off" (the guard).
         method: the attribution method it was computed on, or None.
         message: the human sentence, plain text (never Markdown).
     """

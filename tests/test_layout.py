@@ -1,6 +1,6 @@
 """The package's layout rule, read from the imports: every import points down the layers, never up.
 
-    cli -> callback (and the probe set, checks, summaries) -> dashboard -> monitors -> io -> analysis
+    cli -> callback (and the probe set, checks, summaries) -> dashboard -> monitors -> remedies -> io -> analysis
         -> views -> engine -> adapters -> records (attribution, alerts, validate)
 
 A module may import its own layer and the layers below it. The one exception is the notebook
@@ -22,6 +22,7 @@ LAYERS = [
     {"views"},
     {"analysis"},
     {"io"},
+    {"remedies"},
     {"monitors"},
     {"dashboard"},
     {"explaining", "probes", "checks", "guard", "training", "summaries", "callback"},
@@ -98,7 +99,7 @@ def test_the_root_shows_the_pipeline():
     root = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert len(root) <= 12, root
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} == {
-        "adapters", "analysis", "cli", "dashboard", "engine", "io", "monitors", "views"}
+        "adapters", "analysis", "cli", "dashboard", "engine", "io", "monitors", "remedies", "views"}
 
 
 def test_the_test_harness_is_not_in_the_package():

@@ -81,6 +81,17 @@ class ModelAdapter(abc.ABC):
         matrix = self.embedding_matrix() if matrix is None else matrix
         return np.asarray(matrix[np.asarray(ids)], np.float32)
 
+    def embedding_lookup(self, ids: Any) -> Any:
+        """E[ids] as a backend tensor [N, T, H] that stays differentiable with respect to E (for training
+        penalties, inside the trainer's step); adapters that support training override it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot look embeddings up inside a training step")
+
+    def training_keras(self) -> Any:
+        """The Keras module the model trains with (its metrics and losses): Keras 3 unless overridden."""
+        import keras
+
+        return keras
+
     def sync(self) -> None:
         """Make the model's variables current before reading them (JAX's trainer holds them apart).
 

@@ -152,6 +152,12 @@ class KerasAdapter(ModelAdapter):
         rows = keras.ops.take(self.layer.embeddings, keras.ops.convert_to_tensor(np.asarray(ids, np.int32)), axis=0)
         return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(rows, "float32")))  # no full copy of E
 
+    def embedding_lookup(self, ids: Any) -> Any:
+        """E[ids] [N, T, H] on the backend, differentiable with respect to E (inside JAX's stateless
+        scope the variable reads as the trainer's traced value)."""
+        rows = keras.ops.take(self.layer.embeddings, keras.ops.cast(ids, "int32"), axis=0)
+        return keras.ops.cast(rows, "float32")
+
     def sync(self) -> None:
         """Writes the JAX trainer's weights back into the variables, if it holds them apart.
 

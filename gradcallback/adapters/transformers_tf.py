@@ -75,6 +75,16 @@ class TransformersTFAdapter(ModelAdapter):
             return super().word_embeddings(ids, matrix)
         return tf.cast(tf.gather(self._variable(), np.asarray(ids)), tf.float32).numpy()  # no full copy of E
 
+    def embedding_lookup(self, ids: Any) -> Any:
+        """E[ids] [N, T, H] with `tf.gather`, differentiable with respect to E inside a GradientTape."""
+        return tf.cast(tf.gather(self._variable(), tf.cast(ids, tf.int32)), tf.float32)
+
+    def training_keras(self) -> Any:
+        """The Keras the model trains with: transformers TF models are tf-keras (Keras 2) layers."""
+        from transformers import modeling_tf_utils
+
+        return modeling_tf_utils.keras
+
     def forward(self, embeds: Any, ids: Any, mask: Any, segment_ids: Any, state: Any = None) -> dict[str, Any]:
         """Runs the model with `inputs_embeds`; RoBERTa-style positions still come from `ids`. `state` is unused."""
         dtype = self.model.get_input_embeddings().compute_dtype or tf.float32

@@ -87,6 +87,17 @@ def _starts_word(token: str, previous: str, scheme: str) -> bool:
     return _is_punctuation(before[-1:]) or _is_punctuation(after[:1])
 
 
+def opens_word(token: str, scheme: str | None) -> bool:
+    """Whether an ordinary token can only start a word, whatever comes before it: the test a match
+    inside a model's input ids can use for the token after a matched word ("##s" after "text"
+    makes it "texts", not the word "text")."""
+    if scheme == WORDPIECE:
+        return not token.startswith(CONTINUES)
+    if scheme in (BPE, SENTENCEPIECE):
+        return token[:1] in SPACE_MARKERS or _is_punctuation(piece_text(token, scheme)[:1])
+    return True
+
+
 def _is_punctuation(ch: str) -> bool:
     # U+FFFD: part of a character whose bytes continue in the next BPE token, not punctuation
     return bool(ch) and not ch.isalnum() and ch != "\ufffd" and not unicodedata.category(ch).startswith("M")

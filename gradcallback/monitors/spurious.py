@@ -16,6 +16,9 @@ from ..analysis.groups import (
     where_present,
 )
 from ..attribution import Attribution
+from ..remedies.prior import DEFAULT_METHOD as PRIOR_METHOD
+from ..remedies.prior import DEFAULT_WEIGHT as PRIOR_WEIGHT
+from ..remedies.prior import AttributionPrior
 from ..validate import choice, fraction, positive_int
 from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_name
@@ -24,7 +27,7 @@ STATISTICS = ("where_present", "overall")
 # The default rule, chosen by benchmarks/DETECTION.md: the share where the group occurs rising this
 # much over its value at the run's first logged step.
 DEFAULT_RISE = 0.2
-ACTIONS = ("warn", "stop", "raise")
+ACTIONS = ("warn", "stop", "raise", "penalize")
 
 
 def _per_group(name: str, value: Any, groups: dict) -> dict[str, float]:
@@ -62,7 +65,11 @@ class SpuriousGroups(Monitor):
             all probes is diluted by probes without it) or "overall".
         on_alert: "warn" (a warning and an `Alert`, written under `<name>/alerts`), "stop" (also: training
             stops at the end of the epoch; the callback's `stop_reason` is the alert's message) or
-            "raise" (`SpuriousAttributionError`, the `Alert` on its `alert`).
+            "raise" (`SpuriousAttributionError`, the `Alert` on its `alert`) or "penalize" (a run that
+            corrects itself: an `AttributionPrior` on the alerted group, `prior_weight` and `prior_method`,
+            is attached to the model and trains from the next epoch, or the next batch in `every_n_steps`
+            mode; the train function is rebuilt once. The alert says from which step; a records row of
+            kind "prior" too. The prior stays attached after `fit`: `detach_priors()` removes it).
         patience: consecutive logged steps over a limit before acting.
         method: the attribution method read (integrated gradients by default: see DETECTION.md).
 
@@ -73,8 +80,12 @@ class SpuriousGroups(Monitor):
 
     def __init__(self, groups: dict, *, threshold: float | dict | None = None, rise: float | dict | None = DEFAULT_RISE,
                  statistic: str = "where_present", on_alert: str = "warn", patience: int = 1,
-                 method: str = DEFAULT_METHOD, name: str = "spurious"):
+                 method: str = DEFAULT_METHOD, name: str = "spurious", prior_weight: float = PRIOR_WEIGHT,
+                 prior_method: str = PRIOR_METHOD):
         self.groups = check_groups(groups)
+        # built (and validated) now; attached at an alert when on_alert="penalize"
+        self.priors = {g: AttributionPrior({g: spec}, weight=prior_weight, method=prior_method)
+                       for g, spec in groups.items()}
         self.thresholds = _per_group("threshold", threshold, self.groups)
         self.rises = _per_group("rise", rise, self.groups)
         if not self.thresholds and not self.rises:
@@ -104,6 +115,7 @@ class SpuriousGroups(Monitor):
         self.first: dict[str, float] = {}
         self.strikes = {group: 0 for group in self.groups}
         self.latest: dict[str, float] = {}
+        self.penalized: dict[str, int] = {}  # group -> the first step its prior trained
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         """Write each group's shares and offenders; alert for a group over its limit `patience` logged steps running."""
@@ -145,6 +157,8 @@ class SpuriousGroups(Monitor):
         message = (f"Spurious attribution: group {group!r} holds {value:.1%} of the attribution mass "
                    f"({self.method}, {statistic}) at step {step}, above its limit "
                    f"{limit:.1%} (first logged step: {self.first[group]:.1%}) for {self.patience} logged step(s).")
+        if self.on_alert == "penalize":
+            message += self._penalize(group, step)
         alert = self.alert(step, f"{self.statistic} share", value, limit, message, subject=group, action=self.on_alert)
         if self.on_alert == "raise":  # the callback writes `error.alert` before the exception ends fit
             limits = {g: self._limit(g) for g in self.groups if g in self.thresholds or g in self.rises}
@@ -153,6 +167,25 @@ class SpuriousGroups(Monitor):
             self.stop_reason = message
         warnings.warn(message, stacklevel=2)
         return alert
+
+    def _penalize(self, group: str, step: int) -> str:
+        """Attaches the group's prior (once per run) and says so: the sentence the alert's message gets."""
+        prior = self.priors[group]
+        if prior.attached:
+            return f" Its AttributionPrior is on already (since step {self.penalized.get(group, 'an earlier run')})."
+        explainer = self.context.explainer
+        prior.attach(explainer.adapter.model, explainer.tokenizer)
+        self.penalized[group] = step + 1
+        if self.context.records is not None:
+            self.context.records.write({"step": step, "kind": "prior", "group": group, "from_step": step + 1,
+                                        "method": prior.method, "weight": prior.weight})
+        return (f" Penalizing it: an AttributionPrior ({prior.method}, weight {prior.weight:g}) trains the model "
+                f"from step {step + 1} on (the next epoch, or the next batch in every_n_steps mode).")
+
+    def detach_priors(self) -> None:
+        """Detach every prior `on_alert="penalize"` attached: the model trains with its plain loss again."""
+        for prior in self.priors.values():
+            prior.detach()
 
     def columns(self) -> list[tuple[str, str]]:
         """The report columns: each group's alert statistic."""

@@ -5,6 +5,9 @@ Each module has `compile(adapter, head, jit_compile, eager)` returning an object
 and `value_and_grad(...)` -> (values, grads, resolved, predicted, outputs), numpy in and out,
 plus `static_shapes` (compiles per shape: pad to buckets) and `trace_count`.
 
+Each module also has `differentiable_input_gradient(score, embeds)`: d score / d embeds, itself
+differentiable with respect to the weights, for training penalties (`remedies.AttributionPrior`).
+
 The backend is the adapter's: a Keras 3 model's is `keras.backend.backend()`; transformers TF
 models are always served by TensorFlow.
 """
@@ -36,3 +39,14 @@ def compile_score(adapter: Any, head: Any, jit_compile: bool, eager: bool = Fals
     """The adapter's backend module's compiled score for `head` (see the module docstring for its interface)."""
     module = importlib.import_module(f"{__name__}.{check_backend(adapter)}")
     return module.compile(adapter, head, jit_compile, eager)
+
+
+def second_order(adapter: Any) -> Any:
+    """The adapter's backend's `differentiable_input_gradient`, or a ValueError when the backend has no
+    second-order gradients (Keras' numpy and openvino backends do not differentiate at all)."""
+    try:
+        name = check_backend(adapter)
+    except ValueError as error:
+        raise ValueError(f"An attribution penalty needs second-order gradients, which gradcallback computes on "
+                         f"the {', '.join(BACKENDS)} backends. {error}") from None
+    return importlib.import_module(f"{__name__}.{name}").differentiable_input_gradient

@@ -10,7 +10,7 @@ keep them across processes).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -52,6 +52,16 @@ class JaxScore:
         (_, (values, resolved, predicted, outputs)), grads = self._value_and_grad(
             embeds, self.adapter.state(), *arrays)
         return _numpy((values, grads, resolved, predicted, outputs))
+
+
+def differentiable_input_gradient(score: Callable[[Any], Any], embeds: Any) -> Any:
+    """The gradient d score(embeds) / d embeds [N, T, H], itself differentiable with respect to the weights.
+
+    A nested `jax.grad`: inside the trainer's stateless loss the variables read as the traced values of
+    its own `value_and_grad`, so the outer gradient goes through this one (second order). The score
+    must not write state (run the model with `training=False`: no dropout seeds, no moving statistics).
+    """
+    return jax.grad(score)(embeds)
 
 
 def _numpy(results: tuple) -> tuple:

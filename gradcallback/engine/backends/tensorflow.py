@@ -10,7 +10,7 @@ transformers TF and tf-keras models.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
@@ -74,6 +74,19 @@ class TFScore:
 def _on_tensors(function: Any) -> Any:
     """`function` called eagerly on the arrays as tensors (a `tf.function` converts them itself)."""
     return lambda *arrays: function(*(tf.convert_to_tensor(a) for a in arrays))
+
+
+def differentiable_input_gradient(score: Callable[[Any], Any], embeds: Any) -> Any:
+    """The gradient d score(embeds) / d embeds [N, T, H], itself differentiable with respect to the weights.
+
+    A nested `GradientTape`: run inside the trainer's own tape, which records the inner gradient's
+    ops, so a penalty on it trains (second order, as "Right for the Right Reasons" needs). Zeros
+    where the score ignores the embeddings.
+    """
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(embeds)
+        value = score(embeds)
+    return tape.gradient(value, embeds, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
 
 def _numpy(results: tuple) -> tuple:

@@ -5,7 +5,7 @@ and its train/eval mode is not touched. Eager: no compilation, any shape.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -46,6 +46,24 @@ class TorchScore:
             (grads,) = torch.autograd.grad(values.sum(), leaf, allow_unused=True)
         grads = torch.zeros_like(leaf) if grads is None else grads  # the output ignores the input
         return _numpy((values, grads, resolved, predicted, outputs))
+
+
+def differentiable_input_gradient(score: Callable[[Any], Any], embeds: Any) -> Any:
+    """The gradient d score(embeds) / d embeds [N, T, H], itself differentiable with respect to the weights.
+
+    `torch.autograd.grad(..., create_graph=True)` keeps the gradient in the graph, so the trainer's
+    backward goes through it (second order). Embeddings of a frozen table get a leaf of their own.
+    Attention runs on SDPA's math kernel: the fused CPU kernels (flash attention) have no double
+    backward ("derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not implemented").
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if not embeds.requires_grad:
+        embeds = embeds.detach().requires_grad_(True)
+    with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+        value = score(embeds)
+        (grads,) = torch.autograd.grad(value, embeds, create_graph=True, allow_unused=True)
+    return torch.zeros_like(embeds) if grads is None else grads
 
 
 def _numpy(results: tuple) -> tuple:

