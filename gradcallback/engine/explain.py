@@ -21,6 +21,7 @@ from ..validate import choice, positive_int
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
+from .continuations import explain_continuations, is_continuation
 from .options import BASELINES
 from .predictions import make_prediction, softmax
 from .registry import METHODS, method_options
@@ -105,6 +106,8 @@ class Explainer:
             warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
                           f"max_length={self.max_length} (probe, tokens dropped): "
                           f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
+        if task == "causal_lm" and is_continuation(target):
+            return explain_continuations(self, texts, encodings, target=target, method=method, **options)
         progress = options.pop("progress", None)  # after the windows branch, which passes it on
         call_options = method_options(method, options)
         head, targets = parse_targets(task, target, encodings, self.tokenizer)

@@ -12,6 +12,9 @@ QA_MODES = ("span", "start", "end")
 def parse_targets(task: str, target: Any, encodings: Sequence[Any], tokenizer: Any = None) -> tuple[str, np.ndarray]:
     """(head name, targets [N, 2]) for `task`; ValueError for a target the task cannot take."""
     n = len(encodings)
+    if task != "causal_lm" and (isinstance(target, str) and target not in QA_MODES):
+        raise ValueError(f"A text target is a continuation, which only a causal LM explains; this model's task is "
+                         f"{task}. Received: target={target!r}")
     if task == "causal_lm":
         return "next_token", _next_token_targets(target, encodings, tokenizer)
     if task == "classification":
