@@ -103,7 +103,7 @@ def build_family_folder(family: str, folder: Path, seed: int = 0) -> Path:
     with torch.no_grad():  # larger weights than the default init, so attributions are not all near zero
         for p in model.parameters():
             if p.dim() > 1:
-                p.normal_(0.0, 0.3)
+                p.normal_(0.0, 0.15)
     model.save_pretrained(folder, safe_serialization=True)
     return folder
 

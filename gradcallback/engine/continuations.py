@@ -38,6 +38,8 @@ def is_continuation(target: Any) -> bool:
     if isinstance(target, str):
         return True
     if isinstance(target, (list, tuple, np.ndarray)):
+        if len(target) == 0:
+            return True  # an empty continuation: parse_continuations says so
         return any(isinstance(t, (str, list, tuple, np.ndarray, np.integer, int)) and not isinstance(t, bool)
                    for t in target) and not all(t is None for t in target)
     return False
