@@ -67,6 +67,9 @@ def header_lines(a: Attribution, label_names: Sequence[str] | None, true_label: 
     if a.task == "question_answering":
         lines = [f"Q: {a.text[0]}" if isinstance(a.text, tuple) else "",
                  f"Answer: {p.answer!r}  (tokens {p.span[0]}-{p.span[1]}, p={p.probability:.3f})"]
+    elif a.task == "causal_lm" and "target_text" in a.info:  # the prompt is drawn below, then its continuation
+        lines = [f"... {printable(a.info['target_text'])!r}   (log p={a.score:.3f}, mean per token "
+                 f"{a.info['mean_logprob']:.3f})   greedy: {printable(p.answer or '?')!r}"]
     elif a.task == "causal_lm":  # the prompt is drawn below; name the next token that is explained
         lines = [f"Next token: {printable(a.info.get('target_token', '?'))!r}   predicted: "
                  f"{printable(p.answer or '?')!r} p={p.probability:.3f}"]
@@ -74,7 +77,8 @@ def header_lines(a: Attribution, label_names: Sequence[str] | None, true_label: 
         lines = [f"Predicted: {name(p.label)}  p={p.probability:.3f}"
                  + (f"   True: {name(true_label)}" if true_label is not None else "")]
     target = a.target if a.task not in ("classification", "causal_lm") else \
-        name(a.target) if a.task == "classification" else repr(printable(a.info.get("target_token", "")))
+        name(a.target) if a.task == "classification" else \
+        repr(printable(a.info.get("target_text", a.info.get("target_token", ""))))
     lines.append(f"{a.method}  target={target}" + (
         f"  delta={a.convergence_delta:+.2e}" if a.convergence_delta is not None else ""))
     return [line for line in lines if line]
