@@ -129,3 +129,58 @@ def test_bad_continuations_are_clear_errors(hub_causal_lm):
     with pytest.warns(UserWarning, match=r"cut from the left .*\[\(1, \d+\)\]"):
         a = explain(lm, lm.preprocessor, [PROMPT, near], target=" Paris. The cat sat on the mat.")[1]
     assert len(a.token_ids) + len(a.info["target_ids"]) == 64
+
+
+@pytest.mark.backends
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the issue asks for JAX and torch; TF's fit "
+                    "compiles for minutes here")
+def test_lora_fine_tune_with_the_callback(tmp_path, hub_causal_lm, causal_lm_folder):
+    """A LoRA fit with the callback explaining each probe's expected continuation every step: tags written,
+    attributions move as the LoRA weights train, and the callback changes no trainable variable."""
+    import keras_hub
+
+    from gradcallback import AttributionCallback, ProbeSet
+    from gradcallback.io.runs import read_run
+
+    lm = keras_hub.models.CausalLM.from_preset(str(causal_lm_folder("gpt2")))
+    lm.preprocessor.sequence_length = 16
+    lm.backbone.enable_lora(2)
+    lm.compile(optimizer=keras.optimizers.Adam(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+               weighted_metrics=[])
+    probes = ProbeSet.from_prompts(["The capital of France is", "The cat sat on"], lm.preprocessor,
+                                   targets=[" Paris.", " the mat"])
+    callback = AttributionCallback(probes, tmp_path, methods=("gradient_x_input",), target="label",
+                                   every_n_steps=1, jit_compile=False)
+    before = [keras.ops.convert_to_numpy(v).copy() for v in lm.trainable_variables]
+    callback.log_now(0, model=lm)
+    after = [keras.ops.convert_to_numpy(v) for v in lm.trainable_variables]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after))  # explaining trains nothing
+    callback.close()
+    lm.fit(["The capital of France is Paris."] * 4, batch_size=2, epochs=2, callbacks=[callback], verbose=0)
+    run = read_run(callback.run_dir)
+    history = callback.history["gradient_x_input"]
+    assert len(history) >= 4 and "probes/accuracy" in run.scalars
+    first, last = history[0][1][0], history[-1][1][0]
+    assert first.info["target_tokens"] == last.info["target_tokens"]
+    assert not np.allclose(first.scores, last.scores, atol=1e-4)  # the LoRA weights moved the attributions
+    assert not np.allclose(first.info["token_scores"], last.info["token_scores"], atol=1e-4)
+    assert last.score > first.score  # trained towards " Paris."
+
+
+def test_explain_from_the_shell(tmp_path, causal_lm_folder, hub_causal_lm, capsys):
+    """`gradcallback explain --model DIR --target " Paris" PROMPT` on a Hugging Face and a keras-hub folder."""
+    import json
+
+    from gradcallback.cli.main import main
+
+    lm = hub_causal_lm("gpt2")
+    lm.save_to_preset(str(tmp_path / "preset"))
+    expected = explain(lm, lm.preprocessor, [PROMPT], method="gradient_x_input", target=" Paris")[0]
+    for folder in (causal_lm_folder("gpt2"), tmp_path / "preset"):
+        assert main(["explain", "--model", str(folder), "--method", "gradient_x_input", "--target", " Paris",
+                     PROMPT, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)[0]
+        assert out["task"] == "causal_lm" and out["info"]["target_tokens"] == expected.info["target_tokens"]
+        np.testing.assert_allclose(out["scores"], expected.scores, rtol=1e-5, atol=1e-6)
+    assert main(["explain", "--model", str(causal_lm_folder("gpt2")), "--target", " Paris", PROMPT]) == 0
+    assert "Paris" in capsys.readouterr().out

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from ..validate import positive_int
 
-TASKS = ("classification", "question_answering", "token_classification")
+TASKS = ("classification", "question_answering", "token_classification", "causal_lm")
 LOADERS = ("auto", "transformers", "keras-hub")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 SAVED_BY = "a folder written by save_pretrained (transformers) or save_to_preset (keras-hub)"
@@ -50,7 +50,8 @@ def add_parser(commands: Any) -> None:
     cmd.add_argument("--model", required=True, metavar="DIR", help="local checkpoint folder")
     cmd.add_argument("--task", help=f"one of {', '.join(TASKS)} (default: from the folder's config)")
     cmd.add_argument("--method", default="gradient_norm", help="attribution method (default gradient_norm)")
-    cmd.add_argument("--target", help="class index or name; QA: span, start, end or S,E; tokens: POSITION,CLASS")
+    cmd.add_argument("--target", help="class index or name; QA: span, start, end or S,E; tokens: POSITION,CLASS; "
+                                      "causal LM: the continuation's text, or 'generate' (default: the next token)")
     cmd.add_argument("--steps", type=int, help="integrated gradients' steps (default 32)")
     cmd.add_argument("--pairs", nargs=2, action="append", metavar=("QUESTION", "CONTEXT"),
                      help="a question-answering input; repeat for more")
@@ -100,7 +101,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
         raise CommandError(f"unknown --method {args.method!r}: use one of {', '.join(METHODS)}")
     loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
     options = {"steps": args.steps} if args.steps is not None else {}
-    target = parse_target(args.target, loaded.label_names)
+    target = args.target if task == "causal_lm" else parse_target(args.target, loaded.label_names)
     return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
                    **options), loaded
 
@@ -135,9 +136,11 @@ def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, st
         raise CommandError(f"{folder} holds a {held} without a task head: pass --task {' or '.join(TASKS)} "
                            "(the new head starts untrained)")
     task = task or found
+    if task == "causal_lm":  # keras-hub's own converters read a Hugging Face causal-LM folder too
+        return "keras-hub", task
     if loader == "keras-hub" and task != "classification":
-        raise CommandError(f"keras-hub loading here covers text classifiers only: use --loader transformers "
-                           f"for a {task} model")
+        raise CommandError(f"keras-hub loading here covers text classifiers and causal LMs only: use --loader "
+                           f"transformers for a {task} model")
     return loader, task
 
 
@@ -170,9 +173,13 @@ def load_transformers(folder: Path, task: str) -> Loaded:
 
 
 def load_keras_hub(folder: Path, task: str) -> Loaded:
-    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head)."""
+    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head), or a
+    causal LM from either kind of folder."""
     import keras_hub
 
+    if task == "causal_lm":
+        model = keras_hub.models.CausalLM.from_preset(str(folder))
+        return Loaded(model, model.preprocessor, task, None)
     if (folder / "task.json").exists():
         model = keras_hub.models.TextClassifier.from_preset(str(folder))
     else:
@@ -228,6 +235,8 @@ def as_json(a: Any, label_names: Sequence[str] | None, top: int = 5) -> dict[str
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):
+        return value.tolist()  # a causal LM's per-token matrix
     return value.item() if hasattr(value, "item") else str(value)  # numpy scalars; anything else as text
 
 
