@@ -19,21 +19,25 @@ def _rel_err(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.abs(ours - theirs).max() / np.abs(theirs).max())
 
 
-def _sequence_logprobs(lm, ids: np.ndarray, first: int) -> np.ndarray:
-    """log p(ids[t] | ids[:t]) for t >= first, straight from the model's logits (float64 log-softmax)."""
-    logits = keras.ops.convert_to_numpy(lm({"token_ids": ids[None], "padding_mask": np.ones((1, len(ids)), bool)}))
-    logits = logits[0].astype(np.float64)
-    logz = np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1)) + logits.max(-1)
-    return np.array([logits[t - 1, ids[t]] - logz[t - 1] for t in range(first, len(ids))])
+def _reference_logprobs(model, ids: np.ndarray, first: int) -> np.ndarray:
+    """log p(ids[t] | ids[:t]) for t >= first from the PyTorch original's logits (float64 log-softmax): a
+    reference outside keras-hub and outside gradcallback."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(torch.tensor(ids[None]).long()).logits[0].double()
+    logprobs = torch.log_softmax(logits, dim=-1).numpy()
+    return np.array([logprobs[t - 1, ids[t]] for t in range(first, len(ids))])
 
 
 @pytest.mark.backends
 @pytest.mark.parametrize("family", FAMILIES)
-def test_family_contract(family, hub_causal_lm):
+def test_family_contract(family, hub_causal_lm, causal_lm_folder):
     """Every family, every backend: the prompt's tokens as keras-hub lays them out, the continuation's summed
     log-probability as the score, one row per continuation token, rows summing to the scores."""
-    lm = hub_causal_lm(family)
+    lm, original = hub_causal_lm(family), torch_model(causal_lm_folder(family))
     attributions = explain(lm, lm.preprocessor, PROMPTS, method="gradient_x_input", target=CONTINUATIONS)
+    tolerance = 2e-2 if family == "mistral" else 1e-4  # keras-hub's Mistral port differs from PyTorch by 4e-3
     for prompt, a in zip(PROMPTS, attributions):
         packed = lm.preprocessor.generate_preprocess([prompt])
         ids = keras.ops.convert_to_numpy(packed["token_ids"])[0]
@@ -42,15 +46,14 @@ def test_family_contract(family, hub_causal_lm):
         start = lm.preprocessor.tokenizer.start_token_id
         assert a.special_mask.tolist() == [start is not None and i == 0 for i in range(n)]
         k = len(a.info["target_ids"])
-        logprobs = _sequence_logprobs(lm, np.concatenate([a.token_ids, a.info["target_ids"]]), n)
-        np.testing.assert_allclose(a.info["token_logprobs"], logprobs, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(a.score, logprobs.sum(), rtol=1e-4, atol=1e-4)
+        logprobs = _reference_logprobs(original, np.concatenate([a.token_ids, a.info["target_ids"]]), n)
+        np.testing.assert_allclose(a.info["token_logprobs"], logprobs, rtol=tolerance, atol=tolerance)
+        np.testing.assert_allclose(a.score, logprobs.sum(), rtol=tolerance, atol=tolerance)
         rows = a.info["token_scores"]
         assert rows.shape == (k, n) and a.scores.shape == (n,) and k >= 2
         np.testing.assert_allclose(rows.sum(axis=0), a.scores, atol=1e-5 * max(1.0, np.abs(a.scores).max()))
         assert np.abs(a.scores).max() > 0
-        assert a.info["target_tokens"] == lm.preprocessor.tokenizer.id_to_token(a.info["target_ids"][0]) or \
-            a.info["target_tokens"][0] == lm.preprocessor.tokenizer.id_to_token(a.info["target_ids"][0])
+        assert a.info["target_tokens"] == [lm.preprocessor.tokenizer.id_to_token(i) for i in a.info["target_ids"]]
 
 
 def _captum(family, folder, lm, layer_method):
@@ -184,3 +187,43 @@ def test_explain_from_the_shell(tmp_path, causal_lm_folder, hub_causal_lm, capsy
         np.testing.assert_allclose(out["scores"], expected.scores, rtol=1e-5, atol=1e-6)
     assert main(["explain", "--model", str(causal_lm_folder("gpt2")), "--target", " Paris", PROMPT]) == 0
     assert "Paris" in capsys.readouterr().out
+
+
+def test_monitors_read_prompts_and_skip_chat_markers(tmp_path, hub_causal_lm):
+    """Chat markers (keras-hub's special tokens, here Qwen 3's <|im_start|> / <|im_end|>) are special tokens,
+    outside the mass the monitors read; SpuriousGroups and discovery run over the prompt words of
+    continuation probes, and the payload judges 'correct' once, by the greedy continuation."""
+    from gradcallback import AttributionCallback, ProbeSet, ShortcutDiscovery, SpuriousGroups
+    from gradcallback.io.payload import build
+    from gradcallback.io.payload import probes as payload_probes
+    from gradcallback.io.runs import read_run
+
+    lm = hub_causal_lm("qwen3")
+    chat = ["<|im_start|>The capital of France is<|im_end|>", "<|im_start|>The capital of Germany is<|im_end|>"]
+    probe_set = ProbeSet.from_prompts(chat, lm.preprocessor, targets=[" Paris.", " Berlin."])
+    tokens = lm.preprocessor.tokenizer
+    for enc in probe_set.encodings:
+        marked = [tokens.id_to_token(i) for i, s in zip(enc.ids, enc.special_mask) if s]
+        assert marked == ["<|im_start|>", "<|im_end|>"]
+    callback = AttributionCallback(probe_set, tmp_path, methods=("gradient_x_input",), target="label",
+                                   jit_compile=False, monitors=[
+                                       SpuriousGroups({"place": ["France", "Germany"]}, threshold=0.99,
+                                                      method="gradient_x_input"),
+                                       ShortcutDiscovery(method="gradient_x_input", min_drop=0.0, replace="pad")])
+    callback.log_now(0, model=lm)
+    callback.close()
+    run = read_run(callback.run_dir)
+    assert any(tag.startswith("spurious/") for tag in run.scalars), sorted(run.scalars)
+    assert "discovery/candidates" in run.scalars  # discovery over the prompt words, by the continuation's p
+    a = callback.history["gradient_x_input"][0][1][0]
+    share = np.abs(a.scores[a.special_mask]).sum() / np.abs(a.scores).sum()
+    assert a.special_mask.sum() == 2 and 0 <= share < 1
+    assert run.scalars["probes/accuracy"][0] == np.mean([x.info["greedy_matches"] for x in
+                                                         callback.history["gradient_x_input"][0][1]])
+    attributions = callback.history["gradient_x_input"][0][1]
+    blob = build(0, "gradient_x_input", attributions, signed=True, labels=probe_set.labels)
+    columns = payload_probes(blob)
+    assert [c["correct"] for c in columns] == [x.info["greedy_matches"] for x in attributions]
+    assert [c["continuation"] for c in columns] == [" Paris.", " Berlin."]
+    assert columns[0]["mean_logprob"] == pytest.approx(attributions[0].info["mean_logprob"], abs=1e-4)
+    assert len(columns[0]["token_scores"]["rows"]) == len(attributions[0].info["target_ids"])

@@ -51,6 +51,7 @@ class Probe:
 
     prompt: Encoding
     continuation: np.ndarray  # int32 [K]
+    text: str | None = None  # the continuation as the user wrote it (None: given as ids, or generated)
 
     @property
     def sequence(self) -> Encoding:
@@ -100,7 +101,7 @@ def parse_continuations(tokenizer: Any, target: Any, n: int) -> list[np.ndarray]
 
 
 def fit_context(explainer: Any, texts: Sequence[str], encodings: Sequence[Encoding],
-                continuations: Sequence[np.ndarray]) -> list[Probe]:
+                continuations: Sequence[np.ndarray], given: Sequence[str | None] | None = None) -> list[Probe]:
     """Prompt + continuation within the model's context: a prompt is cut from the left (warning naming the
     probes); a continuation that leaves no room for one prompt token is a ValueError."""
     limit, probes, cut = explainer.max_length, [], []
@@ -113,7 +114,7 @@ def fit_context(explainer: Any, texts: Sequence[str], encodings: Sequence[Encodi
             shorter = explainer.tokenizer.encode(text, room, "causal_lm")
             cut.append((i, len(enc.ids) - len(shorter.ids)))
             enc = shorter
-        probes.append(Probe(enc, np.asarray(ids, np.int32)))
+        probes.append(Probe(enc, np.asarray(ids, np.int32), given[i] if given else None))
     if cut:
         warnings.warn(f"Prompts cut from the left to fit their continuation into max_length={limit} tokens "
                       f"(probe, tokens dropped): {cut}", stacklevel=4)
@@ -183,7 +184,7 @@ def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Seque
     explainer.adapter.sync()
     if continuations is None:
         continuations = generate(explainer, encodings, max_new_tokens)
-    probes = fit_context(explainer, texts, encodings, continuations)
+    probes = fit_context(explainer, texts, encodings, continuations, _given_texts(target, len(encodings)))
     needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
     results: list[Attribution | None] = [None] * len(probes)
     with explainer.adapter.attached(), reporting(progress, len(probes), label=method, per_item=1) as work:
@@ -209,6 +210,14 @@ def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Seque
     return results  # type: ignore[return-value]
 
 
+def _given_texts(target: Any, n: int) -> list[str | None]:
+    """Each prompt's continuation text as given (kept with its leading space for display), None where not text."""
+    if isinstance(target, str):
+        return [None if target == GENERATE else target] * n
+    items = list(target) if isinstance(target, (list, tuple)) and len(target) == n else [None] * n
+    return [t if isinstance(t, str) else None for t in items]
+
+
 def _baseline(explainer: Any, embeds: np.ndarray, batch: dict, chunk: Sequence[Probe], kind: Any) -> np.ndarray:
     """The engine's baseline with the continuation kept at its own embeddings: only the prompt moves along
     the path (Captum's LayerIntegratedGradients in LLMGradientAttribution feeds the continuation as it is)."""
@@ -232,7 +241,8 @@ def _attribution(explainer: Any, text: str, probe: Probe, out: Any, rows: np.nda
     target_tokens = tokenizer.convert_ids_to_tokens(probe.continuation)
     info = dict(out.info, **extra_info, **{key: v[seq_row].item() for key, v in out.per_probe.items()})
     info.update(explained="log-probability of the continuation", target_tokens=target_tokens,
-                target_ids=[int(i) for i in probe.continuation], target_text=tokenizer.tokens_to_string(target_tokens),
+                target_ids=[int(i) for i in probe.continuation],
+                target_text=probe.text or tokenizer.tokens_to_string(target_tokens),
                 token_scores=out.scores[token_rows, :length].astype(np.float32),
                 token_logprobs=[float(v) for v in logprobs], mean_logprob=float(logprobs.mean()),
                 greedy_tokens=tokenizer.convert_ids_to_tokens(greedy),
@@ -251,3 +261,26 @@ def _attribution(explainer: Any, text: str, probe: Probe, out: Any, rows: np.nda
 
 
 
+
+
+def continuation_probabilities(explainer: Any, encodings: Sequence[Encoding],
+                               continuations: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """p(continuation | prompt) = exp(sum_j log p(c_j | prompt, c_<j)) per probe, and whether greedy decoding
+    gives that continuation; forward passes only (the perturbation monitors' measure for a causal LM)."""
+    from .heads import HEADS
+
+    probes = [Probe(e, np.asarray(c, np.int32)) for e, c in zip(encodings, continuations)]
+    probability, greedy = np.zeros(len(probes)), np.zeros(len(probes), bool)
+    explainer.adapter.sync()
+    with explainer.adapter.attached():
+        fn = score_function(explainer.adapter, HEADS["continuation"], explainer.jit_compile)
+        for index in probe_chunks(probes, explainer.batch_size, explainer.adapter.vocab_size):
+            chunk = [probes[i] for i in index]
+            batch = pad([p.sequence for p in chunk], explainer._pad_id(), fn.static_shapes, explainer.max_length)
+            targets = np.stack([p.rows()[0] for p in chunk])
+            ev = fn.bind(Chunk.from_numpy(batch)).evaluate(explainer.adapter.word_embeddings(batch["ids"]), targets)
+            for b, (i, p) in enumerate(zip(index, chunk)):
+                first = len(p.prompt.ids)
+                chosen = ev.outputs["greedy"][b, first - 1: first - 1 + len(p.continuation)].astype(np.int64)
+                probability[i], greedy[i] = np.exp(float(ev.values[b])), bool((chosen == p.continuation).all())
+    return probability, greedy

@@ -21,7 +21,7 @@ from ..validate import choice, positive_int
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
-from .continuations import explain_continuations, is_continuation
+from .continuations import continuation_probabilities, explain_continuations, is_continuation
 from .options import BASELINES
 from .predictions import make_prediction, softmax
 from .registry import METHODS, method_options
@@ -147,6 +147,11 @@ class Explainer:
                 for row, i in enumerate(index):
                     out[i] = softmax(logits[row].astype(np.float64))
         return np.stack(out)
+
+    def continuation_probabilities(self, encodings: Sequence[Encoding],
+                                   continuations: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Causal LM, forward passes only: each prompt's p(continuation) and whether greedy decoding gives it."""
+        return continuation_probabilities(self, encodings, continuations)
 
     def class_probabilities(self, encodings: Sequence[Encoding], classes: Sequence[int]) -> np.ndarray:
         """Each probe's probability of the given class."""
