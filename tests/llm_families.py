@@ -62,10 +62,10 @@ def _sentencepiece_tokenizer(folder: Path, family: str) -> int:
     return processor.get_piece_size()
 
 
-def _config(family: str, vocab: int):
+def _config(family: str, vocab: int, size: dict | None = None):
     import transformers as tr
 
-    s = SIZE
+    s = {**SIZE, **(size or {})}
     common = dict(vocab_size=vocab, hidden_size=s["hidden"], num_hidden_layers=s["layers"],
                   num_attention_heads=s["heads"], num_key_value_heads=1, intermediate_size=s["intermediate"],
                   max_position_embeddings=s["positions"], tie_word_embeddings=True)
@@ -90,14 +90,15 @@ def _config(family: str, vocab: int):
                                                    **common)
 
 
-def build_family_folder(family: str, folder: Path, seed: int = 0) -> Path:
-    """Writes a tiny random `family` causal LM and its tokenizer into `folder` (Hugging Face layout)."""
+def build_family_folder(family: str, folder: Path, seed: int = 0, size: dict | None = None) -> Path:
+    """Writes a tiny random `family` causal LM and its tokenizer into `folder` (Hugging Face layout); `size`
+    overrides SIZE's entries (the benchmarks use a larger one)."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     vocab = _bpe_tokenizer(folder) if family in ("gpt2", "llama3", "qwen2", "qwen3") else \
         _sentencepiece_tokenizer(folder, family)
-    cls, config = _config(family, vocab)
+    cls, config = _config(family, vocab, size)
     torch.manual_seed(seed)
     model = cls(config)
     with torch.no_grad():  # larger weights than the default init, so attributions are not all near zero
