@@ -160,7 +160,8 @@ def test_lora_fine_tune_with_the_callback(tmp_path, hub_causal_lm, causal_lm_fol
     assert all(np.array_equal(b, a) for b, a in zip(before, after))  # explaining trains nothing
     callback.close()
     lm.fit(["The capital of France is Paris."] * 4, batch_size=2, epochs=2, callbacks=[callback], verbose=0)
-    run = read_run(callback.run_dir)
+    run = read_run(callback.run_dir, images=True)
+    assert "gradient_x_input/continuation/probe_001" in run.images  # the [continuation x prompt] matrix
     history = callback.history["gradient_x_input"]
     assert len(history) >= 4 and "probes/accuracy" in run.scalars
     first, last = history[0][1][0], history[-1][1][0]
