@@ -228,3 +228,26 @@ def test_monitors_read_prompts_and_skip_chat_markers(tmp_path, hub_causal_lm):
     assert [c["continuation"] for c in columns] == [" Paris.", " Berlin."]
     assert columns[0]["mean_logprob"] == pytest.approx(attributions[0].info["mean_logprob"], abs=1e-4)
     assert len(columns[0]["token_scores"]["rows"]) == len(attributions[0].info["target_ids"])
+
+
+def test_rows_are_chunked_to_bound_the_logits(monkeypatch, hub_causal_lm):
+    """With a small logits budget the same rows go through more, smaller backend calls, with the same result."""
+    from gradcallback.adapters import get_adapter
+    from gradcallback.engine import continuations
+
+    lm = hub_causal_lm("gpt2")
+    run = lambda method, **kw: explain(lm, lm.preprocessor, PROMPTS, method=method, target=CONTINUATIONS, **kw)  # noqa: E731
+    whole, whole_ig = run("gradient_x_input"), run("integrated_gradients", steps=8)
+    fn = get_adapter(lm).__dict__["_score_functions"][("continuation", False)]
+    calls = fn.calls
+    run("gradient_x_input")
+    assert fn.calls - calls == 1  # 7 rows (1 + 2 and 1 + 3), one call
+    longest = max(len(a.token_ids) + len(a.info["target_ids"]) for a in whole)
+    monkeypatch.setattr(continuations, "LOGITS_PER_CHUNK", longest * lm.backbone.vocabulary_size * 2)  # 2 rows
+    calls = fn.calls
+    parts = run("gradient_x_input")
+    assert fn.calls - calls == 4  # 3 rows and 4 rows (sequence + one per token), 2 at a time: 2 + 2 calls
+    parts_ig = run("integrated_gradients", steps=8)
+    for a, b in zip(whole + whole_ig, parts + parts_ig):
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a.info["token_scores"], b.info["token_scores"], rtol=1e-4, atol=1e-6)

@@ -24,10 +24,10 @@ import numpy as np
 from ..adapters.tokenizers import Encoding
 from ..attribution import Attribution, Prediction
 from .batching import pad
-from .methods import chunk_rows
+from .methods import MethodOutput, chunk_rows
 from .registry import METHODS, method_options
 from .reporting import reporting
-from .score import Chunk, length_bucket, score_function
+from .score import Chunk, Evaluation, length_bucket, score_function
 
 LOGITS_PER_CHUNK = 1 << 25  # rows x tokens x vocabulary floats per chunk (128 MiB of float32 logits)
 GENERATE = "generate"
@@ -121,13 +121,23 @@ def fit_context(explainer: Any, texts: Sequence[str], encodings: Sequence[Encodi
     return probes
 
 
+def _row_budget(length: int, vocab: int) -> int:
+    """Rows per backend call so [rows, length, vocab] logits stay under LOGITS_PER_CHUNK (and `chunk_rows`' own)."""
+    return max(1, min(chunk_rows("auto", length), LOGITS_PER_CHUNK // (max(length, 1) * max(vocab, 1))))
+
+
+def _accepted(method: str) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(METHODS[method].fn).parameters)
+
+
 def probe_chunks(probes: Sequence[Probe], batch_size: int, vocab: int) -> list[np.ndarray]:
     """Probe indices, longest first, so a chunk's rows x length x vocab logits stay under LOGITS_PER_CHUNK."""
     order = np.argsort([-len(p.sequence.ids) for p in probes], kind="stable")
     out, start = [], 0
     while start < len(order):
-        length = length_bucket(len(probes[order[start]].sequence.ids))
-        budget = max(1, min(chunk_rows("auto", length), LOGITS_PER_CHUNK // (length * max(vocab, 1))))
+        budget = _row_budget(length_bucket(len(probes[order[start]].sequence.ids)), vocab)
         end, rows = start, 0
         while end < len(order) and end - start < batch_size and (end == start or rows + len(
                 probes[order[end]].rows()) <= budget):
@@ -136,40 +146,6 @@ def probe_chunks(probes: Sequence[Probe], batch_size: int, vocab: int) -> list[n
         out.append(order[start:end])
         start = end
     return out
-
-
-def generate(explainer: Any, encodings: Sequence[Encoding], max_new_tokens: int) -> list[np.ndarray]:
-    """Each prompt's greedy continuation of up to `max_new_tokens` tokens (an end token ends it, included).
-
-    One batched forward pass per new token through the `next_token` head (no backward).
-    """
-    from .heads import HEADS
-
-    ends = {i for i in (explainer.tokenizer.special_id("end"), explainer.tokenizer.special_id("eos")) if i is not None}
-    sequences = [list(e.ids) for e in encodings]
-    grown: list[list[int]] = [[] for _ in encodings]
-    limit = explainer.max_length
-    with explainer.adapter.attached():
-        fn = score_function(explainer.adapter, HEADS["next_token"], explainer.jit_compile)
-        for _ in range(max_new_tokens):
-            live = [i for i, g in enumerate(grown) if not (g and g[-1] in ends)
-                    and (limit is None or len(sequences[i]) < limit)]
-            if not live:
-                break
-            batch = _pad_ids([sequences[i] for i in live], explainer, fn.static_shapes)
-            targets = np.asarray([(len(sequences[i]) - 1, -1) for i in live], np.int32)
-            embeds = explainer.adapter.word_embeddings(batch["ids"])
-            chosen = fn.bind(Chunk.from_numpy(batch)).evaluate(embeds, targets).targets[:, 1]
-            for i, token in zip(live, chosen):
-                sequences[i].append(int(token))
-                grown[i].append(int(token))
-    return [np.asarray(g, np.int32) for g in grown]
-
-
-def _pad_ids(sequences: Sequence[list[int]], explainer: Any, bucketed: bool) -> dict[str, np.ndarray]:
-    encodings = [Encoding(ids=np.asarray(s, np.int32), segment_ids=np.zeros(len(s), np.int32),
-                          special_mask=np.zeros(len(s), bool), context_mask=np.ones(len(s), bool)) for s in sequences]
-    return pad(encodings, explainer._pad_id(), bucketed, explainer.max_length)
 
 
 def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Sequence[Encoding], *, target: Any,
@@ -183,6 +159,8 @@ def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Seque
     continuations = parse_continuations(explainer.tokenizer, target, len(encodings))
     explainer.adapter.sync()
     if continuations is None:
+        from .generation import generate
+
         continuations = generate(explainer, encodings, max_new_tokens)
     probes = fit_context(explainer, texts, encodings, continuations, _given_texts(target, len(encodings)))
     needs = METHODS[options.get("base", "gradient_norm") if method == "smoothgrad" else method].needs
@@ -200,14 +178,38 @@ def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Seque
             if "baseline" in needs:
                 kind = options.get("baseline", "pad")
                 extra["baseline"] = _baseline(explainer, embeds, batch, chunk, kind)[row_probe]
-            out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds[row_probe], np.concatenate(targets),
-                                     rows=row_probe, **call_options, **extra)
+            budget = _row_budget(batch["ids"].shape[1], explainer.adapter.vocab_size)
+            call = dict(call_options)
+            if call.get("internal_batch_size", "auto") == "auto" and "internal_batch_size" in _accepted(method):
+                call["internal_batch_size"] = budget
+            out = _sliced(METHODS[method].fn, fn.bind(Chunk.from_numpy(batch)), embeds[row_probe],
+                          np.concatenate(targets), row_probe, budget, call, extra)
             info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
             for b, i in enumerate(index):
                 results[i] = _attribution(explainer, texts[i], probes[i], out, np.flatnonzero(row_probe == b),
                                           method, info)
             work.items_done(len(index))
     return results  # type: ignore[return-value]
+
+
+def _sliced(method_fn: Any, bound: Any, embeds: np.ndarray, targets: np.ndarray, rows: np.ndarray, budget: int,
+            options: dict, extra: dict) -> MethodOutput:
+    """The method over slices of at most `budget` rows (rows are independent: the same result as one call), so
+    no backend call holds more than LOGITS_PER_CHUNK logits, even for one probe with a long continuation."""
+    outs = []
+    for lo in range(0, len(rows), budget):
+        part = slice(lo, lo + budget)
+        sliced = {k: v[part] if k == "baseline" else v for k, v in extra.items()}
+        outs.append(method_fn(bound, embeds[part], targets[part], rows=rows[part], **options, **sliced))
+    if len(outs) == 1:
+        return outs[0]
+    cat = lambda xs: np.concatenate(list(xs))  # noqa: E731
+    ev = [o.evaluation for o in outs]
+    evaluation = Evaluation(cat(e.values for e in ev), cat(e.targets for e in ev), cat(e.predicted for e in ev),
+                            {k: cat(e.outputs[k] for e in ev) for k in ev[0].outputs})
+    delta = None if outs[0].delta is None else cat(o.delta for o in outs)
+    return MethodOutput(cat(o.scores for o in outs), evaluation, delta, outs[0].info,
+                        {k: cat(o.per_probe[k] for o in outs) for k in outs[0].per_probe})
 
 
 def _given_texts(target: Any, n: int) -> list[str | None]:
