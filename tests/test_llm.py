@@ -83,9 +83,9 @@ def test_against_captum_llm_gradient_attribution(family, causal_lm_folder, hub_c
     assert _rel_err(ours.scores, theirs.seq_attr.numpy()) <= 1e-4
     assert _rel_err(ours.info["token_scores"], theirs.token_attr.numpy()) <= 1e-4
     ig = explain(lm, lm.preprocessor, [PROMPT], method="integrated_gradients", target=" Paris.", baseline=0,
-                 steps=50)[0]
+                 steps=16)[0]  # Gauss-Legendre, as Captum's default; few points keep JAX's compiles few
     captum, prompt, _ = _captum(family, folder, lm, LayerIntegratedGradients)
-    theirs = captum.attribute(prompt, target=torch.tensor(ours.info["target_ids"]), n_steps=50)
+    theirs = captum.attribute(prompt, target=torch.tensor(ours.info["target_ids"]), n_steps=16)
     assert np.corrcoef(ig.scores, theirs.seq_attr.numpy())[0, 1] >= 0.999
     for row, their_row in zip(ig.info["token_scores"], theirs.token_attr.numpy()):
         assert np.corrcoef(row, their_row)[0, 1] >= 0.999
@@ -159,11 +159,11 @@ def test_lora_fine_tune_with_the_callback(tmp_path, hub_causal_lm, causal_lm_fol
     after = [keras.ops.convert_to_numpy(v) for v in lm.trainable_variables]
     assert all(np.array_equal(b, a) for b, a in zip(before, after))  # explaining trains nothing
     callback.close()
-    lm.fit(["The capital of France is Paris."] * 4, batch_size=2, epochs=2, callbacks=[callback], verbose=0)
+    lm.fit(["The capital of France is Paris."] * 6, batch_size=2, epochs=1, callbacks=[callback], verbose=0)
     run = read_run(callback.run_dir, images=True)
     assert "gradient_x_input/continuation/probe_001" in run.images  # the [continuation x prompt] matrix
     history = callback.history["gradient_x_input"]
-    assert len(history) >= 4 and "probes/accuracy" in run.scalars
+    assert len(history) >= 3 and "probes/accuracy" in run.scalars
     first, last = history[0][1][0], history[-1][1][0]
     assert first.info["target_tokens"] == last.info["target_tokens"]
     assert not np.allclose(first.scores, last.scores, atol=1e-4)  # the LoRA weights moved the attributions
