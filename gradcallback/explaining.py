@@ -31,7 +31,10 @@ def explain(model: Any, tokenizer: Any, inputs: Sequence[Any], *, task: str | No
         target: None explains the prediction. Classification: a class index, or one per
             input. QA: "span" (default), "start", "end", or (start, end) per input.
             Token classification: a position, or (position, class), or one per input.
-            Causal LM: the next token after the prompt, as a token string or id (or one per input).
+            Causal LM: a token id explains the next token's logit (None: the predicted one); a
+            continuation (text, a list of token ids, one of those per input, or "generate": the
+            greedy continuation of up to `max_new_tokens`, 16) explains its summed log-probability,
+            teacher forced, with one row per continuation token in `info["token_scores"]`.
         progress: None shows a progress bar on stderr when the work will take more than about
             2 s; True always; False never.
         **options: engine options (`batch_size`, `max_length`, `embedding_layer`, `jit_compile`,

@@ -64,10 +64,12 @@ class ProbeSet:
                    max_length=max_length)
 
     @classmethod
-    def from_prompts(cls, prompts: Sequence[str], tokenizer: Any, targets: Sequence[str] | None = None,
+    def from_prompts(cls, prompts: Sequence[str], tokenizer: Any, targets: Sequence[Any] | None = None,
                      max_length: int | None = None) -> "ProbeSet":
-        """Causal-LM probes: the next token after each prompt is explained. `targets`: the expected
-        next tokens (strings), used as labels (accuracy) and, with `target="label"`, as what is explained."""
+        """Causal-LM probes (`tokenizer`: a tokenizer or the keras-hub preprocessor). `targets`: each prompt's
+        expected continuation (text or token ids), used as labels (correct when the greedy continuation
+        equals it) and, with the callback's `target="label"`, as what is explained: the continuation's
+        summed log-probability, with one row per continuation token (`info["token_scores"]`)."""
         return cls(prompts, tokenizer, task="causal_lm", labels=targets, max_length=max_length)
 
     @classmethod

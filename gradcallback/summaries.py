@@ -4,6 +4,7 @@ Tags (under `<log_dir>/attributions/`):
   probes                                   text: the probe set (first step)
   <method>/heatmap/probe_NNN               image: token heatmap (or bar chart)
   <method>/evolution/probe_NNN             image: tokens x logged steps
+  <method>/continuation/probe_NNN          image: continuation tokens x prompt tokens (causal-LM continuations)
   <method>/top_tokens, <method>/token_table   text: per-probe top-k; probe-set token table
   <method>/special_token_share             scalar
   <method>/rank_stability                  scalar (from the second logged step)
@@ -199,6 +200,10 @@ class StepLogger:
             self.events.image(f"{method}/evolution/probe_{i:03d}",
                               render.evolution(history, signed=signed, max_tokens=self.max_tokens), step,
                               self.describe(method) + "; rows are logged steps")
+            if "token_scores" in a.info:
+                self.events.image(f"{method}/continuation/probe_{i:03d}",
+                                  render.token_matrix(a, signed=signed, max_tokens=self.max_tokens), step,
+                                  self.describe(method) + "; rows are the continuation's tokens")
 
     def _texts(self, method: str, attributions: Sequence[Attribution], step: int) -> None:
         about = self.describe(method)

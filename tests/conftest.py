@@ -66,6 +66,36 @@ def vocab_file(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def causal_lm_folder(tmp_path_factory):
+    """family -> a tiny random causal LM's Hugging Face folder (tests/llm_families.py), each built once per run."""
+    from llm_families import build_family_folder
+
+    built: dict[str, object] = {}
+
+    def folder(family: str):
+        if family not in built:
+            built[family] = build_family_folder(family, tmp_path_factory.mktemp(f"hf_{family}"))
+        return built[family]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
+def hub_causal_lm(causal_lm_folder):
+    """family -> keras-hub's `CausalLM.from_preset` of that folder, loaded once per run."""
+    loaded: dict[str, object] = {}
+
+    def model(family: str):
+        if family not in loaded:
+            import keras_hub
+
+            loaded[family] = keras_hub.models.CausalLM.from_preset(str(causal_lm_folder(family)))
+        return loaded[family]
+
+    return model
+
+
+@pytest.fixture(scope="session")
 def hf_tokenizer(vocab_file):
     from transformers import BertTokenizerFast
 

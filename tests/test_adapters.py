@@ -196,10 +196,14 @@ def test_causal_lm_explains_the_next_token(hf_tokenizer):
                                                "padding_mask": np.ones((1, len(a)), bool)}))[0, -1]
     assert a.prediction.label == int(np.argmax(logits))
     np.testing.assert_allclose(a.score, logits[a.prediction.label], rtol=1e-4)
-    given = Explainer(model, model.preprocessor).explain([PROMPT], target=" mat")[0]
-    assert given.info["target_token"] == "Ġmat" and given.target[1] != a.target[1]
-    with pytest.raises(ValueError, match="Received: target=' the mat'"):
-        Explainer(model, model.preprocessor).explain([PROMPT], target=" the mat")
+    mat = model.preprocessor.tokenizer.token_to_id("Ġmat")
+    given = Explainer(model, model.preprocessor).explain([PROMPT], target=mat)[0]  # a token id: that next token
+    assert given.info["target_token"] == "Ġmat" and given.target[1] == mat != a.target[1]
+    text = Explainer(model, model.preprocessor).explain([PROMPT], target=" mat")[0]  # text: a continuation
+    assert text.info["target_tokens"] == ["Ġmat"] and text.target == given.target
+    np.testing.assert_allclose(text.info["token_scores"][0], text.scores)  # one token: its row is the sequence
+    two = Explainer(model, model.preprocessor).explain([PROMPT], target=" the mat")[0]  # text of two tokens
+    assert two.info["target_tokens"] == ["Ġthe", "Ġmat"] and two.info["token_scores"].shape == (2, len(two))
 
 
 @pytest.mark.backends

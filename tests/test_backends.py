@@ -286,7 +286,7 @@ def test_callback_on_a_causal_lm(tmp_path):
     from gradcallback.views.images import header_lines
 
     a = callback.history["integrated_gradients"][0][1][1]
-    assert header_lines(a, None, None)[0].startswith("Next token: 'Ġfast'   predicted: ")
+    assert header_lines(a, None, None)[0].startswith("Continuation: ' fast'   (log p=")
 
 
 INVARIANT_TEXTS = ["the sky is green", "the cat sat on the mat and the dog ran fast", "a good movie"]

@@ -121,6 +121,6 @@ def task_from_class_name(name: str) -> str | None:
         return "token_classification"
     if "SequenceClassification" in name or "TextClassifier" in name:
         return "classification"
-    if "CausalLM" in name:
+    if "CausalLM" in name or name.endswith("LMHeadModel"):  # transformers' GPT2LMHeadModel
         return "causal_lm"
     return None

@@ -213,6 +213,20 @@ class KerasHubTokenizer:
         """The id of `token` in the vocabulary."""
         return int(self.tokenizer.token_to_id(token))
 
+    @property
+    def marker_ids(self) -> frozenset[int]:
+        """Ids of the special tokens keras-hub declares (start, end, chat markers such as <|im_start|> or
+        <start_of_turn>): `special_token_ids`, a byte-pair tokenizer's unsplittable tokens and a SentencePiece
+        model's control and user-defined pieces; never the unknown token. Read from the tokenizer, not a list."""
+        if not hasattr(self, "_markers"):
+            inner = self.tokenizer
+            ids = set(getattr(inner, "special_token_ids", None) or [])
+            ids |= {self.token_id(t) for t in getattr(inner, "unsplittable_tokens", None) or []}
+            ids |= _sentencepiece_markers(getattr(inner, "proto", None))
+            ids.discard(self.special_id("unk"))
+            self._markers = frozenset(int(i) for i in ids)
+        return self._markers
+
     def _piece_ids(self, text: str) -> list[int]:
         return [int(i) for i in np.asarray(self.tokenizer(text)).reshape(-1)]
 
@@ -228,11 +242,12 @@ class KerasHubTokenizer:
                 raise ValueError(f"The question alone is longer than max_length={max_length}.")
             parts[-1] = parts[-1][-room:] if task == "causal_lm" else parts[-1][:room]
         ids, segments, special = list(self.start), [0] * len(self.start), [True] * len(self.start)
+        markers = self.marker_ids if task == "causal_lm" else frozenset()  # chat markers inside a prompt
         for segment, piece_ids in enumerate(parts):
             closing = end if segment == len(parts) - 1 else self.sep
             ids += piece_ids + closing
             segments += [segment] * (len(piece_ids) + len(closing))
-            special += [False] * len(piece_ids) + [True] * len(closing)
+            special += [i in markers for i in piece_ids] + [True] * len(closing)
         special_arr = np.asarray(special, dtype=bool)
         return Encoding(
             ids=np.asarray(ids, dtype=np.int32),
@@ -262,6 +277,19 @@ def _layout(preprocessor: Any, tokenizer: Any) -> tuple[list[int], list[int], li
                          f"Received: tokenizer={type(tokenizer).__name__} without special tokens")
     start, end = [int(start)] if start is not None else [], [int(end)] if end is not None else []
     return start, end, end
+
+
+def _sentencepiece_markers(proto: Any) -> set[int]:
+    """Control and user-defined piece ids of a serialized SentencePiece model (none without one)."""
+    if not isinstance(proto, (bytes, bytearray)):
+        return set()
+    try:
+        from sentencepiece import sentencepiece_model_pb2
+    except ImportError:  # keras-hub's SentencePiece tokenizers run on tensorflow-text; the markers need this
+        return set()
+    model = sentencepiece_model_pb2.ModelProto.FromString(bytes(proto))
+    kinds = (model.SentencePiece.CONTROL, model.SentencePiece.USER_DEFINED)
+    return {i for i, piece in enumerate(model.pieces) if piece.type in kinds}
 
 
 def _token_id(tokenizer: Any, value: Any) -> int:

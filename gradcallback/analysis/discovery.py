@@ -67,19 +67,34 @@ def shortcut_candidates(explainer: Any, attributions: Sequence[Attribution], enc
     jobs = [(u, i, positions) for u in _ranked_units(mass, where, max_candidates) for i, positions in where[u].items()]
     if not jobs:
         return []
-    after = explainer.class_distributions([replaced(encodings[i], positions, replacement)
-                                           for _, i, positions in jobs])  # [jobs, C]
+    drops, flips = _drops(explainer, attributions, encodings, jobs, replacement)
     rows = defaultdict(list)  # unit -> (probe, drop, flipped, share)
-    for (unit, i, positions), dist in zip(jobs, after):
-        a = attributions[i]
-        drop = float(a.prediction.probabilities[a.target] - dist[a.target])
-        share = float(probe_shares[i][positions].sum())
-        rows[unit].append((i, drop, int(np.argmax(dist)) != a.prediction.label, share))
+    for (unit, i, positions), drop, flipped in zip(jobs, drops, flips):
+        rows[unit].append((i, float(drop), bool(flipped), float(probe_shares[i][positions].sum())))
     found = {u: _candidate(u, hits) for u, hits in rows.items()}
     found = {u: c for u, c in found.items() if " " not in u or
              c.mean_drop >= max(found[w].mean_drop for w in u.split(" ")) + PHRASE_GAIN}
     strong = [c for c in found.values() if _strong_share(rows[c.token], min_drop) >= min_fraction]
     return sorted(strong, key=lambda c: (-c.mean_drop, c.token))
+
+
+def _drops(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], jobs: list,
+           replacement: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per job (unit, probe, positions masked): the drop of the explained probability, and whether the prediction
+    flipped. Classification: the explained class; causal LM: the explained continuation (one token for a
+    next-token attribution), flipped when greedy decoding gains or loses it."""
+    masked = [replaced(encodings[i], positions, replacement) for _, i, positions in jobs]
+    owners = [i for _, i, _ in jobs]
+    if attributions[0].task == "causal_lm":
+        continuations = [a.info.get("target_ids", [a.target[1]]) for a in attributions]
+        before, greedy = explainer.continuation_probabilities(encodings, continuations)
+        after, greedy_after = explainer.continuation_probabilities(masked, [continuations[i] for i in owners])
+        return before[owners] - after, greedy[owners] != greedy_after
+    after = explainer.class_distributions(masked)  # [jobs, C]
+    explained = [attributions[i].target for i in owners]
+    before = np.array([attributions[i].prediction.probabilities[t] for i, t in zip(owners, explained)])
+    flipped = np.array([int(np.argmax(d)) != attributions[i].prediction.label for d, i in zip(after, owners)])
+    return before - after[np.arange(len(jobs)), explained], flipped
 
 
 def _candidate(unit: str, hits: list) -> Candidate:

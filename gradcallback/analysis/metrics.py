@@ -40,6 +40,8 @@ def correct(a: Attribution, label: Any) -> bool | None:
     """
     if label is None:
         return None
+    if a.task == "causal_lm" and "greedy_matches" in a.info:
+        return _continuation_correct(a, label)
     if a.task == "causal_lm" and isinstance(label, (int, np.integer)) and not isinstance(label, bool):
         return a.prediction.label is not None and int(a.prediction.label) == int(label)  # a target token id
     if a.task in ("question_answering", "causal_lm"):
@@ -47,6 +49,18 @@ def correct(a: Attribution, label: Any) -> bool | None:
     if a.task == "token_classification" and isinstance(label, (list, tuple, np.ndarray)):
         label = label[a.target[0]]  # per-token labels: the one at the explained position
     return a.prediction.label is not None and int(a.prediction.label) == int(label)
+
+
+def _continuation_correct(a: Attribution, label: Any) -> bool:
+    """A continuation is predicted right when the greedy continuation equals the expected one (one argmax per
+    continuation token, teacher forced: all match exactly when greedy decoding would produce it)."""
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        label = [int(label)]
+    if isinstance(label, (list, tuple, np.ndarray)):
+        explained = [int(i) for i in label] == list(a.info["target_ids"])
+    else:
+        explained = _norm(str(label)) == _norm(a.info.get("target_text"))
+    return bool(a.info["greedy_matches"]) if explained else _norm(a.prediction.answer) == _norm(str(label))
 
 
 def accuracy(attributions: Sequence[Attribution], labels: Sequence) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-TASKS = ("classification", "question_answering", "token_classification")
+TASKS = ("classification", "question_answering", "token_classification", "causal_lm")
 LOADERS = ("auto", "transformers", "keras-hub")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model")
 SAVED_BY = "a folder written by save_pretrained (transformers) or save_to_preset (keras-hub)"
@@ -80,9 +80,11 @@ def inspect_folder(folder: Path, task: str | None, loader: str) -> tuple[str, st
         raise CommandError(f"{folder} holds a {held} without a task head: pass --task {' or '.join(TASKS)} "
                            "(the new head starts untrained)")
     task = task or found
+    if task == "causal_lm":  # keras-hub's own converters read a Hugging Face causal-LM folder too
+        return "keras-hub", task
     if loader == "keras-hub" and task != "classification":
-        raise CommandError(f"keras-hub loading here covers text classifiers only: use --loader transformers "
-                           f"for a {task} model")
+        raise CommandError(f"keras-hub loading here covers text classifiers and causal LMs only: use --loader "
+                           f"transformers for a {task} model")
     return loader, task
 
 
@@ -128,8 +130,13 @@ def load_transformers(folder: Path, task: str) -> Loaded:
 
 
 def load_keras_hub(folder: Path, task: str) -> Loaded:
-    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head)."""
+    """A keras-hub text classifier from a preset folder (or a Hugging Face folder: a new 2-class head), or a
+    causal LM from either kind of folder."""
     import keras_hub
+
+    if task == "causal_lm":
+        model = keras_hub.models.CausalLM.from_preset(str(folder))
+        return Loaded(model, model.preprocessor, task, None)
 
     if (folder / "task.json").exists():
         model = keras_hub.models.TextClassifier.from_preset(str(folder))

@@ -44,7 +44,8 @@ def add_parser(commands: Any) -> None:
     cmd.add_argument("--model", required=True, metavar="DIR", help="local checkpoint folder")
     cmd.add_argument("--task", help=f"one of {', '.join(TASKS)} (default: from the folder's config)")
     cmd.add_argument("--method", default="gradient_norm", help="attribution method (default gradient_norm)")
-    cmd.add_argument("--target", help="class index or name; QA: span, start, end or S,E; tokens: POSITION,CLASS")
+    cmd.add_argument("--target", help="class index or name; QA: span, start, end or S,E; tokens: POSITION,CLASS; "
+                                      "causal LM: the continuation's text, or 'generate' (default: the next token)")
     cmd.add_argument("--steps", type=int, help="integrated gradients' steps (default 32)")
     cmd.add_argument("--pairs", nargs=2, action="append", metavar=("QUESTION", "CONTEXT"),
                      help="a question-answering input; repeat for more")
@@ -99,7 +100,7 @@ def _explain(args: argparse.Namespace) -> tuple[list, Loaded]:
         loaded = load_keras_hub(folder, task) if loader == "keras-hub" else load_transformers(folder, task)
     loaded.new_head_seed = args.seed if new_head else None
     options = {"steps": args.steps} if args.steps is not None else {}
-    target = parse_target(args.target, loaded.label_names)
+    target = args.target if task == "causal_lm" else parse_target(args.target, loaded.label_names)
     return explain(loaded.model, loaded.tokenizer, inputs, task=task, method=args.method, target=target,
                    eager=True, **options), loaded
 
@@ -172,6 +173,8 @@ def as_json(a: Any, label_names: Sequence[str] | None, top: int = 5) -> dict[str
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0):
+        return value.tolist()  # a causal LM's per-token matrix
     return value.item() if hasattr(value, "item") else str(value)  # numpy scalars; anything else as text
 
 

@@ -21,6 +21,7 @@ from ..validate import choice, positive_int
 from . import methods
 from .backends import check_backend
 from .batching import chunks, pad
+from .continuations import continuation_probabilities, explain_continuations, is_continuation
 from .options import BASELINES
 from .predictions import make_prediction, softmax
 from .registry import METHODS, method_options
@@ -106,6 +107,8 @@ class Explainer:
             warnings.warn("Explicit QA targets are positions in the first window: contexts cut at "
                           f"max_length={self.max_length} (probe, tokens dropped): "
                           f"{[(i, e.dropped) for i, e in enumerate(encodings) if e.dropped]}", stacklevel=2)
+        if task == "causal_lm" and is_continuation(target):
+            return explain_continuations(self, texts, encodings, target=target, method=method, **options)
         progress = options.pop("progress", None)  # after the windows branch, which passes it on
         call_options = method_options(method, options)
         head, targets = parse_targets(task, target, encodings, self.tokenizer)
@@ -148,6 +151,11 @@ class Explainer:
                 for row, i in enumerate(index):
                     out[i] = softmax(logits[row].astype(np.float64))
         return np.stack(out)[back]
+
+    def continuation_probabilities(self, encodings: Sequence[Encoding],
+                                   continuations: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Causal LM, forward passes only: each prompt's p(continuation) and whether greedy decoding gives it."""
+        return continuation_probabilities(self, encodings, continuations)
 
     def class_probabilities(self, encodings: Sequence[Encoding], classes: Sequence[int]) -> np.ndarray:
         """Each probe's probability of the given class."""

@@ -12,6 +12,8 @@ Targets are always int32 [N, 2]:
   question answering    (start, end)     -- seed 003 explains start + end logits
   token classification  (position, class)
   causal LM             (position, token)   -- the next token after the prompt's last position
+  continuation          (first, count)      -- the summed log-probability of the tokens at positions
+                                               first .. first + count - 1 of the input (teacher forcing)
 """
 
 from __future__ import annotations
@@ -62,6 +64,44 @@ def end_logit(outputs: Outputs, targets: Any) -> Any:
 def position_logit(outputs: Outputs, targets: Any) -> Any:
     """logits[n, position_n, class_n]: token classification, or a causal LM's next token."""
     return _pick(_at_position(outputs["logits"], targets[:, 0]), targets[:, 1])
+
+
+def next_token_logprobs(logits: Any, ids: Any) -> Any:
+    """Log p(ids[n, q + 1] | ids[n, :q + 1]) at every position q, [N, T] (the last position's is junk).
+
+    log_softmax(z)[i] = z_i - logsumexp(z): only [N, T] comes out of the [N, T, V] logits of the chunk.
+    """
+    following = ops.concatenate([ids[:, 1:], ids[:, :1]], axis=1)  # [N, T]: the token each position predicts
+    picked = ops.take_along_axis(logits, ops.expand_dims(_int(following), -1), axis=-1)[..., 0]
+    return picked - ops.logsumexp(logits, axis=-1)
+
+
+def _window(targets: Any, length: Any) -> Any:
+    """[N, T] float weights: 1 at the positions q whose logits predict the scored tokens (first - 1 ..)."""
+    q = ops.expand_dims(ops.arange(length), 0)
+    start = ops.expand_dims(targets[:, 0] - 1, 1)
+    return ops.cast(ops.logical_and(q >= start, q < start + ops.expand_dims(targets[:, 1], 1)), "float32")
+
+
+def continuation_logprob(outputs: Outputs, targets: Any) -> Any:
+    """sum_{t=first}^{first+count-1} log p(x_t | x_<t): a continuation's log-probability, teacher forced.
+
+    A row with count 1 is one continuation token's log-probability (Captum's LLMGradientAttribution target).
+    """
+    logprobs = next_token_logprobs(outputs["logits"], outputs["ids"])
+    return ops.sum(logprobs * _window(targets, ops.shape(logprobs)[1]), axis=1)
+
+
+def resolve_given(outputs: Outputs, targets: Any, context: Any) -> Any:
+    """Continuation targets are always given: returned as they are."""
+    return targets
+
+
+def keep_continuation(outputs: Outputs, targets: Any) -> Outputs:
+    """Per position: the next token's log-probability and the greedy choice, [N, T] each (no vocabulary axis)."""
+    logits = outputs["logits"]
+    return {"logprobs": next_token_logprobs(logits, outputs["ids"]),
+            "greedy": ops.cast(ops.argmax(logits, axis=-1), "float32")}
 
 
 def _int(x: Any) -> Any:
@@ -120,6 +160,7 @@ class Head:
     resolve: Callable[[Outputs, Any, Any], Any]
     predicts: tuple[bool, bool] = (True, True)  # target columns the model's prediction fills
     keep: Callable[[Outputs, Any], Outputs] = keep_all
+    needs_ids: bool = False  # score and keep read the input ids (outputs["ids"])
 
     def prediction_query(self, targets: Any) -> Any:
         """`targets` with the columns the model predicts reset to -1 (a token position stays)."""
@@ -133,6 +174,8 @@ HEADS = {
     "end": Head("end", "question_answering", end_logit, resolve_span),
     "token": Head("token", "token_classification", position_logit, resolve_position, (False, True), keep_position),
     "next_token": Head("next_token", "causal_lm", position_logit, resolve_position, (False, True), keep_position),
+    "continuation": Head("continuation", "causal_lm", continuation_logprob, resolve_given, (False, False),
+                         keep_continuation, needs_ids=True),
 }
 
 
@@ -141,6 +184,8 @@ def run_head(adapter: Any, head: Head, embeds: Any, targets: Any, ids: Any, mask
     """One forward pass from embeddings: (explained values [N], resolved targets [N, 2],
     the model's own prediction [N, 2], the outputs kept for the prediction)."""
     outputs = adapter.forward(embeds, ids, mask, segment_ids, state)
+    if head.needs_ids:
+        outputs = dict(outputs, ids=ids)
     resolved = head.resolve(outputs, targets, context)
     predicted = head.resolve(outputs, head.prediction_query(targets), context)
     return head.score(outputs, resolved), resolved, predicted, head.keep(outputs, resolved)

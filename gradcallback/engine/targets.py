@@ -6,12 +6,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .continuations import is_continuation, parse_continuations
+
 QA_MODES = ("span", "start", "end")
 
 
 def parse_targets(task: str, target: Any, encodings: Sequence[Any], tokenizer: Any = None) -> tuple[str, np.ndarray]:
     """(head name, targets [N, 2]) for `task`; ValueError for a target the task cannot take."""
     n = len(encodings)
+    if task != "causal_lm" and (isinstance(target, str) and target not in QA_MODES):
+        raise ValueError(f"A text target is a continuation, which only a causal LM explains; this model's task is "
+                         f"{task}. Received: target={target!r}")
+    if task == "causal_lm" and is_continuation(target):  # explained by engine/continuations.py
+        parse_continuations(tokenizer, target, n)  # ValueError now for a bad one
+        return "continuation", np.zeros((n, 2), np.int32)
     if task == "causal_lm":
         return "next_token", _next_token_targets(target, encodings, tokenizer)
     if task == "classification":

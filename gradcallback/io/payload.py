@@ -207,12 +207,28 @@ def _probe_columns(attributions: Sequence[Attribution], labels: Sequence | None)
         columns["span"] = [None if a.prediction.span is None else [int(x) for x in a.prediction.span]
                            for a in attributions]
         columns["answer"] = [a.prediction.answer for a in attributions]
+    if any("target_ids" in a.info for a in attributions):  # causal-LM continuations
+        columns["continuation"] = [a.info.get("target_text") for a in attributions]
+        columns["answer"] = [a.prediction.answer for a in attributions]
+        columns["mean_logprob"] = [_jsonable(round(float(a.info.get("mean_logprob", np.nan)), 4))
+                                   for a in attributions]
+        columns["token_scores"] = [_token_rows(a) for a in attributions]
     if any(a.convergence_delta is not None for a in attributions):
         columns["delta"] = [None if a.convergence_delta is None else float(a.convergence_delta)
                             for a in attributions]
     columns["prob"] = [p if np.isfinite(p) else None for p in columns["prob"]]  # JSON has no NaN
     columns["pred"] = [None if p is None else int(p) for p in columns["pred"]]
     return columns
+
+
+def _token_rows(a: Attribution) -> dict[str, Any] | None:
+    """The [continuation tokens x prompt tokens] matrix, scaled by its largest |value|, 3 decimals."""
+    rows = a.info.get("token_scores")
+    if rows is None:
+        return None
+    rows = np.nan_to_num(np.asarray(rows, np.float64))
+    scale = float(np.abs(rows).max()) or 1.0
+    return {"tokens": list(a.info["target_tokens"]), "scale": scale, "rows": np.round(rows / scale, 3).tolist()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -93,7 +93,8 @@ class ShortcutDiscovery(Monitor):
     rows of kind "shortcut_candidates" in records.jsonl.
     """
 
-    tasks = ("classification",)
+    tasks = ("classification", "causal_lm")  # causal LM: the explained continuation's probability; the
+    # delete-vs-mask check needs class probabilities and is skipped there
 
     def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
                  min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True,
@@ -125,7 +126,7 @@ class ShortcutDiscovery(Monitor):
         if ctx.records is not None:
             ctx.records.write({"step": step, "kind": "shortcut_candidates", "method": self.method,
                                "candidates": [asdict(c) for c in self.found]})
-        return self._length(step, attributions) if self.length_check else []
+        return self._length(step, attributions) if self.length_check and attributions[0].task != "causal_lm" else []
 
     def _length(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         ctx = self.context

@@ -67,6 +67,9 @@ def header_lines(a: Attribution, label_names: Sequence[str] | None, true_label: 
     if a.task == "question_answering":
         lines = [f"Q: {a.text[0]}" if isinstance(a.text, tuple) else "",
                  f"Answer: {p.answer!r}  (tokens {p.span[0]}-{p.span[1]}, p={p.probability:.3f})"]
+    elif a.task == "causal_lm" and "target_text" in a.info:  # the prompt is drawn below, then its continuation
+        lines = [f"Continuation: {printable(a.info['target_text'])!r}   (log p={a.score:.3f}, mean per token "
+                 f"{a.info['mean_logprob']:.3f})   greedy: {printable(p.answer or '?')!r}"]
     elif a.task == "causal_lm":  # the prompt is drawn below; name the next token that is explained
         lines = [f"Next token: {printable(a.info.get('target_token', '?'))!r}   predicted: "
                  f"{printable(p.answer or '?')!r} p={p.probability:.3f}"]
@@ -74,7 +77,8 @@ def header_lines(a: Attribution, label_names: Sequence[str] | None, true_label: 
         lines = [f"Predicted: {name(p.label)}  p={p.probability:.3f}"
                  + (f"   True: {name(true_label)}" if true_label is not None else "")]
     target = a.target if a.task not in ("classification", "causal_lm") else \
-        name(a.target) if a.task == "classification" else repr(printable(a.info.get("target_token", "")))
+        name(a.target) if a.task == "classification" else \
+        repr(printable(a.info.get("target_text", a.info.get("target_token", ""))))
     lines.append(f"{a.method}  target={target}" + (
         f"  delta={a.convergence_delta:+.2e}" if a.convergence_delta is not None else ""))
     return [line for line in lines if line]
@@ -98,6 +102,8 @@ def heatmap(a: Attribution, *, signed: bool, scale: float | None = None, width: 
     boxes = token_boxes(a, font, width, shown, line_h)
     y = boxes[-1][2] if boxes else 0
     notes = [f"... {len(a.tokens) - shown} more tokens not shown"] if shown < len(a.tokens) else []
+    if "target_text" in a.info:  # a causal LM's explained continuation, after the prompt
+        notes.append(f"-> {printable(a.info['target_text'])!r}")
     head = header_lines(a, label_names, true_label)
     top = MARGIN + len(head) * line_h
     legend_y = top + y + line_h + LINE_GAP + len(notes) * line_h
@@ -208,6 +214,26 @@ def evolution(history: Sequence[tuple[int, Attribution]], *, signed: bool, max_t
     draw, font = ImageDraw.Draw(canvas), font_for(tokens, font_size)
     for r, (step, _) in enumerate(history):
         draw.text((MARGIN, top + r * cell_h + 2), f"{step:>5}", fill=GREY, font=font)
+    return np.asarray(canvas)
+
+
+def token_matrix(a: Attribution, *, signed: bool, max_tokens: int = 128, font_size: int = 13) -> np.ndarray:
+    """A causal LM's per-token matrix: prompt tokens on x, continuation tokens on y (row j: the attribution
+    of log p(c_j | prompt, c_<j), `info["token_scores"]`), one colour scale for the whole matrix."""
+    tokens = tuple(printable(t) for t in a.tokens[:max_tokens])
+    header = _token_header(tokens, font_size)
+    matrix = np.asarray(a.info["token_scores"], np.float64)[:, : len(tokens)]  # [K, T]
+    cell_w, cell_h, left = _cell_width(len(tokens)), 18, MARGIN + 60
+    cells = np.repeat(np.repeat(colours(_scaled(matrix, None), signed), cell_h, axis=0), cell_w, axis=1)
+    cells[:, cell_w - 1:: cell_w] = 255
+    top = header.shape[0]
+    image = np.full((top + cells.shape[0] + MARGIN, min(MAX_WIDTH, left + cells.shape[1] + MARGIN), 3), 255, np.uint8)
+    image[:top, : header.shape[1]] = header[:, : image.shape[1]]
+    image[top: top + cells.shape[0], left: left + cells.shape[1]] = cells[:, : image.shape[1] - left]
+    canvas = Image.fromarray(image)
+    draw, font = ImageDraw.Draw(canvas), font_for(tokens, font_size)
+    for j, token in enumerate(a.info["target_tokens"]):
+        draw.text((MARGIN, top + j * cell_h + 2), printable(token)[:8], fill=BLACK, font=font)
     return np.asarray(canvas)
 
 

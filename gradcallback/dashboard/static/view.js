@@ -40,6 +40,7 @@ export function layout(root) {
     count: el("div", {class: "gc-count", "data-gc": "count"}), list: el("div", {class: "gc-list", "data-gc": "list"}),
     header: el("div", {class: "gc-header", "data-gc": "header"}), panes: el("div", {class: "gc-panes"}),
     legend: el("div", {class: "gc-legend", "data-gc": "legend"}),
+    matrix: el("div", {class: "gc-matrix", "data-gc": "matrix", hidden: true}),
     table: el("div", {"data-gc": "token-table"}), tableBox: el("details", {class: "gc-table"}),
     tooltip: el("div", {class: "gc-tooltip", hidden: true, "data-gc": "tooltip"}),
     status: el("div", {class: "gc-status", "data-gc": "status"}),
@@ -55,7 +56,7 @@ export function layout(root) {
   side.append(filters, r.count, r.list);
   r.tableBox.append(el("summary", {}, "Probe-set token table (this step)"), r.table);
   const main = el("div", {class: "gc-main"});
-  main.append(r.header, r.legend, r.panes, r.tableBox);
+  main.append(r.header, r.legend, r.panes, r.matrix, r.tableBox);
   const body = el("div", {class: "gc-body"});
   body.append(side, main);
   root.replaceChildren(bar, r.status, r.alerts, body, r.tooltip);
@@ -94,6 +95,27 @@ export function paint(spans, values, scale, signed) {
     node.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
     node.style.color = ink(rgb);
   });
+}
+
+// A causal LM's per-token matrix: one row per continuation token, one column per prompt token (its
+// attribution of that token's log-probability), scaled by the matrix's largest |value|; `m` null hides it.
+export function matrix(box, m, promptTokens, signed) {
+  box.hidden = !m;
+  if (!m) { box.replaceChildren(); return; }
+  const head = el("tr", {}, "");
+  head.append(el("th", {}, "continuation \\ prompt"), ...promptTokens.map((t) => el("th", {}, printable(t))));
+  const rows = m.rows.map((row, j) => {
+    const tr = el("tr", {"data-gc": "matrix-row"});
+    tr.append(el("th", {}, printable(m.tokens[j])), ...row.map((v) => {
+      const rgb = colour(v, signed), cell = el("td", {title: fmt(v * m.scale)}, "");
+      cell.style.backgroundColor = `rgb(${rgb[0]}, ${rgb[1]}, ${rgb[2]})`;
+      return cell;
+    }));
+    return tr;
+  });
+  const grid = el("table", {}, "");
+  grid.append(head, ...rows);
+  box.replaceChildren(el("div", {class: "gc-pane-title"}, `per continuation token (scaled to ${fmt(m.scale)})`), grid);
 }
 
 export function legend(box, signed, scale, what) {

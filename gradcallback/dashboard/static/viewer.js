@@ -5,7 +5,7 @@
 import {decodePayload, LRUCache} from "./decode.js";
 import {units, searchIndex, misclassified, tokenTable, alertText, openingMethod, stepIndex, paneSteps, paneScores,
         mostInteresting, probeOrder} from "./model.js";
-import {el, options, layout, listRow, pane, paint, legend, fmt, tooltip, table} from "./view.js";
+import {el, options, layout, listRow, pane, paint, legend, matrix, fmt, tooltip, table} from "./view.js";
 
 const CACHED = 32; // decoded steps kept (about 300 KB each at 1,000 probes)
 let active = null; // the viewer arrow keys move: the last one used (a report page holds one per run)
@@ -261,7 +261,11 @@ class Viewer {
     const P = this.shown.P, i = this.shown.probe, pr = P.probes, names = P.labelNames;
     const name = (c) => (c === null || c === undefined ? "?" : names && names[c] !== undefined ? names[c] : String(c));
     const parts = [`probe #${i}`];
-    if (P.task === "question_answering") {
+    if (pr.continuation) { // a causal LM's explained continuation, after the prompt shown below
+      parts.push(`continuation: "${pr.continuation[i] ?? ""}"`, `greedy: "${pr.answer[i] ?? ""}"`,
+                 `mean log p ${fmt(pr.mean_logprob[i])}`, `p=${fmt(pr.prob[i])}`);
+      if (pr.label[i] !== null) parts.push(`expected: "${pr.label[i]}"`);
+    } else if (P.task === "question_answering") {
       parts.push(`answer: "${pr.answer[i] ?? ""}"`, `tokens ${pr.span[i]?.join("–")}`, `p=${fmt(pr.prob[i])}`);
       if (pr.label[i] !== null) parts.push(`expected: "${pr.label[i]}"`);
     } else {
@@ -272,6 +276,9 @@ class Viewer {
     if (pr.delta && pr.delta[i] !== null) parts.push(`IG delta ${fmt(pr.delta[i])}`);
     if (misclassified(P, i)) parts.push("✗ misclassified");
     this.r.header.textContent = parts.join("  ·  ");
+    const lead = this.panes && this.panes[0];
+    matrix(this.r.matrix, pr.token_scores ? pr.token_scores[i] : null, units(P, i, false).map((u) => u.text),
+           lead ? lead.signed : true);
   }
 
   hover(event) {
