@@ -27,6 +27,7 @@ from .batching import pad
 from .methods import chunk_rows
 from .registry import METHODS, method_options
 from .reporting import reporting
+from .row_chunks import RowSlices
 from .score import Chunk, length_bucket, score_function
 
 LOGITS_PER_CHUNK = 1 << 25  # rows x tokens x vocabulary floats per chunk (128 MiB of float32 logits)
@@ -200,7 +201,8 @@ def explain_continuations(explainer: Any, texts: Sequence[str], encodings: Seque
             if "baseline" in needs:
                 kind = options.get("baseline", "pad")
                 extra["baseline"] = _baseline(explainer, embeds, batch, chunk, kind)[row_probe]
-            out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds[row_probe], np.concatenate(targets),
+            bound = RowSlices(fn.bind(Chunk.from_numpy(batch)))  # 1 + K rows of one long sequence: sliced
+            out = METHODS[method].fn(bound, embeds[row_probe], np.concatenate(targets),
                                      rows=row_probe, **call_options, **extra)
             info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
             for b, i in enumerate(index):
