@@ -25,7 +25,7 @@ from .monitors.base import RunContext, token_groups
 from .monitors.schedule import StepBudget, StepPasses, monitor_costs
 from .probes import ProbeSet
 from .summaries import Display, StepLogger
-from .training import StepClock, is_chief
+from .training import StepClock, drop_scratch, is_chief, writes_here
 from .validate import choice, positive_int
 from .views.console import Console
 
@@ -124,6 +124,7 @@ class AttributionCallback:
         self._last_history: dict = {}
         self._started = False
         self.is_chief = True
+        self._scratch: Path | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -221,6 +222,7 @@ class AttributionCallback:
 
     def _open_writers(self) -> None:
         base = self.log_dir / "attributions" / self.name if self.name else self.log_dir / "attributions"
+        base, self._scratch = writes_here(base)  # JAX processes other than 0 explain too, and write nothing kept
         received = f"log_dir={str(self.log_dir)!r}, name={self.name!r}"
         self._run_dir = claim_run_dir(base, self._run_dir, id(self), received)
         self._logger = StepLogger(EventWriter(self._run_dir), JsonlWriter(self._run_dir / "records.jsonl"),
@@ -311,6 +313,9 @@ class AttributionCallback:
             self._logger.records.close()
             self._last_history = self._logger.history.as_dict()
             release_run_dir(self._run_dir)
+            if self._scratch is not None:
+                drop_scratch(self._scratch)
+                self._run_dir = self._scratch = None
             self._logger = None
             self._explainer = self._context = None
 

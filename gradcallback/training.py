@@ -10,10 +10,20 @@ do nothing about multiple workers, and tf-keras sends non-chief workers' writes 
 We decide ourselves: under MultiWorkerMirroredStrategy only the chief explains and writes; every other
 worker skips the callback entirely (no files, no extra compute). The attribution pass reads mirrored
 weights locally, so no collective is left waiting on the other workers.
+
+A multi-process JAX job (`keras.distribution.initialize`: one process per host of a GPU or TPU pod) is
+different: the weights are global arrays spread over every process's devices, and a compiled program over
+them runs only when every process runs it. So every process explains (the same probes, the same program)
+and process 0 (`jax.process_index()`) alone writes; the others write into a temporary folder that is
+removed when the run closes.
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -80,3 +90,25 @@ def is_chief(model: Any) -> bool:
     if "chief" in resolver.cluster_spec().as_dict():
         return resolver.task_type == "chief"
     return resolver.task_type == "worker" and int(resolver.task_id or 0) == 0
+
+
+def first_jax_process() -> bool:
+    """False only on Keras' JAX backend in a multi-process job, on a process other than `jax.process_index()` 0."""
+    import keras
+
+    jax = sys.modules.get("jax")  # imported by Keras' JAX backend; never imported here for the others
+    return keras.backend.backend() != "jax" or jax is None or jax.process_index() == 0
+
+
+def writes_here(base: Path) -> tuple[Path, Path | None]:
+    """(the folder this process writes `base` into, the scratch folder to remove at close or None):
+    `base` on process 0, a temporary folder on the other processes of a multi-process JAX job."""
+    if first_jax_process():
+        return base, None
+    scratch = Path(tempfile.mkdtemp(prefix="gradcallback-process-"))
+    return scratch / base.name, scratch
+
+
+def drop_scratch(scratch: Path) -> None:
+    """Removes a scratch folder of `writes_here` with everything written into it."""
+    shutil.rmtree(scratch, ignore_errors=True)
