@@ -238,7 +238,7 @@ def test_rows_are_chunked_to_bound_the_logits(monkeypatch, hub_causal_lm):
     lm = hub_causal_lm("gpt2")
     run = lambda method, **kw: explain(lm, lm.preprocessor, PROMPTS, method=method, target=CONTINUATIONS, **kw)  # noqa: E731
     whole, whole_ig = run("gradient_x_input"), run("integrated_gradients", steps=8)
-    fn = get_adapter(lm).__dict__["_score_functions"][("continuation", False)]
+    fn = get_adapter(lm).__dict__["_score_functions"][("continuation", False, False)]
     calls = fn.calls
     run("gradient_x_input")
     assert fn.calls - calls == 1  # 7 rows (1 + 2 and 1 + 3), one call
