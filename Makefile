@@ -60,11 +60,12 @@ test-js: nodejs
 test-tensorflow: $(STAMP) chromium
 	$(QUIET) $(PY) -m pytest -q -n 2 --dist loadfile tests
 
+# Two workers as well: the seven causal-LM families, the priors' fits and the adapter contract each keep a core busy.
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(QUIET) $(PY) -m pytest -q -m backends tests
+	KERAS_BACKEND=jax $(QUIET) $(PY) -m pytest -q -n 2 --dist loadfile -m backends tests
 
 test-torch: $(STAMP)
-	KERAS_BACKEND=torch $(QUIET) $(PY) -m pytest -q -m backends tests
+	KERAS_BACKEND=torch $(QUIET) $(PY) -m pytest -q -n 2 --dist loadfile -m backends tests
 
 demo: $(STAMP)
 	$(QUIET) $(VENV)/bin/gradcallback demo --logdir runs/demo
