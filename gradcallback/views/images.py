@@ -201,9 +201,15 @@ def evolution(history: Sequence[tuple[int, Attribution]], *, signed: bool, max_t
     Each row is normalized by its own max |score| (shape of attention, not magnitude).
     """
     tokens = tuple(printable(t) for t in history[-1][1].tokens[:max_tokens])
+    rows = np.stack([_scaled(a.scores[: len(tokens)], None) for _, a in history])  # [steps, T]
+    return _token_grid(tokens, rows, signed, [(f"{step:>5}", GREY) for step, _ in history], font_size)
+
+
+def _token_grid(tokens: tuple, rows: np.ndarray, signed: bool, labels: list, font_size: int) -> np.ndarray:
+    """Tokens across the top, one coloured row of cells per row of `rows` [R, T] (already scaled), each row
+    named on the left by its (text, colour) label."""
     header = _token_header(tokens, font_size)  # cached: the same probe every step
     cell_w, cell_h, left = _cell_width(len(tokens)), 18, MARGIN + 60
-    rows = np.stack([_scaled(a.scores[: len(tokens)], None) for _, a in history])  # [steps, T]
     cells = np.repeat(np.repeat(colours(rows, signed), cell_h, axis=0), cell_w, axis=1)
     cells[:, cell_w - 1:: cell_w] = 255  # thin white gaps between columns
     top = header.shape[0]
@@ -212,8 +218,8 @@ def evolution(history: Sequence[tuple[int, Attribution]], *, signed: bool, max_t
     image[top: top + cells.shape[0], left: left + cells.shape[1]] = cells[:, : image.shape[1] - left]
     canvas = Image.fromarray(image)
     draw, font = ImageDraw.Draw(canvas), font_for(tokens, font_size)
-    for r, (step, _) in enumerate(history):
-        draw.text((MARGIN, top + r * cell_h + 2), f"{step:>5}", fill=GREY, font=font)
+    for r, (text, fill) in enumerate(labels):
+        draw.text((MARGIN, top + r * cell_h + 2), text, fill=fill, font=font)
     return np.asarray(canvas)
 
 
@@ -221,20 +227,9 @@ def token_matrix(a: Attribution, *, signed: bool, max_tokens: int = 128, font_si
     """A causal LM's per-token matrix: prompt tokens on x, continuation tokens on y (row j: the attribution
     of log p(c_j | prompt, c_<j), `info["token_scores"]`), one colour scale for the whole matrix."""
     tokens = tuple(printable(t) for t in a.tokens[:max_tokens])
-    header = _token_header(tokens, font_size)
     matrix = np.asarray(a.info["token_scores"], np.float64)[:, : len(tokens)]  # [K, T]
-    cell_w, cell_h, left = _cell_width(len(tokens)), 18, MARGIN + 60
-    cells = np.repeat(np.repeat(colours(_scaled(matrix, None), signed), cell_h, axis=0), cell_w, axis=1)
-    cells[:, cell_w - 1:: cell_w] = 255
-    top = header.shape[0]
-    image = np.full((top + cells.shape[0] + MARGIN, min(MAX_WIDTH, left + cells.shape[1] + MARGIN), 3), 255, np.uint8)
-    image[:top, : header.shape[1]] = header[:, : image.shape[1]]
-    image[top: top + cells.shape[0], left: left + cells.shape[1]] = cells[:, : image.shape[1] - left]
-    canvas = Image.fromarray(image)
-    draw, font = ImageDraw.Draw(canvas), font_for(tokens, font_size)
-    for j, token in enumerate(a.info["target_tokens"]):
-        draw.text((MARGIN, top + j * cell_h + 2), printable(token)[:8], fill=BLACK, font=font)
-    return np.asarray(canvas)
+    labels = [(printable(token)[:8], BLACK) for token in a.info["target_tokens"]]
+    return _token_grid(tokens, _scaled(matrix, None), signed, labels, font_size)
 
 
 def _cell_width(n_tokens: int) -> int:
