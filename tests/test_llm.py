@@ -135,8 +135,8 @@ def test_bad_continuations_are_clear_errors(hub_causal_lm):
 
 
 @pytest.mark.backends
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the issue asks for JAX and torch; TF's fit "
-                    "compiles for minutes here")
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="The LoRA fit runs on JAX and torch "
+                    "(`make test-jax`, `make test-torch`): on TensorFlow its fit compiles for minutes on 2 cores.")
 def test_lora_fine_tune_with_the_callback(tmp_path, hub_causal_lm, causal_lm_folder):
     """A LoRA fit with the callback explaining each probe's expected continuation every step: tags written,
     attributions move as the LoRA weights train, and the callback changes no trainable variable."""
