@@ -239,12 +239,14 @@ print(json.dumps({"codes": codes, "tensorflow": sorted(m for m in sys.modules if
 
 
 @pytest.mark.large
-def test_the_quick_path_gives_the_transformers_scores(pytorch_folder, capsys):
+def test_the_quick_path_gives_the_transformers_scores(pytorch_folder, tmp_path, capsys):
     """A fresh process with no KERAS_BACKEND loads the folder with keras-hub on JAX and never imports TensorFlow;
-    its scores and probabilities are those of `--loader transformers` (the same seeded head), the same twice."""
+    its scores and probabilities are those of `--loader transformers` (the same seeded head), the same twice;
+    the compiled gradient is kept in JAX's cache under XDG_CACHE_HOME."""
     texts = ["the movie was good", "a bad film"]
     argv = ["explain", "--model", str(pytorch_folder), "--task", "classification", "--json", *texts]
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND" and not k.startswith("JAX_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     done = subprocess.run([sys.executable, "-c", QUICK_RUN, json.dumps(argv)], env=env, capture_output=True,
                           text=True, timeout=300)
@@ -255,6 +257,7 @@ def test_the_quick_path_gives_the_transformers_scores(pytorch_folder, capsys):
     first, end = decoder.raw_decode(done.stdout)
     second, _ = decoder.raw_decode(done.stdout[end:].lstrip())
     assert first == second  # the same input twice: equal scores and predictions
+    assert any((tmp_path / "cache" / "gradcallback" / "jax").iterdir())
     code, out, _ = run([*argv[:1], "--loader", "transformers", *argv[1:]], capsys)
     assert code == 0
     for quick, reference in zip(first, json.loads(out)):

@@ -73,9 +73,9 @@ def quick_backend(folder: Path, task: str) -> str | None:
 
 @contextlib.contextmanager
 def tensorflow_hidden(backend: str | None) -> Iterator[None]:
-    """For the quick path: `import tensorflow` failing as if it were not installed, and KERAS_BACKEND=`backend`
-    if the user set none and Keras is not imported yet, while inside (then both restored); a no-op for None
-    or once TensorFlow is imported.
+    """For the quick path: `import tensorflow` failing as if it were not installed, KERAS_BACKEND=`backend`
+    if the user set none and Keras is not imported yet, and `compilation_cache()` if jax is not imported yet,
+    while inside (then all restored); a no-op for None or once TensorFlow is imported.
 
     keras-hub imports TensorFlow whenever it is installed (about 5 s on 2 cores here), though a JAX model
     and the Rust tokenizer never use it. Only this command's process does this, for its own load and
@@ -83,8 +83,10 @@ def tensorflow_hidden(backend: str | None) -> Iterator[None]:
     """
     hide = backend is not None and "tensorflow" not in sys.modules
     choose = hide and "keras" not in sys.modules and "KERAS_BACKEND" not in os.environ
+    cache = compilation_cache() if hide and "jax" not in sys.modules else {}
     if choose:
         os.environ["KERAS_BACKEND"] = backend  # read once, when Keras is imported
+    os.environ.update(cache)  # read once, when jax is imported
     if hide:  # also on a later call in the same process: Keras' set_random_seed imports TensorFlow if it can
         sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
     try:
@@ -92,8 +94,22 @@ def tensorflow_hidden(backend: str | None) -> Iterator[None]:
     finally:
         if hide and sys.modules.get("tensorflow", 0) is None:
             del sys.modules["tensorflow"]
-        if choose:
-            os.environ.pop("KERAS_BACKEND", None)
+        for name in ["KERAS_BACKEND"] * choose + list(cache):
+            os.environ.pop(name, None)
+
+
+def compilation_cache() -> dict[str, str]:
+    """JAX's persistent compilation cache for the quick path, as the environment variables jax reads when
+    imported: `$XDG_CACHE_HOME/gradcallback/jax` (~/.cache/...), programs that took over 0.2 s to compile.
+
+    Compiling the gradient is the largest part of one call (MiniLM: about 3.3 s of 8.3, for 0.04 s of work);
+    the next call with the same padded shape reads it back (1.3 s). A few hundred KB. None when the user
+    set JAX_COMPILATION_CACHE_DIR or JAX_ENABLE_COMPILATION_CACHE (false turns it off)."""
+    if {"JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE"} & set(os.environ):
+        return {}
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return {"JAX_COMPILATION_CACHE_DIR": str(root / "gradcallback" / "jax"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2"}
 
 
 @contextlib.contextmanager
