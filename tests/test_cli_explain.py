@@ -52,8 +52,8 @@ def test_plain_output_has_header_scores_and_top_tokens(folders, hf_tokenizer, ca
     assert code == 0 and err == ""
     assert "\x1b[" not in out  # not a terminal: no ANSI colours
     expected = explain(folders["models"]["classifier"], hf_tokenizer, texts)
-    blocks = out.strip().split("\n\n")
-    assert len(blocks) == 2
+    *blocks, loaded = out.strip().split("\n\n")
+    assert len(blocks) == 2 and loaded == "(loaded by transformers, gradients on tensorflow)"
     for block, a in zip(blocks, expected):
         assert block.startswith(f"Predicted: {a.prediction.label}  p={a.prediction.probability:.3f}")
         assert all(f"{token}(" in block for token in a.tokens)  # every token with its score
@@ -213,3 +213,84 @@ def test_the_eager_path_gives_the_traced_scores(folders, hf_tokenizer):
         for t, e in zip(traced, eager):
             np.testing.assert_allclose(e.scores, t.scores, rtol=1e-4, atol=1e-6)
             assert e.prediction.label == t.prediction.label
+
+
+@pytest.fixture(scope="module")
+def pytorch_folder(tmp_path_factory, hf_tokenizer):
+    """A bare BERT encoder as sentence-transformers saves one (PyTorch-layout model.safetensors, tokenizer.json):
+    the kind of folder the quick path (keras-hub on JAX) reads."""
+    from test_models import write_pytorch_checkpoint
+
+    folder = tmp_path_factory.mktemp("pytorch_bert")
+    write_pytorch_checkpoint(folder, seed=3)
+    hf_tokenizer.save_pretrained(folder)
+    return folder
+
+
+QUICK_RUN = """
+import json, sys
+from gradcallback.cli.main import main
+argv = json.loads(sys.argv[1])
+codes = [main(argv), main(argv)]  # twice in one process: the second call finds Keras imported
+hidden = sys.modules.get("tensorflow", "gone") is None
+print(json.dumps({"codes": codes, "tensorflow": sorted(m for m in sys.modules if m.startswith("tensorflow")),
+                  "still_hidden": hidden}), file=sys.stderr)
+"""
+
+
+@pytest.mark.large
+def test_the_quick_path_gives_the_transformers_scores(pytorch_folder, tmp_path, capsys):
+    """A fresh process with no KERAS_BACKEND loads the folder with keras-hub on JAX and never imports TensorFlow;
+    its scores and probabilities are those of `--loader transformers` (the same seeded head), the same twice;
+    the compiled gradient is kept in JAX's cache under XDG_CACHE_HOME."""
+    texts = ["the movie was good", "a bad film"]
+    argv = ["explain", "--model", str(pytorch_folder), "--task", "classification", "--json", *texts]
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND" and not k.startswith("JAX_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run([sys.executable, "-c", QUICK_RUN, json.dumps(argv)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report == {"codes": [0, 0], "tensorflow": [], "still_hidden": False}
+    decoder = json.JSONDecoder()
+    first, end = decoder.raw_decode(done.stdout)
+    second, _ = decoder.raw_decode(done.stdout[end:].lstrip())
+    assert first == second  # the same input twice: equal scores and predictions
+    assert any((tmp_path / "cache" / "gradcallback" / "jax").iterdir())
+    code, out, _ = run([*argv[:1], "--loader", "transformers", *argv[1:]], capsys)
+    assert code == 0
+    for quick, reference in zip(first, json.loads(out)):
+        assert (quick["loader"], quick["backend"]) == ("keras-hub", "jax")
+        assert (reference["loader"], reference["backend"]) == ("transformers", "tensorflow")
+        assert quick["tokens"] == reference["tokens"] and quick["untrained_head"] and reference["untrained_head"]
+        assert quick["prediction"]["label"] == reference["prediction"]["label"]
+        np.testing.assert_allclose(quick["prediction"]["probabilities"], reference["prediction"]["probabilities"],
+                                   atol=1e-5)
+        # keras-hub's BERT uses GELU's tanh approximation, transformers' the exact one: about 1e-3 relative
+        np.testing.assert_allclose(quick["scores"], reference["scores"], rtol=5e-3, atol=1e-6)
+
+
+def test_the_rust_tokenizer_encodes_as_the_transformers_fast_tokenizer(pytorch_folder, hf_tokenizer):
+    """The quick path's tokenizer adapter (a `tokenizers.Tokenizer` from tokenizer.json) gives the ids, segments,
+    special and context masks, offsets and truncation of the transformers fast tokenizer saved with it."""
+    from gradcallback.adapters import wrap_tokenizer
+    from gradcallback.adapters.rust_tokenizer import RustTokenizer, tokenizer_from_folder
+
+    ours, theirs = tokenizer_from_folder(pytorch_folder), wrap_tokenizer(hf_tokenizer)
+    assert isinstance(wrap_tokenizer(ours.tokenizer), RustTokenizer)
+    for text, limit in [("The cat sat on the mat", None), (("who sat", "the cat sat on the mat"), None),
+                        (("who sat", "the cat sat on the mat"), 7), ("the movie was good and bad", 4)]:
+        a, b = ours.encode(text, limit), theirs.encode(text, limit)
+        for field in ("ids", "segment_ids", "special_mask", "context_mask"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=f"{field} of {text!r}")
+        assert a.dropped == b.dropped and a.offsets == b.offsets
+    assert ours.encode("the movie was good and bad", 4).dropped > 0
+    for name in ("cls", "sep", "pad", "mask", "unk"):
+        assert ours.special_id(name) == theirs.special_id(name) is not None
+    assert ours.vocab_size == theirs.vocab_size and ours.scheme == theirs.scheme and ours.unk_token == "[UNK]"
+    ids = ours.encode("the movie", None).ids
+    assert ours.convert_ids_to_tokens(ids) == theirs.convert_ids_to_tokens(ids)
+    tokens = ours.pieces("movies")
+    assert tokens == theirs.pieces("movies") and ours.tokens_to_string(tokens) == theirs.tokens_to_string(tokens)
+    assert ours.words("The cat, sat") == theirs.words("The cat, sat") and ours.added_tokens() == []

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from .words import BPE, SENTENCEPIECE, WORDPIECE, scheme_of_vocabulary, tokens_text
+
+if TYPE_CHECKING:
+    from .rust_tokenizer import RustTokenizer
 
 Text = Any  # a str, or a (question, context) pair
 
@@ -310,14 +313,16 @@ def _sane_max(value: Any) -> int | None:
 TOKENIZER_ADAPTERS = (KerasHubTokenizer, HFTokenizer)
 
 
-def wrap_tokenizer(tokenizer: Any) -> HFTokenizer | KerasHubTokenizer:
+def wrap_tokenizer(tokenizer: Any) -> HFTokenizer | KerasHubTokenizer | RustTokenizer:
     """Pick the tokenizer adapter for `tokenizer`; ValueError if none fits."""
-    if isinstance(tokenizer, (HFTokenizer, KerasHubTokenizer)):
+    from .rust_tokenizer import RustTokenizer  # imports this module: here, not at the top
+
+    if isinstance(tokenizer, (HFTokenizer, KerasHubTokenizer, RustTokenizer)):
         return tokenizer
-    for adapter in TOKENIZER_ADAPTERS:
+    for adapter in (*TOKENIZER_ADAPTERS, RustTokenizer):
         if adapter.matches(tokenizer):
             return adapter(tokenizer)
     raise ValueError(
-        "Expected a transformers tokenizer (with `convert_ids_to_tokens`) or a keras-hub "
+        "Expected a transformers tokenizer (with `convert_ids_to_tokens`), a `tokenizers.Tokenizer` or a keras-hub "
         f"tokenizer/preprocessor (with `id_to_token`). Received: tokenizer={type(tokenizer).__name__}"
     )
