@@ -214,10 +214,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, int]]:
 
 def run_all(args: argparse.Namespace, epochs: int, minilm_epochs: int | None = None) -> None:
     """Every planned run, one JSON line each (written as it ends, so a long run can be read midway).
-    With --scenarios the runs file keeps its other scenarios' records and only these are made again."""
+    With --scenarios the runs file keeps its other scenarios' records and only these are made again; with
+    --append it keeps every record and adds these."""
     kept = [r for r in read_runs(args.runs) if r["scenario"] not in args.scenarios] \
-        if args.scenarios and Path(args.runs).exists() else []
-    with open(args.runs, "w", encoding="utf-8") as file:
+        if args.scenarios and Path(args.runs).exists() and not args.append else []
+    with open(args.runs, "a" if args.append else "w", encoding="utf-8") as file:
         file.writelines(json.dumps(record) + "\n" for record in kept)
         for kind, name, seed in plan(args):
             t0 = time.perf_counter()
@@ -253,6 +254,7 @@ def main() -> int:
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--scenarios", type=lambda s: s.split(","), default=None,
                         help="make only these scenarios' runs again (comma-separated), keeping the others' records")
+    parser.add_argument("--append", action="store_true", help="add these runs to the runs file, keeping its records")
     parser.add_argument("--demo-only", action="store_true", help="run the demo pair only, then the tables")
     parser.add_argument("--demo", default=str(HERE / "detection_demo.json"),
                         help="the demo and its control run's figures (written by --demo-only, read by the report)")

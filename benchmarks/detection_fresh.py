@@ -4,15 +4,28 @@ half), the rules of issue 23 and discovery on them."""
 
 from __future__ import annotations
 
-from detection_metrics import Config, discovery_found, discovery_found_once, score, split_half
-from detection_report import discovery_rows, margin_text, pct, top_rows
-from detection_settings import REFERENCE, RULES, cheapest, keeps, moved, on, options_of, outcome, per_step
+from detection_metrics import Config, alert_step, discovery_found, discovery_found_once, score, split_half, truth
+from detection_report import discovery_rows, margin_text, pct, top_rows, yes
+from detection_settings import (
+    REFERENCE,
+    RULES,
+    cheapest,
+    keeps,
+    largest_gap,
+    moved,
+    on,
+    options_of,
+    outcome,
+    per_step,
+)
 
 COMMANDS = """```
 python benchmarks/detection.py --corpus real --seeds 2 --first-seed 8 --minilm-seeds 0 \\
     --runs benchmarks/detection_real_fresh_runs.jsonl
 python benchmarks/detection.py --corpus synthetic --seeds 2 --first-seed 8 --minilm-seeds 0 \\
     --runs benchmarks/detection_fresh_runs.jsonl
+python benchmarks/detection.py --corpus real --seeds 0 --first-seed 8 --minilm-seeds 2 --append \\
+    --runs benchmarks/detection_real_fresh_runs.jsonl   # MiniLM, name and control_both
 python benchmarks/detection.py --evaluate-only      # every table of this file from the runs files
 ```"""
 
@@ -26,8 +39,9 @@ def setting_rows(table: list[dict], selection: list[dict], report: list[dict], s
     reference_rows = per_step(selection + report, REFERENCE, "rows")
     head = " | ".join(f"{half}: {r.label.split(', ', 2)[2]}" for half in ("selection", "report") for r in RULES)
     rows = [f"| setting | gradient rows per logged step | vs the reference | seconds per logged step | {head} | "
-            "keeps (selection) | keeps (report) | report runs whose alert step moved |",
-            "|---|---:|---:|---:|" + "---|" * (2 * len(RULES)) + "---|---|---:|"]
+            "keeps (selection) | keeps (report) | report runs whose alert step moved | largest share gap | "
+            "largest z gap |",
+            "|---|---:|---:|---:|" + "---|" * (2 * len(RULES)) + "---|---|---:|---:|---:|"]
     for t in [{"method": REFERENCE}] + table:
         m = t["method"]
         name = "reference (engine default: 32 Gauss-Legendre points)" if m == REFERENCE else \
@@ -35,19 +49,43 @@ def setting_rows(table: list[dict], selection: list[dict], report: list[dict], s
         cells = [counts_text(on(r, m), half) for half in (selection, report) for r in RULES]
         rows_m, seconds = per_step(selection + report, m, "rows"), per_step(selection + report, m, "seconds")
         ratio = f"{rows_m / reference_rows:.2f}x" if rows_m and reference_rows else "-"
+        kept = ["-"] * 2 if m == REFERENCE else [yes(keeps(m, half)) for half in (selection, report)]
+        gaps = [largest_gap(selection + report, m, s) for s in ("where_present", "z")]
         rows.append(f"| {name} | {rows_m or 0:.0f} | {ratio} | {seconds or 0:.2f} | {' | '.join(cells)} | "
-                    f"{'-' if m == REFERENCE else keeps(m, selection)} | {'-' if m == REFERENCE else keeps(m, report)}"
-                    f" | {sum(moved(r, m, report) for r in RULES)} |")
+                    f"{' | '.join(kept)} | {sum(moved(r, m, report) for r in RULES)} | "
+                    + " | ".join("-" if g is None else f"{g:.3f}" for g in gaps) + " |")
+    return rows
+
+
+def run_rows(runs: list[dict], best: str | None) -> list[str]:
+    """Every run: its ground truth and the first alert of each rule on the reference pass and the chosen setting."""
+    heads = " | ".join(f"{r.label.split(', ', 2)[2]}: reference / chosen" for r in RULES)
+    rows = [f"| model | scenario | seed | truth (learned at) | {heads} | last z (reference) |",
+            "|---|---|---:|---|" + "---|" * len(RULES) + "---:|"]
+    for run in runs:
+        kind, at = truth(run)
+        cells = []
+        for rule in RULES:
+            steps = [alert_step(on(rule, m), run) if (rule.statistic in run["steps"][0].get(m, {})) else "n/a"
+                     for m in (REFERENCE, best or REFERENCE)]
+            cells.append(" / ".join("none" if s is None else str(s) for s in steps))
+        z = run["steps"][-1][REFERENCE].get("z")
+        rows.append(f"| {run['model']} | {run['scenario']} | {run['seed']} | {kind}{'' if at is None else f' ({at})'}"
+                    f" | {' | '.join(cells)} | {'-' if z is None else f'{z:.1f}'} |")
     return rows
 
 
 def rule_lines(runs: list[dict], half: str, method: str = REFERENCE) -> list[str]:
     out = []
     for rule in RULES:
+        if rule.statistic not in runs[0]["steps"][0].get(method, {}) if runs else True:
+            continue
         r = score(on(rule, method), runs)
         out.append(f"- {half}, {on(rule, method).label}: caught within one logged step {pct(r['within_1'])} of "
                    f"{r['learned']} learned runs (caught at all {pct(r['detected'])}); false alarms "
-                   f"{pct(r['false'])} of {r['unused']} unused runs; margin {margin_text(rule, r)}")
+                   f"{pct(r['false'])} of {r['unused']} unused runs; margin {margin_text(rule, r)} (target "
+                   f"{'2 z' if rule.rule.startswith('null') else '0.1'}: "
+                   f"{'met' if r['margin'] >= (2.0 if rule.rule.startswith('null') else 0.1) else 'not met'})")
     return out
 
 
@@ -61,13 +99,13 @@ def fresh_section(real: list[dict], synthetic: list[dict], settings: dict) -> li
     seeds = sorted({run["seed"] for run in runs})
     lines = ["## Fresh seeds: the monitors' integrated-gradients setting, the null rule, discovery", "",
              f"**Every figure in this section is on fresh seeds** ({', '.join(map(str, seeds))}): seeds no run "
-             f"above used, tiny BERT only, {len(real)} runs on real sentences (all {len({r['scenario'] for r in real})}"
+             f"above used, {len(real)} runs on real sentences (all {len({r['scenario'] for r in real})}"
              f" scenarios) and {len(synthetic)} on synthetic ones. They split as every run does "
              "(detection_metrics.split_half: within a corpus and scenario the lower seed selects, the higher "
              f"reports): {len(selection)} selection runs, {len(report)} report runs. Made with:", "", COMMANDS, "",
              "At every logged step each run also records integrated gradients at cheaper settings (shares, z, "
-             "gradient rows, seconds). A setting *keeps* the monitors' alerts when, on each corpus, both rules "
-             "read on it catch as many learned runs within one logged step and alarm on as many unused runs as "
+             "gradient rows, seconds). A setting *keeps* the monitors' alerts when, on each corpus and model, both "
+             "rules read on it catch as many learned runs within one logged step and alarm on as many unused runs as "
              "on the reference pass; the cheapest setting that keeps them on the selection half is chosen "
              "(detection_settings.cheapest). Counts are (caught within one logged step)/(learned) and "
              "(false alarms)/(unused); the synthetic runs hold no z on the reference pass, so there only the share "
@@ -83,7 +121,10 @@ def fresh_section(real: list[dict], synthetic: list[dict], settings: dict) -> li
               "`z > 8` was picked after reading the earlier report half; no fresh seed was seen by any choice, so "
               "both fresh halves are honest for it (the report half is the one the setting choice also left alone).",
               "", *rule_lines(fresh_rep, "fresh report half"), *rule_lines(fresh_sel, "fresh selection half"),
-              *(rule_lines(fresh_rep, "fresh report half, the chosen setting", best) if best else []), "",
+              *(rule_lines(fresh_rep, "fresh report half, the chosen setting", best) if best else []),
+              *rule_lines(split_half(synthetic)[1], "fresh report half, synthetic sentences"), "",
+              "Every fresh run (ground truth; the logged step of each rule's first alert, on the reference pass and on "
+              "the chosen setting):", "", *run_rows(runs, best), "",
               "### Discovery on fresh real sentences", "",
               f"Planted word in integrated gradients' top 3 at the last logged step: report half "
               f"{'/'.join(map(str, discovery_found(fresh_rep, REFERENCE)))}, selection half "

@@ -1,7 +1,7 @@
 """The monitors' integrated-gradients setting (issue 25): which of the cheaper settings recorded at every
 logged step (detection.IG_SETTINGS, under "integrated_gradients@NAME") keeps the monitors' alerts.
 
-A setting *keeps* a rule when, on every corpus of the runs, the rule read on the setting catches as many
+A setting *keeps* a rule when, on every corpus and model of the runs, the rule read on the setting catches as many
 learned runs within one logged step and alarms on as many unused runs as the same rule read on the
 reference pass (the engine's default integrated gradients, which the monitors read today). The cheapest
 setting (fewest gradient rows per logged step) that keeps every rule is the choice; chosen on the
@@ -33,14 +33,15 @@ def on(config: Config, method: str) -> Config:
 
 
 def by_corpus(runs: list[dict]) -> dict[str, list[dict]]:
+    """The runs per "corpus model" (a setting must keep the alerts on each corpus and each model)."""
     out: dict[str, list[dict]] = {}
     for run in runs:
-        out.setdefault(run.get("corpus", "synthetic"), []).append(run)
+        out.setdefault(f"{run.get('corpus', 'synthetic')} {run['model']}", []).append(run)
     return dict(sorted(out.items()))
 
 
 def outcome(config: Config, runs: list[dict]) -> tuple:
-    """Per corpus that recorded the rule's statistic (sorted): (corpus, caught within one logged step,
+    """Per corpus and model that recorded the rule's statistic (sorted): ("corpus model", caught within one logged step,
     learned, false alarms, unused), as counts."""
     out = []
     for corpus, part in by_corpus(runs).items():
@@ -83,3 +84,10 @@ def cheapest(runs: list[dict], rules: tuple[Config, ...] = RULES) -> tuple[str |
 def options_of(method: str, settings: dict[str, dict]) -> dict:
     """The `monitor_options` a setting stands for: {"integrated_gradients": {...}}."""
     return {REFERENCE: settings[method.split("@", 1)[1]]}
+
+
+def largest_gap(runs: list[dict], method: str, statistic: str) -> float | None:
+    """The largest |statistic on `method` - on the reference| over every logged step (None: not recorded)."""
+    gaps = [abs(step[method][statistic] - step[REFERENCE][statistic]) for run in runs for step in run["steps"]
+            if statistic in step.get(method, {}) and statistic in step[REFERENCE]]
+    return max(gaps) if gaps else None

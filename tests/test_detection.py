@@ -115,7 +115,7 @@ def test_cheapest_integrated_gradients_setting_literal():
     old = {"model": "tiny", "scenario": "name", "corpus": "real", "steps": [step(0.1), step(0.5, flip=0.8)]}
     assert setting_methods([learned, unused]) == [s4, s8] and setting_methods([learned, old]) == []
     rise = Config(ref, "where_present", "rise", 0.2)
-    assert outcome(rise, [learned, unused]) == (("real", 1, 1, 0, 1),)
+    assert outcome(rise, [learned, unused]) == (("real tiny", 1, 1, 0, 1),)
     best, table = cheapest([learned, unused])
     assert best == s8  # steps_4 is cheaper but loses the catch under the share rule
     assert [(t["method"], t["rows"], t["keeps"]) for t in table] == [(s4, 128.0, False), (s8, 256.0, True)]
