@@ -54,8 +54,10 @@ def outcome(config: Config, runs: list[dict]) -> tuple:
 
 
 def moved(config: Config, method: str, runs: list[dict]) -> int:
-    """Runs whose first alert comes at another logged step (or not at all) on `method` than on the reference."""
-    return sum(alert_step(config, run) != alert_step(on(config, method), run) for run in runs)
+    """Runs whose first alert comes at another logged step (or not at all) on `method` than on the reference
+    (runs that recorded the rule's statistic on both passes)."""
+    both = [run for run in runs if available(config, [run]) and available(on(config, method), [run])]
+    return sum(alert_step(config, run) != alert_step(on(config, method), run) for run in both)
 
 
 def per_step(runs: list[dict], method: str, key: str) -> float | None:
