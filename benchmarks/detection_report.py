@@ -302,7 +302,9 @@ REAL_NOTES = """- Real sentences: Pang & Lee's Rotten Tomatoes snippets (fresh 1
   evaluative words (written for this benchmark, not copied from a lexicon or the snippets): a lower bound."""
 
 
-def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None = None) -> str:
+def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None = None,
+           fresh: tuple[list[dict], list[dict], dict] | None = None) -> str:
+    """DETECTION.md; `fresh`: (real runs, synthetic runs, the IG settings) on fresh seeds, a section of their own."""
     phrases = unmatched_phrases(real_runs)
     real_runs_used = [run for run in real_runs if run not in phrases]
     seconds = sum(run.get("seconds", 0) for run in synthetic_runs + real_runs)
@@ -310,6 +312,10 @@ def report(synthetic_runs: list[dict], real_runs: list[dict], demo: dict | None 
              f"`python benchmarks/detection.py` ({len(real_runs)} runs on real sentences) and "
              f"`--corpus synthetic` ({len(synthetic_runs)} runs on synthetic ones): {seconds / 60:.0f} minutes of "
              f"runs on {os.cpu_count()} cores. " + INTRO, "", HALVES, ""]
+    if fresh:
+        from detection_fresh import fresh_section  # it imports this module's helpers
+
+        lines += fresh_section(*fresh)
     if phrases:
         lines += [f"**Phrase runs left out.** The real-sentence phrase scenario watches one group entry with a space "
                   f"(\"quiet river\"); the library's groups do not match multi-word phrases yet, so in these "

