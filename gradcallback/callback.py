@@ -72,7 +72,9 @@ class AttributionCallback:
         name: subfolder of `attributions/` for this callback, so several can share a log_dir.
         batch_size: probes per batched engine call.
         embedding_layer: the token Embedding layer (or its name) of a Keras model.
-        jit_compile: compile the attribution pass with XLA on TensorFlow (JAX always compiles).
+        jit_compile: compile the attribution pass with XLA on TensorFlow (JAX always compiles): "auto"
+            (the default) when TensorFlow sees a GPU or TPU; on a CPU, XLA's compilation costs more than
+            it saves.
         output: what a Keras classifier outputs: "auto" (a final softmax/sigmoid is detected and the
             logit before it explained), "logits" or "probabilities".
         budget: what a logged step may cost: seconds (`budget=5`), or a share of the training time between
@@ -97,10 +99,11 @@ class AttributionCallback:
                  monitors: Sequence[Any] = (),
                  every_n_epochs: int = 1, every_n_steps: int | None = None, target: str = "predicted",
                  display: Display | None = None, name: str | None = None, batch_size: int = 32,
-                 embedding_layer: Any = None, jit_compile: bool = True, output: str = "auto",
+                 embedding_layer: Any = None, jit_compile: bool | str = "auto", output: str = "auto",
                  budget: float | str | None = None, verbose: bool = False, strict: bool | None = None):
         choice("target", target, ("predicted", "label"))
         choice("output", output, ("auto", "logits", "probabilities"))
+        choice("jit_compile", jit_compile, (True, False, "auto"))
         checks.probe_set(probes, target)
         self.methods = checks.method_names(methods)
         self.monitors = checks.monitors(monitors, probes)
@@ -112,7 +115,7 @@ class AttributionCallback:
         self.display = checks.display(display)
         self.probes, self.log_dir, self.name, self.target = probes, Path(log_dir), name, target
         self.engine_options = dict(embedding_layer=embedding_layer, batch_size=positive_int(
-            "batch_size", batch_size), jit_compile=bool(jit_compile), output=output)
+            "batch_size", batch_size), jit_compile=jit_compile, output=output)
         self.budget, self.verbose = StepBudget(budget), bool(verbose)
         self.console = Console(verbose)  # console: never glued to Keras' bar
         self.strict = os.environ.get("GRADCALLBACK_STRICT") == "1" if strict is None else bool(strict)

@@ -243,3 +243,17 @@ def test_compiled_once_across_calls_and_lengths(lively, hf_tokenizer):
     for texts in (TEXTS, ["the cat sat on the mat and the dog ran fast fast fast"], TEXTS[::-1]):
         explainer.explain(texts)
     assert function.trace_count == traces <= 2  # at most one trace per compiled function
+
+
+def test_jit_compile_auto_uses_xla_only_where_tensorflow_sees_an_accelerator(lively, hf_tokenizer, monkeypatch):
+    from gradcallback.engine.backends import tensorflow as tf_backend
+
+    monkeypatch.setattr(tf_backend, "has_accelerator", lambda: False)  # a CPU: no XLA
+    assert Explainer(lively, hf_tokenizer, jit_compile="auto").jit_compile is False
+    monkeypatch.setattr(tf_backend, "has_accelerator", lambda: True)
+    assert Explainer(lively, hf_tokenizer, jit_compile="auto").jit_compile is True
+    assert Explainer(lively, hf_tokenizer, jit_compile=False).jit_compile is False
+    with pytest.raises(ValueError, match=r"Received: jit_compile='xla'"):
+        Explainer(lively, hf_tokenizer, jit_compile="xla")
+    with pytest.raises(ValueError, match=r"Received: jit_compile='yes'"):
+        gc.AttributionCallback(gc.ProbeSet.from_texts(["a b"], hf_tokenizer), "runs/x", jit_compile="yes")

@@ -19,7 +19,7 @@ from ..adapters.tokenizers import Encoding
 from ..attribution import TASKS, Attribution
 from ..validate import choice, positive_int
 from . import methods
-from .backends import check_backend
+from .backends import check_backend, resolve_jit_compile
 from .batching import chunks, pad
 from .continuations import continuation_probabilities, explain_continuations, is_continuation
 from .options import BASELINES
@@ -35,7 +35,7 @@ class Explainer:
     """Explains one model with one tokenizer; compiled functions are reused across calls."""
 
     def __init__(self, model: Any, tokenizer: Any, *, task: str | None = None, embedding_layer: Any = None,
-                 max_length: int | None = None, batch_size: int = 32, jit_compile: bool = False,
+                 max_length: int | None = None, batch_size: int = 32, jit_compile: bool | str = False,
                  doc_stride: int = 128, output: str = "auto", eager: bool = False):
         choice("task", task, (*TASKS, None))
         positive_int("batch_size", batch_size)  # True is an int to Python, not a batch size
@@ -43,7 +43,7 @@ class Explainer:
         self.backend = check_backend(self.adapter)
         self.tokenizer = wrap_tokenizer(tokenizer)
         self.batch_size = batch_size
-        self.jit_compile = bool(jit_compile)
+        self.jit_compile = resolve_jit_compile(self.adapter, jit_compile)
         self.eager = bool(eager)  # TensorFlow: no trace, for one-off calls (backends/tensorflow.py)
         self.doc_stride = int(doc_stride)  # tokens shared by neighbouring windows of a long QA context
         known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]

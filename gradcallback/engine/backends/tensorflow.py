@@ -93,6 +93,11 @@ def _numpy(results: tuple) -> tuple:
     return tuple({k: v.numpy() for k, v in r.items()} if isinstance(r, dict) else r.numpy() for r in results)
 
 
+def has_accelerator() -> bool:
+    """Whether TensorFlow sees a GPU or TPU: where `jit_compile="auto"` compiles with XLA."""
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 def compile(adapter: Any, head: Head, jit_compile: bool, eager: bool = False) -> TFScore:  # noqa: A001 - protocol
     """The TensorFlow score function for (adapter, head), traced on its first call (never, when `eager`)."""
     return TFScore(adapter, head, jit_compile, eager)
