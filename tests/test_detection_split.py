@@ -73,3 +73,24 @@ def test_a_candidate_counts_only_above_random_words_of_the_same_probes():
     assert beats_random_words("ravi", [0, 1], 1.0, flips)
     assert not beats_random_words("film", [0, 1], 0.5, flips)
     assert not beats_random_words("ravi", [0, 1], 0.5, flips)
+
+
+def test_discovery_rules_on_a_made_up_table():
+    """discovery_rules.ranked: the z against the pooled null, MIN_PROBES, the kept pairs, literal numbers."""
+    from discovery_rules import Rule, _null, _stats, ranked
+
+    # four probes; "cue" drops 0.5 in each, "the" 0.1, "nice" 0.9 in one probe only, the rest 0.0
+    units = {"cue": [[i, 0.5, 0.5, i % 2 == 0] for i in range(4)], "the": [[i, 0.2, 0.1, False] for i in range(4)],
+             "nice": [[0, 0.3, 0.9, True]], "film": [[i, 0.1, 0.0, False] for i in range(4)],
+             "cue the": [[i, 0.7, 0.55, True] for i in range(4)]}
+    null = _null(units, "probe")
+    # probe 0's words drop 0.5, 0.1, 0.9, 0.0: mean 0.375, variance 0.126875; probes 1-3: 0.5, 0.1, 0.0
+    assert null[0] == pytest.approx((0.375, 0.126875)) and null[1] == pytest.approx((0.2, 0.046667), abs=1e-6)
+    stats = _stats(units["cue"], null)  # (2.0 - 0.975) / sqrt(0.126875 + 3 x 0.046667)
+    assert stats["z"] == pytest.approx(1.025 / (0.126875 + 0.14) ** 0.5) and stats["strong"] == 4
+    probe_null = Rule(10, "z", 3, "z", "probe")
+    assert ranked(units, 4, probe_null) == []  # z 1.98 < Z_MIN: four probes are too few to tell
+    loose = Rule(10, "mean_drop", 1, "fraction")
+    # the old rule: "nice" (one probe) first, the pair is no phrase (0.55 < 0.5 + PHRASE_GAIN), "the" never strong
+    assert ranked(units, 4, loose) == ["nice", "cue"]
+    assert ranked(units, 4, Rule(10, "mean_drop", 2, "fraction")) == ["cue"]

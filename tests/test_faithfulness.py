@@ -67,38 +67,65 @@ def test_callback_logs_faithfulness_for_its_method_and_random(tmp_path, hf_token
     assert scalars == {f"faithfulness/{m}/{n}" for m in ("gradient_x_input", "random") for n in names + ["aopc"]}
 
 
+def river_model(tokenizer, river: float) -> keras.Model:
+    """A bag of words whose logits are the mean of its tokens' 2-d embeddings, set by hand: "river" pushes
+    class 1 by `river`, the sentiment words by 1 each way, every other word (and [MASK]) by nothing; so
+    masking "river" is what moves the prediction, and nothing else is a shortcut."""
+    from conftest import VOCAB
+
+    table = np.zeros((len(VOCAB), 2), np.float32)
+    for word, push in [("good", 1), ("great", 1), ("fine", 1), ("bad", -1), ("awful", -1), ("terrible", -1),
+                       ("river", river)]:
+        table[tokenizer.convert_tokens_to_ids(word)] = [-push / 2, push / 2]
+    ids = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(len(VOCAB), 2, mask_zero=True, name="tokens")(ids)
+    model = keras.Model(ids, keras.layers.GlobalAveragePooling1D()(x))
+    model.get_layer("tokens").set_weights([table])
+    return model
+
+
+def discovered(tokenizer, river: float):
+    from gradcallback.analysis.discovery import shortcut_candidates
+
+    explainer = Explainer(river_model(tokenizer, river), tokenizer)
+    encodings = explainer.encode(PROBES)
+    attributions = explainer.explain_encoded(PROBES, encodings, task="classification",
+                                             method="integrated_gradients", steps=32)
+    return shortcut_candidates(explainer, attributions, encodings, replacement=tokenizer.mask_token_id)
+
+
 def test_discovery_finds_the_planted_token_without_a_lexicon(hf_tokenizer):
-    from gradcallback.analysis.discovery import delete_vs_mask, shortcut_candidates
+    found = discovered(hf_tokenizer, river=12.0)
+    assert [c.token for c in found] == ["river"]  # the sentiment words are in 1-2 probes each: below MIN_PROBES
+    river = found[0]
+    # "the movie was river good" (5 words, [CLS], [SEP]): logit gap (12 + 1) / 7, p = 0.8650; masked: 1 / 7,
+    # p = 0.5357, a drop of 0.3293 (so too "this film is river fine"); "it was river awful" (6 tokens):
+    # 11 / 6 -> -1 / 6, the prediction flips, p(class 1) 0.8621 -> 0.4584, a drop of 0.4037. Mean: 0.3541.
+    assert river.probes == (0, 1, 2) and river.flip_rate == pytest.approx(1 / 3)
+    assert river.mean_drop == pytest.approx(0.3541, abs=1e-4)
+    # the null: two random words of each of the three probes (a filler moves p by ~0.03, a sentiment word or
+    # river itself far more), so three probes give a z of 3.7, above MIN_Z
+    assert river.z == pytest.approx(3.66, abs=0.01) and river.mean_share > 0.5
+
+
+def test_control_model_has_no_river_candidate(hf_tokenizer):
+    """The same model with "river" pushing nothing: masking it moves the prediction as little as masking any
+    other filler word, so it is no candidate (the old rule needed only a drop on half of its probes)."""
+    assert discovered(hf_tokenizer, river=0.0) == []
+
+
+def test_delete_vs_mask_on_a_trained_model(hf_tokenizer):
+    from gradcallback.analysis.discovery import delete_vs_mask
 
     model = trained_model(hf_tokenizer)
     explainer = Explainer(model, hf_tokenizer)
     encodings = explainer.encode(PROBES)
     attributions = explainer.explain_encoded(PROBES, encodings, task="classification",
                                              method="integrated_gradients", steps=32)
-    found = shortcut_candidates(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
-    river = next(c for c in found if c.token == "river")
-    assert river.probes == (0, 1, 2) and river.mean_drop >= 0.2 and river.mean_share > 0.2
     check = delete_vs_mask(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
     # deleting the top tokens costs the model more than masking them (0.089 vs 0.069 on this model); a swap
     # of the two, or a gap of mask - delete, fails here
     assert check == pytest.approx({"delete": 0.089, "mask": 0.069, "gap": 0.020}, abs=0.005)
-
-
-def test_control_model_has_no_river_candidate(hf_tokenizer):
-    from gradcallback.analysis.discovery import shortcut_candidates
-
-    texts, labels = planted_data(plant=False)
-    model = build_functional_classifier(seed=11, num_classes=2)
-    model.compile(optimizer=keras.optimizers.Adam(3e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(hf_tokenizer(texts, padding=True, return_tensors="np")["input_ids"], labels, batch_size=16,
-              epochs=6, verbose=0)
-    explainer = Explainer(model, hf_tokenizer)
-    encodings = explainer.encode(PROBES)
-    attributions = explainer.explain_encoded(PROBES, encodings, task="classification",
-                                             method="integrated_gradients", steps=32)
-    found = shortcut_candidates(explainer, attributions, encodings, replacement=hf_tokenizer.mask_token_id)
-    assert "river" not in {c.token for c in found}
 
 
 def test_plausibility_literal():

@@ -19,16 +19,23 @@ from .faithfulness import replaced
 
 @dataclass(frozen=True)
 class Candidate:
-    """A word or a two-word phrase whose masking changes the prediction on enough of the probes that contain it."""
+    """A word or a two-word phrase whose masking moves the prediction, on the probes that contain it, more
+    than masking a random other word of those probes does."""
 
     token: str  # the word (its pieces merged) or "word word", lowercased
     probes: tuple[int, ...]
     flip_rate: float  # share of those probes whose predicted class flips when it is masked
     mean_drop: float  # mean drop of the explained class's probability
     mean_share: float  # mean share of attribution mass it holds in those probes
+    z: float = 0.0  # its summed drop against masking random words instead, in standard errors
 
 
 PHRASE_GAIN = 0.1  # a phrase is reported when masking it drops the probability this much more than its words
+# The rule below was chosen on the selection half of benchmarks/discovery_study.py (real snippets) and
+# reported on the other half (benchmarks/DETECTION.md, "Discovery, rule by rule").
+MIN_Z = 3.0  # a candidate's summed drop must beat the random-word null by this many standard errors
+MIN_PROBES = 3  # ... over at least this many probes: a shortcut is a cue the model leans on again and again
+NULL_WORDS = 2  # random words, and pairs, masked per probe for the null (four forward rows per probe)
 
 
 def _units(attributions: Sequence[Attribution], probe_shares: Sequence[np.ndarray]) -> tuple[dict, dict]:
@@ -37,13 +44,16 @@ def _units(attributions: Sequence[Attribution], probe_shares: Sequence[np.ndarra
     mass: dict[str, float] = defaultdict(float)
     where: dict[str, dict[int, list[int]]] = defaultdict(dict)
     for i, (a, shares) in enumerate(zip(attributions, probe_shares)):
-        labels = words(a)[0]
-        content = [(label.lower(), g) for label, g in zip(labels, word_groups(a)) if not a.special_mask[g[0]]]
-        pairs = [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
-        for unit, positions in content + pairs:
+        for unit, positions in _content_units(a):
             mass[unit] += float(shares[positions].sum()) / len(attributions)
             where[unit][i] = where[unit].get(i, []) + positions  # every occurrence is masked
     return mass, where
+
+
+def _content_units(a: Attribution) -> list[tuple[str, list[int]]]:
+    """A probe's content words (lowercased, with their pieces' positions), then its adjacent pairs of them."""
+    content = [(label.lower(), g) for label, g in zip(words(a)[0], word_groups(a)) if not a.special_mask[g[0]]]
+    return content + [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
 
 
 def _ranked_units(mass: dict, where: dict, max_candidates: int) -> list[str]:
@@ -54,28 +64,56 @@ def _ranked_units(mass: dict, where: dict, max_candidates: int) -> list[str]:
     return singles + pairs
 
 
+def _null_jobs(attributions: Sequence[Attribution], probes: set[int]) -> list[tuple[str, int, list[int]]]:
+    """NULL_WORDS content words and NULL_WORDS adjacent pairs of them of each probe in `probes`, drawn at
+    random (seed 0): the null's masked inputs, keyed " " for a pair (a pair is judged against masking pairs)."""
+    rng, jobs = np.random.default_rng(0), []
+    for i in sorted(probes):
+        units = _content_units(attributions[i])
+        for kind in ("", " "):
+            of_kind = [positions for unit, positions in units if (" " in unit) == (kind == " ")]
+            for k in rng.choice(len(of_kind), min(NULL_WORDS, len(of_kind)), replace=False):
+                jobs.append((kind, i, of_kind[k]))
+    return jobs
+
+
+def _null(jobs: list, drops: np.ndarray) -> dict[bool, tuple[float, float]]:
+    """The null's (mean, standard deviation) of the drop, for single words (False) and for pairs (True)."""
+    out = {}
+    for pairs in (False, True):
+        picked = [d for (kind, _, _), d in zip(jobs, drops) if (kind == " ") == pairs]
+        out[pairs] = (float(np.mean(picked)), float(np.std(picked))) if picked else (0.0, 0.0)
+    return out
+
+
 def shortcut_candidates(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], *,
                         replacement: int, max_candidates: int = 10, min_drop: float = 0.2,
-                        min_fraction: float = 0.5) -> list[Candidate]:
+                        min_z: float = MIN_Z) -> list[Candidate]:
     """Words with the most attribution mass across probes (up to `max_candidates`), masked with all
     their pieces, and adjacent pairs of them (a phrase is kept when masking it drops the probability
-    `PHRASE_GAIN` more than masking either word): those whose masking flips the prediction or drops
-    the explained class's probability by >= `min_drop` on >= `min_fraction` of the probes containing them.
-    Sorted by mean drop, largest first."""
+    `PHRASE_GAIN` more than masking either word). Kept: those in >= MIN_PROBES probes whose summed drop
+    of the explained class's probability beats a null by >= `min_z` standard errors, and that flip the
+    prediction or drop it by >= `min_drop` in one probe at least. The null: masking NULL_WORDS random
+    content words (for a pair: adjacent pairs) of each of the same probes instead, z = (sum of drops -
+    n mu) / (sigma sqrt(n)), mu and sigma those random words' mean and standard deviation, pooled over
+    the probes. Sorted by mean drop, largest first."""
     probe_shares = [normalize_l1_share(a.scores) for a in attributions]
     mass, where = _units(attributions, probe_shares)
     jobs = [(u, i, positions) for u in _ranked_units(mass, where, max_candidates) for i, positions in where[u].items()]
     if not jobs:
         return []
-    drops, flips = _drops(explainer, attributions, encodings, jobs, replacement)
+    null_jobs = _null_jobs(attributions, {i for _, i, _ in jobs})
+    drops, flips = _drops(explainer, attributions, encodings, jobs + null_jobs, replacement)
+    null = _null(null_jobs, drops[len(jobs):])
     rows = defaultdict(list)  # unit -> (probe, drop, flipped, share)
     for (unit, i, positions), drop, flipped in zip(jobs, drops, flips):
         rows[unit].append((i, float(drop), bool(flipped), float(probe_shares[i][positions].sum())))
-    found = {u: _candidate(u, hits) for u, hits in rows.items()}
+    found = {u: _candidate(u, hits, *null[" " in u]) for u, hits in rows.items()}
     found = {u: c for u, c in found.items() if " " not in u or
              c.mean_drop >= max(found[w].mean_drop for w in u.split(" ")) + PHRASE_GAIN}
-    strong = [c for c in found.values() if _strong_share(rows[c.token], min_drop) >= min_fraction]
-    return sorted(strong, key=lambda c: (-c.mean_drop, c.token))
+    kept = [c for c in found.values() if len(c.probes) >= MIN_PROBES and c.z >= min_z and
+            any(h[2] or h[1] >= min_drop for h in rows[c.token])]
+    return sorted(kept, key=lambda c: (-c.mean_drop, c.token))
 
 
 def _drops(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], jobs: list,
@@ -97,20 +135,20 @@ def _drops(explainer: Any, attributions: Sequence[Attribution], encodings: Seque
     return before - after[np.arange(len(jobs)), explained], flipped
 
 
-def _candidate(unit: str, hits: list) -> Candidate:
+def _candidate(unit: str, hits: list, mu: float, sigma: float) -> Candidate:
+    drops = np.array([h[1] for h in hits])  # one per probe holding the unit (all its occurrences masked)
+    spread = sigma * np.sqrt(len(hits))
+    z = float((drops.sum() - len(hits) * mu) / spread) if spread > 1e-12 else 0.0
     return Candidate(unit, tuple(sorted({h[0] for h in hits})), float(np.mean([h[2] for h in hits])),
-                     float(np.mean([h[1] for h in hits])), float(np.mean([h[3] for h in hits])))
-
-
-def _strong_share(hits: list, min_drop: float) -> float:
-    return sum(1 for h in hits if h[2] or h[1] >= min_drop) / len(hits)
+                     float(drops.mean()), float(np.mean([h[3] for h in hits])), z)
 
 
 def candidates_table(candidates: Sequence[Candidate]) -> str:
-    """Shortcut candidates as a Markdown table: the probes containing each, flip rate, mean drop, mean share."""
-    rows = ["| token | probes containing it | flip rate | mean drop | mean share |", "|---|---|---:|---:|---:|"]
+    """Shortcut candidates as a Markdown table: the probes containing each, flip rate, mean drop, z, mean share."""
+    rows = ["| token | probes containing it | flip rate | mean drop | z vs random words | mean share |",
+            "|---|---|---:|---:|---:|---:|"]
     rows += [f"| {escape_markdown(c.token)} | {', '.join(map(str, c.probes))} | {c.flip_rate:.2f} | "
-             f"{c.mean_drop:.3f} | {c.mean_share:.3f} |" for c in candidates]
+             f"{c.mean_drop:.3f} | {c.z:.1f} | {c.mean_share:.3f} |" for c in candidates]
     return "\n".join(rows)
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from ..alerts import Alert
-from ..analysis.discovery import candidates_table, delete_vs_mask, shortcut_candidates
+from ..analysis.discovery import MIN_Z, candidates_table, delete_vs_mask, shortcut_candidates
 from ..analysis.faithfulness import faithfulness, plausibility
 from ..attribution import Attribution
 from ..validate import choice, fraction, positive_int
@@ -82,9 +82,12 @@ class Faithfulness(Monitor):
 
 class ShortcutDiscovery(Monitor):
     """Shortcut candidates found without a lexicon: the words holding the most `method` attribution
-    (up to `max_candidates`; a word is masked with all its pieces) and adjacent pairs of them, whose
-    masking flips the prediction or drops the explained class's probability by >= `min_drop` on
-    >= `min_fraction` of the probes containing them; and the
+    (up to `max_candidates`; a word is masked with all its pieces) and adjacent pairs of them, in 3+
+    probes, whose masking drops the explained class's probability more than masking random other words
+    of the same probes does, by >= `min_z` standard errors (and flips the prediction or drops it by >=
+    `min_drop` in one probe at least); see `gradcallback.analysis.discovery`. On real snippets this
+    named the planted cue in its top 3 where the old rule (a drop on half the probes) often did not, and
+    kept real sentiment words out (benchmarks/DETECTION.md, "Discovery, rule by rule"). And the
     delete-vs-mask check (`length_check`): deleting vs masking a token, a gap hints at a model that
     reacts to length or position, which no token attribution shows.
 
@@ -97,12 +100,12 @@ class ShortcutDiscovery(Monitor):
     # delete-vs-mask check needs class probabilities and is skipped there
 
     def __init__(self, method: str = DEFAULT_METHOD, max_candidates: int = 10, min_drop: float = 0.2,
-                 min_fraction: float = 0.5, replace: str = "mask", length_check: bool = True,
+                 min_z: float = MIN_Z, replace: str = "mask", length_check: bool = True,
                  length_gap: float = DEFAULT_LENGTH_GAP, name: str = "discovery"):
         self.method, self.replace, self.name = method, choice("replace", replace, REPLACEMENTS), check_name(name)
         self.options = dict(max_candidates=positive_int("max_candidates", max_candidates),
                             min_drop=fraction("min_drop", min_drop),
-                            min_fraction=fraction("min_fraction", min_fraction))
+                            min_z=fraction("min_z", min_z, 0.0, 100.0))
         self.length_check = bool(length_check)
         self.length_gap = fraction("length_gap", length_gap)
 
