@@ -139,7 +139,7 @@ class Explainer:
         Identical inputs are run once (perturbation checks ask for the same variant under several names:
         comprehensiveness at 1 token and AOPC's 1% bin, sufficiency at 10% and at 3 tokens, ...). A call
         takes the backend's `rows_per_call` rows (at least `batch_size`) within `chunk_rows`' memory budget:
-        forward only, hundreds of short rows a step, they run faster in a few large calls."""
+        forward only, a step's hundreds of perturbed rows go in a few calls, not dozens of `batch_size`."""
         encodings, back = distinct(encodings)
         self.adapter.sync()
         targets = np.full((len(encodings), 2), -1, np.int32)
