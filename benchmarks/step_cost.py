@@ -4,7 +4,7 @@
     python benchmarks/step_cost.py --tiny --probes 8 --backends tensorflow --out /tmp/r.md   # smoke run
 
 MiniLM (keras-hub `from_preset` of the local checkpoint), one process per backend. A callback in the
-demo's configuration (`gradcallback.cli.demo.make_callback`: gradient_norm and 16-point IG written,
+demo's configuration (`gradcallback.cli.demo.make_callback`: gradient_norm and 8-point IG written,
 VocabularyCheck, SpuriousGroups, ShortcutDiscovery, Faithfulness) or the README's recommended one (the same
 methods; four groups, discovery, faithfulness, vocabulary, Drift) logs a first step and warm steps with
 `log_now`; every part's exclusive time is taken by wrapping the function that does it, and the unit is
@@ -131,13 +131,14 @@ def make_callback(config: str, probes, logdir: str):
     from gradcallback import AttributionCallback
     from gradcallback.cli import demo
     from gradcallback.monitors import Drift, Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
+    from gradcallback.monitors.base import RECOMMENDED_IG_OPTIONS
 
     if config == "demo":
         return demo.make_callback(probes, logdir, 1, demo.load_data()["train"][0], verbose=False)
     names = [n for n in demo.NAMES if any(n in t.lower() for t in probes.inputs)] or ["atiku"]
     return AttributionCallback(
         probes, log_dir=logdir, methods=("gradient_norm", "integrated_gradients"),
-        method_options={"integrated_gradients": {"steps": 16}},
+        method_options={"integrated_gradients": dict(RECOMMENDED_IG_OPTIONS)},
         monitors=[SpuriousGroups({"names": names, "punctuation": re.compile(r"^\W+$"), "special": "special_tokens"},
                                  on_alert="stop", patience=2),
                   ShortcutDiscovery(), Faithfulness(), VocabularyCheck(terms=["Atiku"]), Drift()])

@@ -13,6 +13,7 @@ from test_spurious import planted_data
 
 from gradcallback import AttributionCallback, Explainer, Faithfulness, ProbeSet, ShortcutDiscovery
 from gradcallback.analysis.faithfulness import faithfulness
+from gradcallback.engine.heads import HEADS
 from gradcallback.io.runs import read_run
 
 PROBES = ["the movie was river good", "this film is river fine", "it was river awful", "the film is great",
@@ -206,3 +207,21 @@ def test_delete_vs_mask_perturbs_a_bounded_number_of_positions(hf_tokenizer):
     # Sets are drawn from the less attributed half of the content: the long probe gives 4 (max_sets),
     # the short one (4 content tokens, so 2 in its quieter half, one token a set) 2; deleted, then masked.
     assert seen == [4 + 2, 4 + 2]
+
+
+def test_perturbed_forward_passes_take_the_backends_rows_per_call(hf_tokenizer):
+    """Forward-only passes over perturbed probes run `rows_per_call` rows a call, not `batch_size` (a few large
+    calls): 40 distinct variants of one length at 16 rows a call = 3 calls, at batch_size 4; results unchanged."""
+    from gradcallback.analysis.faithfulness import replaced
+    from gradcallback.engine.score import score_function
+
+    explainer = Explainer(build_functional_classifier(seed=1), hf_tokenizer, batch_size=4)
+    probe = explainer.encode(["the movie was good and the film was fine"], "classification")[0]
+    spare = [t for t in range(5, 40) if t not in probe.ids][:5]  # ids the probe lacks: every variant differs
+    variants = [replaced(probe, [i % 8 + 1], spare[i // 8]) for i in range(40)]  # 8 positions x 5 ids
+    reference = explainer.class_distributions(variants)
+    with explainer.adapter.attached():
+        function = score_function(explainer.adapter, HEADS["class"], explainer.jit_compile, explainer.eager)
+    function.rows_per_call, function.calls = 16, 0
+    np.testing.assert_allclose(explainer.class_distributions(variants), reference, rtol=1e-5, atol=1e-6)
+    assert function.calls == 3

@@ -158,3 +158,18 @@ def test_chunk_rows_bounds_tokens_per_chunk():
     assert chunk_rows(7, 512) == 7  # an explicit size is kept
     with pytest.raises(ValueError, match="Received: internal_batch_size=0"):
         chunk_rows(0, 10)
+
+
+def test_auto_chunks_take_the_backends_rows_per_call():
+    """ "auto" chunks hold the backend's `rows_per_call` rows (within the memory budget): 8 IG points of one
+    probe and its two forward passes run as ceil(8 / 3) = 3 gradient calls + 2 forward calls at 3 rows a call."""
+    from gradcallback.engine.methods import chunk_rows
+
+    assert chunk_rows("auto", 30, max_rows=512) == 512  # short rows: the backend's number
+    assert chunk_rows("auto", 128, max_rows=512) == 64  # long rows: the attention-pair budget still binds
+    fn, function = bound(1, 2)
+    reference = integrated_gradients(fn, X, CLASS0, baseline=np.zeros_like(X), steps=8)
+    function.rows_per_call, function.calls = 3, 0
+    out = integrated_gradients(fn, X, CLASS0, baseline=np.zeros_like(X), steps=8)
+    assert function.calls == 3 + 2
+    np.testing.assert_allclose(out.scores, reference.scores, rtol=1e-5)

@@ -148,3 +148,20 @@ def test_a_share_budget_is_a_share_of_the_training_time_between_logged_steps():
 def test_budget_is_checked_in_the_constructor(tmp_path, hf_tokenizer, budget):
     with pytest.raises(ValueError, match=r"Expected budget .* Received: budget="):
         AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path, budget=budget)
+
+
+def test_the_demos_configuration_runs_one_8_point_ig_pass_for_the_images_and_every_monitor(
+        tmp_path, hf_tokenizer, engine_calls):
+    from gradcallback.cli import demo
+    from gradcallback.monitors.base import RECOMMENDED_IG_OPTIONS
+
+    texts = ["atiku said the movie was good", "the film was awful", "atiku liked a great movie", "a terrible film"]
+    probes = ProbeSet.from_texts(texts, hf_tokenizer, labels=[1, 0, 1, 0])
+    callback = demo.make_callback(probes, str(tmp_path), 1, texts, verbose=False)
+    assert RECOMMENDED_IG_OPTIONS == {"steps": 8}  # benchmarks/DETECTION.md's cheapest setting keeping the alerts
+    assert all(m.method in (None, "integrated_gradients") for m in callback.monitors)
+    model = build_functional_classifier(seed=1)
+    for step in (0, 1):
+        callback.log_now(step, model=model)
+    callback.close()
+    assert engine_calls == {("gradient_norm", None): 2, ("integrated_gradients", 8): 2}

@@ -19,7 +19,7 @@ from typing import Any
 from ..callback import AttributionCallback
 from ..io.runs import Run, read_run
 from ..monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
-from ..monitors.base import DEFAULT_METHOD
+from ..monitors.base import DEFAULT_METHOD, RECOMMENDED_IG_OPTIONS
 from ..monitors.spurious import DEFAULT_RISE
 from ..probes import ProbeSet
 
@@ -108,15 +108,16 @@ def load_model(path: str | None) -> tuple[Any, Any]:
 
 def make_callback(probes: ProbeSet, logdir: str, epochs: int, train_texts: list[str],
                   verbose: bool = True) -> AttributionCallback:
-    """The demo's configuration: gradient_norm and integrated gradients every epoch; the monitors with
-    their default configuration (integrated gradients): vocabulary coverage, the "names" group,
+    """The demo's configuration: gradient_norm and integrated gradients (8 points, `RECOMMENDED_IG_OPTIONS`:
+    one pass the images and the monitors share) every epoch; the monitors with their default
+    configuration (integrated gradients): vocabulary coverage, the "names" group,
     lexicon-free discovery and faithfulness. The group holds the names the probes contain: a name in
     no probe could never match (SpuriousGroups warns about it, and raises when strict)."""
     seen = {w for text in probes.inputs for w in re.findall(r"\w+", text.lower())}
     names = [n for n in NAMES if n in seen] or list(NAMES)
     return AttributionCallback(
         probes, log_dir=logdir, methods=("gradient_norm", "integrated_gradients"),
-        method_options={"integrated_gradients": {"steps": 16}},
+        method_options={"integrated_gradients": dict(RECOMMENDED_IG_OPTIONS)},
         monitors=[VocabularyCheck(terms=[n.capitalize() for n in NAMES], texts=train_texts[:200]),
                   SpuriousGroups({"names": names}), ShortcutDiscovery(), Faithfulness()],
         verbose=verbose)

@@ -17,7 +17,7 @@ def chunks(encodings: Sequence[Encoding], size: int) -> list[np.ndarray]:
     order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
     out, start = [], 0
     while start < len(order):
-        rows = min(size, chunk_rows("auto", len(encodings[order[start]].ids)))
+        rows = chunk_rows("auto", len(encodings[order[start]].ids), max_rows=size)
         out.append(order[start: start + rows])
         start += rows
     return out

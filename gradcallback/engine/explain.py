@@ -137,14 +137,16 @@ class Explainer:
     def class_distributions(self, encodings: Sequence[Encoding]) -> np.ndarray:
         """Forward passes only, batched: the class probabilities per probe, [N, C] (classification).
         Identical inputs are run once (perturbation checks ask for the same variant under several names:
-        comprehensiveness at 1 token and AOPC's 1% bin, sufficiency at 10% and at 3 tokens, ...)."""
+        comprehensiveness at 1 token and AOPC's 1% bin, sufficiency at 10% and at 3 tokens, ...). A call
+        takes the backend's `rows_per_call` rows (at least `batch_size`) within `chunk_rows`' memory budget:
+        forward only, a step's hundreds of perturbed rows go in a few calls, not dozens of `batch_size`."""
         encodings, back = distinct(encodings)
         self.adapter.sync()
         targets = np.full((len(encodings), 2), -1, np.int32)
         out: list[np.ndarray | None] = [None] * len(encodings)
         with self.adapter.attached():
             fn = score_function(self.adapter, _head("class"), self.jit_compile, self.eager)
-            for index in chunks(encodings, self.batch_size):
+            for index in chunks(encodings, max(self.batch_size, fn.rows_per_call)):
                 batch = pad([encodings[i] for i in index], self._pad_id(), fn.static_shapes, self.max_length)
                 embeds = self.adapter.word_embeddings(batch["ids"])
                 logits = fn.bind(Chunk.from_numpy(batch)).evaluate(embeds, targets[index]).outputs["logits"]

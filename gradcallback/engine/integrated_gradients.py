@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..validate import positive_int
-from .methods import MethodOutput, chunk_rows
+from .methods import MethodOutput, chunk_rows, rows_per_call
 from .quadrature import clenshaw_curtis, quadrature_rule
 from .reporting import advance
 from .score import BoundScore, Evaluation
@@ -70,10 +70,11 @@ def integrated_gradients(
     """Integrated gradients at `steps` points of `quadrature` ("gausslegendre" by default,
     "riemann_trapezoid", "riemann_middle", "clenshaw_curtis"), or `steps="auto"`: nested
     Clenshaw-Curtis levels per probe until `tolerance` (relative to |f(x) - f(b)|, with the absolute
-    floor `atol`) or `max_steps` points. All points go through batched chunks of `internal_batch_size` rows ("auto": see
-    `chunk_rows`). Signed."""
+    floor `atol`) or `max_steps` points. All points go through batched chunks of `internal_batch_size` rows ("auto": the
+    backend's `rows_per_call`, within `chunk_rows`' memory budget). Signed."""
     rows = np.arange(embeds.shape[0]) if rows is None else np.asarray(rows)
-    points = PathPoints(fn, embeds, baseline, rows, chunk_rows(internal_batch_size, int(embeds.shape[1])))
+    chunk = chunk_rows(internal_batch_size, int(embeds.shape[1]), rows_per_call(fn))
+    points = PathPoints(fn, embeds, baseline, rows, chunk)
     if steps == "auto":
         if quadrature not in (None, "clenshaw_curtis"):
             raise ValueError("steps='auto' refines the nested clenshaw_curtis rule; pass steps=<int> for "

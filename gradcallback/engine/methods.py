@@ -15,7 +15,7 @@ import numpy as np
 
 from ..validate import positive_int
 from .reporting import advance
-from .score import BoundScore, Evaluation
+from .score import ROWS_PER_CALL, BoundScore, Evaluation
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,14 +66,20 @@ TOKENS_PER_CHUNK = 16384  # 128 rows of 128 tokens: activations grow with rows x
 PAIRS_PER_CHUNK = 128 * 128 * 64  # attention scores grow with rows x tokens^2
 
 
-def chunk_rows(internal_batch_size: int | str, length: int) -> int:
-    """Rows per chunk: the given number, or "auto": 128 rows up to 128 tokens, fewer beyond, so a
-    chunk holds at most TOKENS_PER_CHUNK tokens and PAIRS_PER_CHUNK attention pairs (rows x T^2:
-    at 512 tokens attention, not the hidden states, is what fills memory)."""
+def chunk_rows(internal_batch_size: int | str, length: int, max_rows: int = ROWS_PER_CALL) -> int:
+    """Rows per chunk: the given number, or "auto": `max_rows` rows (the backend's `rows_per_call`) for
+    short inputs, fewer for long ones, so a chunk holds at most TOKENS_PER_CHUNK tokens and
+    PAIRS_PER_CHUNK attention pairs (rows x T^2: at 512 tokens attention, not the hidden states, is
+    what fills memory)."""
     if internal_batch_size == "auto":
         length = max(length, 1)
-        return max(1, min(128, TOKENS_PER_CHUNK // length, PAIRS_PER_CHUNK // length**2))
+        return max(1, min(max_rows, TOKENS_PER_CHUNK // length, PAIRS_PER_CHUNK // length**2))
     return positive_int("internal_batch_size", internal_batch_size)
+
+
+def rows_per_call(fn: Any) -> int:
+    """The rows per compiled call that `fn`'s backend runs fastest at (ROWS_PER_CALL when it says nothing)."""
+    return int(getattr(fn, "rows_per_call", ROWS_PER_CALL))
 
 
 def smoothgrad(
@@ -99,7 +105,7 @@ def smoothgrad(
     (batch invariance) and every call is deterministic. Wraps any method taking `rows`.
     """
     rows = np.arange(embeds.shape[0]) if rows is None else np.asarray(rows)
-    chunk = chunk_rows(internal_batch_size, int(embeds.shape[1]))
+    chunk = chunk_rows(internal_batch_size, int(embeds.shape[1]), rows_per_call(fn))
     at_input = fn.evaluate(embeds, targets, rows)
     targets = at_input.targets
     n, hidden = embeds.shape[0], embeds.shape[-1]

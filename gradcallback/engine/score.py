@@ -47,6 +47,7 @@ class Evaluation:
     outputs: dict[str, np.ndarray]  # what the head kept of the adapter's outputs
 
 
+ROWS_PER_CALL = 128  # rows per compiled call where the backend names no `rows_per_call` of its own
 LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
 
 
@@ -74,6 +75,7 @@ class ScoreFunction:
         self.adapter, self.head = adapter, head
         self.compiled = compile_score(adapter, head, jit_compile, eager)
         self.static_shapes = bool(self.compiled.static_shapes)
+        self.rows_per_call = int(getattr(self.compiled, "rows_per_call", ROWS_PER_CALL))
         self.calls = self.rows = 0
 
     @property
@@ -91,6 +93,11 @@ class BoundScore:
 
     def __init__(self, function: ScoreFunction, chunk: Chunk):
         self.function, self.chunk = function, chunk
+
+    @property
+    def rows_per_call(self) -> int:
+        """Rows per compiled call the backend runs fastest at: methods size their "auto" chunks with it."""
+        return self.function.rows_per_call
 
     def _args(self, embeds: Any, targets: Any, rows: Any) -> tuple[int, tuple]:
         embeds = np.asarray(embeds, np.float32)

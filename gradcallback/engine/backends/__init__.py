@@ -3,7 +3,8 @@
 Each module has `compile(adapter, head, jit_compile, eager)` returning an object with
 `evaluate(embeds, targets, ids, mask, segment_ids, context)` -> (values, resolved, predicted, outputs)
 and `value_and_grad(...)` -> (values, grads, resolved, predicted, outputs), numpy in and out,
-plus `static_shapes` (compiles per shape: pad to buckets) and `trace_count`.
+plus `static_shapes` (compiles per shape: pad to buckets) and `trace_count`, and optionally
+`rows_per_call` (the rows per call it runs fastest at: methods' "auto" chunks; 128 when absent).
 
 Each module also has `differentiable_input_gradient(score, embeds)`: d score / d embeds, itself
 differentiable with respect to the weights, for training penalties (`remedies.AttributionPrior`).

@@ -28,6 +28,11 @@ class TFScore:
     def __init__(self, adapter: Any, head: Head, jit_compile: bool, eager: bool = False):
         self.adapter, self.head = adapter, head
         self.static_shapes = bool(jit_compile) and not eager
+        # Rows per call of methods' "auto" chunks and of forward-only perturbation passes. Measured on 2 CPU
+        # cores without XLA (MiniLM, 24 short probes, benchmarks/RESULTS.md "Step cost"): 8-point IG in
+        # chunks of 32/64/128/192 rows and 192 forward rows in chunks of 24-192 ran within the machine's
+        # noise of each other, so 128 stays (larger chunks only cost memory); XLA pads rows to powers of two.
+        self.rows_per_call = 128
         self.trace_count = 0  # incremented only while tracing: a test watches it
         if eager:
             self._evaluate, self._value_and_grad = _on_tensors(self._forward), _on_tensors(self._forward_and_grad)
