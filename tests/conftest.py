@@ -45,13 +45,15 @@ def pytest_configure(config):
                                        "switched off (tests/conftest.py fails every other test where one is)")
 
 
-# The files that take a minute or more (as measured on 2 cores, costliest first): `--dist loadfile` hands
-# files out in collection order, so these go first and the many short files fill in beside them; last, a long
-# file would run alone on one worker while the other sat idle. Order only: a file not listed runs after these.
+# The files that take a minute or more (as measured on 2 cores, costliest first; test_llm and test_adapters are
+# the long ones of the JAX and torch runs): `--dist loadfile` hands files out in collection order, so these go
+# first and the many short files fill in beside them; last, a long file would run alone on one worker while the
+# other sat idle. Order only: a file not listed runs after these.
 HEAVY_FIRST = ("test_readme.py", "test_backends.py", "test_examples.py", "test_benchmarks_backends.py",
                "test_examples_loops.py", "test_benchmarks.py", "test_benchmarks_step_cost.py", "test_distributed.py",
-               "test_cli_explain.py", "test_priors.py", "test_detection.py", "test_wheel.py", "test_model_parallel.py",
-               "test_dashboard_tensorboard.py", "test_demo.py", "test_notebook.py", "test_callback.py")
+               "test_cli_explain.py", "test_priors.py", "test_llm.py", "test_adapters.py", "test_detection.py",
+               "test_wheel.py", "test_model_parallel.py", "test_dashboard_tensorboard.py", "test_demo.py",
+               "test_notebook.py", "test_callback.py")
 
 
 def pytest_collection_modifyitems(config, items):
