@@ -1,5 +1,5 @@
-"""Run by test_backends.py in a process per KERAS_BACKEND: every method's scores on models with the
-same (numpy-drawn) weights, as JSON on stdout."""
+"""Run by test_backends.py in a process per KERAS_BACKEND (the test process's own backend in it, by
+`all_scores`): every method's scores on models with the same (numpy-drawn) weights, as JSON on stdout."""
 
 from __future__ import annotations
 
@@ -25,21 +25,26 @@ def scores(model, tokenizer) -> dict:
                                                         **OPTIONS.get(method, {}))] for method in sorted(METHODS)}
 
 
-def main() -> None:
+def all_scores(folder: str, hub: bool) -> dict:
+    """{"backend", "functional": {method: scores per text}, "keras_hub_bert": ... (with `hub`)}."""
     from transformers import BertTokenizerFast
 
-    vocab = os.path.join(sys.argv[1], "vocab.txt")
+    vocab = os.path.join(folder, "vocab.txt")
     with open(vocab, "w", encoding="utf-8") as file:
         file.write("\n".join(VOCAB) + "\n")
     tokenizer = BertTokenizerFast(vocab_file=vocab, do_lower_case=True)
     functional = build_functional_classifier()
     set_deterministic_weights(functional, seed=1)
     out = {"backend": keras.backend.backend(), "functional": scores(functional, tokenizer)}
-    if "--hub" in sys.argv:
-        hub = build_classifier("bert")
-        set_deterministic_weights(hub, seed=2)
-        out["keras_hub_bert"] = scores(hub, hub.preprocessor)
-    print(json.dumps(out))
+    if hub:
+        model = build_classifier("bert")
+        set_deterministic_weights(model, seed=2)
+        out["keras_hub_bert"] = scores(model, model.preprocessor)
+    return out
+
+
+def main() -> None:
+    print(json.dumps(all_scores(sys.argv[1], "--hub" in sys.argv)))
 
 
 if __name__ == "__main__":

@@ -34,11 +34,32 @@ def needs_backend(backend: str, what: str) -> str:
 
 
 def pytest_configure(config):
+    # xdist's loadfile would reorder the files by their number of tests (most first): the long few-test files
+    # would go last, each alone on a worker at the end. Keep the order pytest_collection_modifyitems gives.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
     # A part switched off in a non-strict run fails the test that did not expect it, where it happens;
     # `nothing_switched_off` below also catches the ones a test's own catch_warnings(record=True) hides.
     config.addinivalue_line("filterwarnings", "error::gradcallback.guard.SwitchedOffWarning")
     config.addinivalue_line("markers", "switches_off: the test expects a part of the logged step to be "
                                        "switched off (tests/conftest.py fails every other test where one is)")
+
+
+# The files that take a minute or more (as measured on 2 cores, costliest first; test_llm and test_adapters are
+# the long ones of the JAX and torch runs): `--dist loadfile` hands files out in collection order, so these go
+# first and the many short files fill in beside them; last, a long file would run alone on one worker while the
+# other sat idle. Order only: a file not listed runs after these.
+HEAVY_FIRST = ("test_readme.py", "test_backends.py", "test_examples.py", "test_benchmarks_backends.py",
+               "test_examples_loops.py", "test_benchmarks.py", "test_benchmarks_step_cost.py", "test_distributed.py",
+               "test_cli_explain.py", "test_priors.py", "test_llm.py", "test_adapters.py", "test_detection.py",
+               "test_wheel.py", "test_model_parallel.py", "test_dashboard_tensorboard.py", "test_demo.py",
+               "test_notebook.py", "test_callback.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    position = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), position[id(item)]))
 
 
 @pytest.fixture(autouse=True)

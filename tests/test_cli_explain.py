@@ -173,19 +173,29 @@ def test_render_plain_marks_the_span_without_colour(folders, hf_tokenizer):
     assert not use_color(io.StringIO()) and use_color(io.StringIO(), "always")
 
 
+def explain_preset(preset: Path, backend: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradcallback", "explain", "--model", str(preset), "--json",
+                           "the movie was good"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, KERAS_BACKEND=backend))
+
+
+@pytest.fixture(scope="module")
+def hub_preset(tmp_path_factory, keras_hub_tokenizer) -> tuple[Path, subprocess.CompletedProcess]:
+    """A keras-hub preset folder and the command's run on it with KERAS_BACKEND=tensorflow (once for the
+    module: the backends below compare with the same run)."""
+    preset = tmp_path_factory.mktemp("hub") / "preset"
+    build_keras_hub_classifier(keras_hub_tokenizer, seed=5).save_to_preset(str(preset))
+    return preset, explain_preset(preset, "tensorflow")
+
+
 @pytest.mark.large
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_keras_hub_preset_on_another_backend(tmp_path, keras_hub_tokenizer, backend):
+def test_keras_hub_preset_on_another_backend(hub_preset, backend):
     """The same preset folder explained with KERAS_BACKEND=jax or torch: the same scores as here."""
-    preset = tmp_path / "preset"
-    build_keras_hub_classifier(keras_hub_tokenizer, seed=5).save_to_preset(str(preset))
-    here = subprocess.run([sys.executable, "-m", "gradcallback", "explain", "--model", str(preset), "--json",
-                           "the movie was good"], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, KERAS_BACKEND="tensorflow"))
-    there = subprocess.run([sys.executable, "-m", "gradcallback", "explain", "--model", str(preset), "--json",
-                            "the movie was good"], capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, KERAS_BACKEND=backend))
-    assert here.returncode == 0 and there.returncode == 0, there.stderr[-2000:]
+    preset, here = hub_preset
+    there = explain_preset(preset, backend)
+    assert here.returncode == 0, here.stderr[-2000:]
+    assert there.returncode == 0, there.stderr[-2000:]
     ours, theirs = json.loads(here.stdout)[0], json.loads(there.stdout)[0]
     assert ours["tokens"] == theirs["tokens"]
     np.testing.assert_allclose(ours["scores"], theirs["scores"], rtol=1e-4, atol=1e-6)

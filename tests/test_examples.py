@@ -1,4 +1,7 @@
-"""Smoke tests of examples/: each script runs a few steps on the real MiniLM and writes a readable run."""
+"""Smoke tests of examples/: each script runs a few steps on the real MiniLM and writes a readable run.
+
+The scripts are shared with tests/test_examples_loops.py (`--dist loadfile` gives a file to one worker: in two
+files the five runs of a minute or more each go on both workers)."""
 
 from __future__ import annotations
 
@@ -24,13 +27,16 @@ FEW_STEPS = {
 BACKEND = {"keras_hub_classifier.py": "jax"}  # the keras-hub example runs on JAX here (any backend works)
 
 
+HERE = ("finetune_classifier.py", "finetune_qa.py", "keras_hub_classifier.py")  # the others: test_examples_loops.py
+
+
 def test_every_example_has_a_smoke_test():
-    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(FEW_STEPS)
+    from test_examples_loops import THERE
+
+    assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(FEW_STEPS) == sorted(HERE + THERE)
 
 
-@pytest.mark.large
-@pytest.mark.parametrize("script", sorted(FEW_STEPS))
-def test_example_runs_and_writes_attributions(script, tmp_path):
+def check_example_runs_and_writes_attributions(script: str, tmp_path: Path) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1",
                KERAS_BACKEND=BACKEND.get(script, "tensorflow"))
     done = subprocess.run([sys.executable, str(EXAMPLES / script), "--logdir", str(tmp_path), *FEW_STEPS[script]],
@@ -44,3 +50,9 @@ def test_example_runs_and_writes_attributions(script, tmp_path):
     if script == "custom_monitor.py":  # a user's monitor: its tags, and its column in `report`
         assert set(run.scalars["position/edge_share"]) == set(run.steps)
         assert run.info["monitors"][0]["columns"] == [["edge share", "position/edge_share"]]
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("script", HERE)
+def test_example_runs_and_writes_attributions(script, tmp_path):
+    check_example_runs_and_writes_attributions(script, tmp_path)

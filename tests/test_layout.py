@@ -105,3 +105,13 @@ def test_the_root_shows_the_pipeline():
 def test_the_test_harness_is_not_in_the_package():
     text = "\n".join(p.read_text() for p in PACKAGE.rglob("*.py"))
     assert "playwright" not in text.lower() and "def serving(" not in text
+
+
+def test_the_heavy_files_run_first_in_the_suite(request):
+    """conftest's HEAVY_FIRST names test files that exist (a renamed file would silently lose its place)."""
+    from conftest import HEAVY_FIRST
+
+    tests = Path(__file__).parent
+    assert [name for name in HEAVY_FIRST if not (tests / name).is_file()] == []
+    assert len(set(HEAVY_FIRST)) == len(HEAVY_FIRST)
+    assert request.config.option.loadscopereorder is False  # xdist keeps the collection's file order

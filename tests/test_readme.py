@@ -4,8 +4,9 @@ The convention, for whoever adds a README block:
 
 - A ```python block, or a ```bash / ```sh / ```shell one, with no marker must run as written. The Python
   blocks of one section (the nearest heading above) run in order in one namespace, in one process with the
-  other sections (a section whose code sets KERAS_BACKEND gets a process of its own); the shell blocks then
-  run with bash, each on its own, in the same folder, with the `gradcallback` command on the PATH.
+  other sections (a section whose code sets KERAS_BACKEND runs after, in a process of the backend it
+  picks, shared with the other sections picking it); the shell blocks then run with bash, each on its own,
+  in the same folder, with the `gradcallback` command on the PATH.
 - `<!-- readme-test: fixture NAME -->` on the line right above the fence (blank lines between are fine) runs
   the block after fixture NAME is bound: `tests/readme_fixtures.py` lists them (tiny_minilm, tiny_bert,
   tiny_gpt2, tiny_loop, demo_run) and says what each stands in for. Several: `fixture NAME, NAME`.
@@ -87,15 +88,24 @@ def _environment() -> dict:
     return env
 
 
+BACKEND = re.compile(r"""KERAS_BACKEND["']\s*(?:\]\s*=|,)\s*["'](\w+)["']""")
+
+
 def _processes(blocks: list[Block]) -> list[list[list[Block]]]:
-    """Python blocks grouped by section; sections that set KERAS_BACKEND in a process of their own, after."""
+    """Python blocks grouped by section; sections that set KERAS_BACKEND after, in a process per backend
+    they pick (sections picking the same one share it, as the TensorFlow ones share the first: a process
+    start and a backend's import cost seconds)."""
     sections: dict[str, list[Block]] = {}
     for block in blocks:
         if block.language in PYTHON and block.skip_reason is None:
             sections.setdefault(block.section, []).append(block)
-    own = [s for s in sections.values() if any("KERAS_BACKEND" in b.code for b in s)]
-    shared = [s for s in sections.values() if s not in own]
-    return [shared, *([s] for s in own)]
+    own: dict[str, list[list[Block]]] = {}
+    for section in sections.values():
+        if any("KERAS_BACKEND" in b.code for b in section):
+            named = next((m.group(1) for b in section for m in [BACKEND.search(b.code)] if m), section[0].section)
+            own.setdefault(named, []).append(section)
+    shared = [s for s in sections.values() if not any(s in group for group in own.values())]
+    return [shared, *own.values()]
 
 
 def run_python(blocks: list[Block], workdir: Path, prepare: list[str], env: dict) -> dict[int, dict]:
