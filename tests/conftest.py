@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -114,6 +115,17 @@ def hub_causal_lm(causal_lm_folder):
         return loaded[family]
 
     return model
+
+
+@pytest.fixture(scope="session")
+def tiny_minilm_folder(tmp_path_factory) -> Path:
+    """A tiny random BERT in MiniLM's folder format (safetensors, config.json, vocab.txt, tokenizer.json), with
+    MiniLM's 512 positions (the QA example pads to 96 tokens)."""
+    from readme_fixtures import write_tiny_minilm
+
+    folder = tmp_path_factory.mktemp("tiny") / "tiny-minilm"
+    write_tiny_minilm(folder, positions=512)
+    return folder
 
 
 @pytest.fixture(scope="session")

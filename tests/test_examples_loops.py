@@ -10,5 +10,5 @@ THERE = ("custom_monitor.py", "custom_training_loop.py")
 
 @pytest.mark.large
 @pytest.mark.parametrize("script", THERE)
-def test_example_runs_and_writes_attributions(script, tmp_path):
-    check_example_runs_and_writes_attributions(script, tmp_path)
+def test_example_runs_and_writes_attributions(script, tmp_path, tiny_minilm_folder):
+    check_example_runs_and_writes_attributions(script, tmp_path, tiny_minilm_folder)

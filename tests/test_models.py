@@ -12,7 +12,7 @@ from gradcallback import explain
 from gradcallback.adapters.pretrained import load_pretrained
 
 
-def write_pytorch_checkpoint(directory, seed: int = 0) -> dict:
+def write_pytorch_checkpoint(directory, seed: int = 0, positions: int = 64) -> dict:
     """A bare BERT encoder saved as sentence-transformers does: PyTorch names, no `bert.` prefix."""
     import tensorflow as tf
     from safetensors.numpy import save_file
@@ -20,7 +20,7 @@ def write_pytorch_checkpoint(directory, seed: int = 0) -> dict:
     from transformers.modeling_tf_pytorch_utils import TransposeType, convert_tf_weight_name_to_pt_weight_name
 
     tf.keras.utils.set_random_seed(seed)
-    config = bert_config()
+    config = bert_config(max_position_embeddings=positions)
     encoder = TFBertModel(config)
     encoder(encoder.dummy_inputs)
     state = {}
