@@ -152,17 +152,24 @@ def bert_config(**overrides):
     return BertConfig(**settings)
 
 
-def build_hf(family: str, task: str, seed: int = 0):
-    """A tiny transformers TF model of `family` ("bert", "distilbert", "roberta", "electra") for `task`."""
+def seed_tf_models(seed: int) -> None:
+    """Seeds Keras 3 and tf-keras before building a transformers TF model.
+
+    transformers' TF layers are tf-keras's: once anything in this process set a tf-keras seed (explain's
+    seed_new_heads does), their initializers draw from tf-keras's own generator, which Keras 3's seeding
+    leaves where it was, so the model would depend on which tests ran first in this worker."""
     import tensorflow as tf  # transformers TF models only: the JAX and torch runs never import TensorFlow here
     import tf_keras
-    import transformers as tr
 
     tf.keras.utils.set_random_seed(seed)
-    # transformers' TF layers are tf-keras's: once anything in this process set a tf-keras seed (explain's
-    # seed_new_heads does), their initializers draw from tf-keras's own generator, which Keras 3's seeding
-    # leaves where it was, so the model would depend on which tests ran first in this worker.
     tf_keras.utils.set_random_seed(seed)
+
+
+def build_hf(family: str, task: str, seed: int = 0):
+    """A tiny transformers TF model of `family` ("bert", "distilbert", "roberta", "electra") for `task`."""
+    import transformers as tr
+
+    seed_tf_models(seed)
     common = dict(vocab_size=len(VOCAB), max_position_embeddings=64,
                   num_labels=2 if task == "question_answering" else 3)
     configs = {

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import bert_config
+from conftest import bert_config, seed_tf_models
 
 import gradcallback as gc
 from gradcallback import Explainer, explain, normalize_l1_share, normalize_max_abs
@@ -24,7 +24,7 @@ def lively():
     """A BERT classifier with large random weights, so gradients are far from zero."""
     from transformers import TFBertForSequenceClassification
 
-    tf.keras.utils.set_random_seed(1)
+    seed_tf_models(1)
     model = TFBertForSequenceClassification(bert_config(initializer_range=0.3))
     model(model.dummy_inputs, training=False)
     return model
