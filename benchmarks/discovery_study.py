@@ -38,22 +38,13 @@ from detection import build_model  # noqa: E402
 
 from gradcallback import normalize_l1_share  # noqa: E402
 from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
+from gradcallback.analysis.discovery import content_units  # noqa: E402
 from gradcallback.analysis.faithfulness import replaced  # noqa: E402
-from gradcallback.views.tables import word_groups, words  # noqa: E402
 
 # The runs' tables hold every word of the probes (the snippets, which carry no licence): kept outside the repository.
 RUNS = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gradcallback" / "discovery_runs.jsonl"
 SUMMARY = HERE / "discovery_summary.json"  # what DETECTION.md shows (detection.py --evaluate-only renders it)
 IG = {"steps": 8}  # the monitors' integrated gradients (issue 25's default)
-
-
-def probe_units(attribution) -> list[tuple[str, list[int]]]:
-    """A probe's content words (lowercased, all their pieces) and its adjacent word pairs, with positions."""
-    labels = words(attribution)[0]
-    content = [(label.lower(), g) for label, g in zip(labels, word_groups(attribution))
-               if not attribution.special_mask[g[0]]]
-    pairs = [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
-    return content + pairs
 
 
 def unit_table(explainer, attributions, encodings, mask_id: int) -> dict:
@@ -62,7 +53,7 @@ def unit_table(explainer, attributions, encodings, mask_id: int) -> dict:
     jobs = []
     for i, a in enumerate(attributions):
         shares, where = normalize_l1_share(a.scores), {}
-        for unit, positions in probe_units(a):  # every occurrence in the probe is masked at once
+        for unit, positions in content_units(a):  # every occurrence in the probe is masked at once
             where[unit] = where.get(unit, []) + positions
         jobs += [(unit, i, positions, float(shares[positions].sum())) for unit, positions in where.items()]
     after = explainer.class_distributions([replaced(encodings[i], p, mask_id) for _, i, p, _ in jobs])

@@ -44,14 +44,15 @@ def _units(attributions: Sequence[Attribution], probe_shares: Sequence[np.ndarra
     mass: dict[str, float] = defaultdict(float)
     where: dict[str, dict[int, list[int]]] = defaultdict(dict)
     for i, (a, shares) in enumerate(zip(attributions, probe_shares)):
-        for unit, positions in _content_units(a):
+        for unit, positions in content_units(a):
             mass[unit] += float(shares[positions].sum()) / len(attributions)
             where[unit][i] = where[unit].get(i, []) + positions  # every occurrence is masked
     return mass, where
 
 
-def _content_units(a: Attribution) -> list[tuple[str, list[int]]]:
-    """A probe's content words (lowercased, with their pieces' positions), then its adjacent pairs of them."""
+def content_units(a: Attribution) -> list[tuple[str, list[int]]]:
+    """A probe's content words (lowercased, with their pieces' positions), then its adjacent pairs of them:
+    the units discovery masks (benchmarks/discovery_study.py masks the same)."""
     content = [(label.lower(), g) for label, g in zip(words(a)[0], word_groups(a)) if not a.special_mask[g[0]]]
     return content + [(f"{w1} {w2}", g1 + g2) for (w1, g1), (w2, g2) in zip(content, content[1:])]
 
@@ -69,7 +70,7 @@ def _null_jobs(attributions: Sequence[Attribution], probes: set[int]) -> list[tu
     random (seed 0): the null's masked inputs, keyed " " for a pair (a pair is judged against masking pairs)."""
     rng, jobs = np.random.default_rng(0), []
     for i in sorted(probes):
-        units = _content_units(attributions[i])
+        units = content_units(attributions[i])
         for kind in ("", " "):
             of_kind = [positions for unit, positions in units if (" " in unit) == (kind == " ")]
             for k in rng.choice(len(of_kind), min(NULL_WORDS, len(of_kind)), replace=False):
