@@ -153,22 +153,14 @@ def candidates_table(candidates: Sequence[Candidate]) -> str:
     return "\n".join(rows)
 
 
-def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], *,
-                   replacement: int, fraction: float = 0.25, max_sets: int = 8) -> dict[str, float]:
-    """Mean |change| of the explained class's probability when a set of content tokens (a `fraction`
-    of them, at least one) is deleted (the sequence gets shorter) vs masked in place; up to
-    `max_sets` sets per probe, drawn with a fixed seed from the less attributed half of the probe's
-    content tokens (2 forward passes each: bounded cost).
-
-    Tokens the model does not use move the prediction neither way when masked; deleted, they still
-    shorten the text, which moves a model that reads length. A large gap points at a length or
-    position shortcut, which no token attribution shows (one token at a time hardly changes the
-    length: sets of them do). Drawing from the less attributed tokens keeps a model that leans on
-    a few tokens (a planted word) from showing a gap because its cue was cut.
-    """
+def deletion_sets(attributions: Sequence[Attribution], encodings: Sequence[Encoding], *, replacement: int,
+                  fraction: float = 0.25, max_sets: int = 8) -> tuple[list[Encoding], list[Encoding], list[int]]:
+    """(masked, deleted, probe index) for each set of content tokens `delete_vs_mask` removes: a
+    `fraction` of the probe's content tokens (at least one), up to `max_sets` sets per probe, drawn with
+    a fixed seed from its less attributed half."""
     rng = np.random.default_rng(0)
-    masked, deleted, base = [], [], []
-    for a, enc in zip(attributions, encodings):
+    masked, deleted, owner = [], [], []
+    for i, (a, enc) in enumerate(zip(attributions, encodings)):
         content = np.flatnonzero(~a.special_mask)
         k = max(1, int(round(fraction * len(content))))
         quiet = content[np.argsort(np.abs(a.scores[content]), kind="stable")][:max(k, (len(content) + 1) // 2)]
@@ -177,11 +169,29 @@ def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encoding
             masked.append(replaced(enc, drop, replacement))
             deleted.append(Encoding(enc.ids[~drop], enc.segment_ids[~drop], enc.special_mask[~drop],
                                     enc.context_mask[~drop]))
-            base.append((float(a.prediction.probabilities[a.target]), a.target))
-    if not base:
+            owner.append(i)
+    return masked, deleted, owner
+
+
+def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], *,
+                   replacement: int, fraction: float = 0.25, max_sets: int = 8) -> dict[str, float]:
+    """Mean |change| of the explained class's probability when a set of content tokens (a `fraction`
+    of them, at least one) is deleted (the sequence gets shorter) vs masked in place; up to
+    `max_sets` sets per probe, drawn with a fixed seed from the less attributed half of the probe's
+    content tokens (2 forward passes each: bounded cost; `deletion_sets`).
+
+    Tokens the model does not use move the prediction neither way when masked; deleted, they still
+    shorten the text, which moves a model that reads length. A large gap points at a length or
+    position shortcut, which no token attribution shows (one token at a time hardly changes the
+    length: sets of them do). Drawing from the less attributed tokens keeps a model that leans on
+    a few tokens (a planted word) from showing a gap because its cue was cut.
+    """
+    masked, deleted, owner = deletion_sets(attributions, encodings, replacement=replacement, fraction=fraction,
+                                           max_sets=max_sets)
+    if not owner:
         return {"delete": 0.0, "mask": 0.0, "gap": 0.0}
-    targets = [t for _, t in base]
-    p0 = np.array([p for p, _ in base])
+    targets = [attributions[i].target for i in owner]
+    p0 = np.array([float(attributions[i].prediction.probabilities[attributions[i].target]) for i in owner])
     delete = float(np.mean(np.abs(p0 - explainer.class_probabilities(deleted, targets))))
     mask = float(np.mean(np.abs(p0 - explainer.class_probabilities(masked, targets))))
     return {"delete": delete, "mask": mask, "gap": delete - mask}

@@ -170,6 +170,30 @@ def share_where_present(attributions: Sequence[Attribution], spec: Any) -> float
     return where_present(*shares_and_presence(attributions, spec))
 
 
+def outrank(a: Attribution, mask: np.ndarray) -> float | None:
+    """How often a word of the group outranks another content word of the probe, by attribution mass
+    (a word's pieces summed): the area under the ROC curve of "is it the group's?" over the probe's
+    content words, ties counted half (Mann-Whitney U / (n_group x n_other)). 0.5 is chance whatever the
+    probe's length or the group's size; 1.0, every group word above every other word. None when the
+    probe holds no group word, or nothing else.
+    """
+    shares, spans = normalize_l1_share(a.scores), word_groups(a)
+    content = [span for span in spans if not a.special_mask[span[0]]]
+    mass = np.array([shares[span].sum() for span in content])  # [W] per content word
+    inside = np.array([bool(mask[span].any()) for span in content], bool)
+    group, other = mass[inside], mass[~inside]
+    if not group.size or not other.size:
+        return None
+    above = (group[:, None] > other[None, :]).sum() + 0.5 * (group[:, None] == other[None, :]).sum()
+    return float(above / (group.size * other.size))
+
+
+def outrank_where_present(attributions: Sequence[Attribution], spec: Any) -> float | None:
+    """Mean `outrank` over the probes that hold the group (None when none does)."""
+    values = [v for a in attributions if (v := outrank(a, group_mask(a, spec))) is not None]
+    return float(np.mean(values)) if values else None
+
+
 def shares_by_class(attributions: Sequence[Attribution], shares: np.ndarray) -> dict[int, float]:
     """Mean share per predicted class (classification), so a shortcut used for one class shows."""
     by_class = defaultdict(list)
