@@ -167,3 +167,40 @@ def report(runs: list[dict], shown: int = 8) -> str:
     lines += ["", f"Chosen on the selection half ({len(selection)} runs): **{best.label}**; report half: "
               f"{len(held_out)} runs."]
     return "\n".join(lines)
+
+
+# The length check: the delete-vs-mask gap (the monitor's statistic) against the signed alternatives
+# (alert_study.length_figures), flagged when over a level at any logged step from 1 on.
+LENGTH_LEVELS = {"gap": (0.05, 0.08, 0.1, 0.15), "direction": (0.02, 0.05, 0.1, 0.15),
+                 "direction_z": (4.0, 8.0, 16.0)}
+LENGTH_TARGETS = (0.9, 0.05)  # flagged: >= 90% of learned length runs, <= 5% of the others
+
+
+def length_judge(statistic: str, level: float, runs: list[dict]) -> dict:
+    """Learned length runs flagged, other runs flagged, and the margin (own units): the smallest of a
+    learned run's highest value - level and level - another run's highest value (steps from 1 on)."""
+    flagged, learned, false, others, gaps = 0, 0, 0, 0, []
+    for run in runs:
+        kind, _ = truth(run, "length")
+        if kind == "ambiguous":
+            continue
+        high = max(step["length"][statistic] for step in run["steps"][1:])
+        if kind == "learned":
+            learned, flagged = learned + 1, flagged + (high > level)
+            gaps.append(high - level)
+        else:
+            others, false = others + 1, false + (high > level)
+            gaps.append(level - high)
+    return {"flagged": flagged, "learned": learned, "false": false, "others": others,
+            "margin": min(gaps) if gaps else float("nan")}
+
+
+def length_choice(runs: list[dict]) -> list[tuple[str, float, dict]]:
+    """Every length rule on `runs`, best first: both targets met, then the margin relative to the level."""
+    scored = [(s, level, length_judge(s, level, runs)) for s, levels in LENGTH_LEVELS.items() for level in levels]
+
+    def key(item: tuple[str, float, dict]) -> tuple:
+        _, level, r = item
+        met = r["flagged"] >= LENGTH_TARGETS[0] * r["learned"] and r["false"] <= LENGTH_TARGETS[1] * r["others"]
+        return (not met, -r["margin"] / level)
+    return sorted(scored, key=key)

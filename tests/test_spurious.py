@@ -12,7 +12,14 @@ from conftest import build_functional_classifier
 from test_callback import read_events
 
 from gradcallback import AttributionCallback, ProbeSet, SpuriousGroups
-from gradcallback.analysis.groups import SpuriousAttributionError, check_groups, group_mask, group_shares
+from gradcallback.analysis.groups import (
+    SpuriousAttributionError,
+    check_groups,
+    group_mask,
+    group_shares,
+    outrank,
+    outrank_where_present,
+)
 from gradcallback.attribution import Attribution, Prediction
 
 CONTENT = ["good", "great", "fine", "bad", "awful", "terrible"]
@@ -103,6 +110,27 @@ def test_group_matching_literal():
     assert group_mask(a, groups["punct"]).tolist() == [0, 0, 0, 0, 0, 1, 0]
     np.testing.assert_allclose(group_shares([a], groups["names"]), [0.4])  # 4 / 10
     np.testing.assert_allclose(group_shares([a], groups["special"]), [0.1])
+
+
+def test_outrank_counts_group_words_above_the_other_words_of_a_probe():
+    names = check_groups({"names": ["Atiku"]})["names"]
+
+    def probe(tokens, scores):
+        special = np.array([t in ("[CLS]", "[SEP]") for t in tokens], bool)
+        return Attribution(tokens=tokens, token_ids=np.arange(len(tokens)), scores=np.array(scores, np.float32),
+                           method="integrated_gradients", target=0, prediction=Prediction(label=0),
+                           special_mask=special)
+
+    # words by mass: atiku 0.4 (its three pieces), won 0.4, "!" 0.1: a tie (0.5) and a win (1) of 2 pairs
+    tied = probe(["[CLS]", "at", "##ik", "##u", "won", "!", "[SEP]"], [1, 1, 1, 2, 4, 1, 0])
+    assert outrank(tied, group_mask(tied, names)) == 0.75
+    # atiku 0.5 / 4.5 below "is" and "great": it outranks nothing; [CLS]'s own score is not a word's
+    below = probe(["[CLS]", "at", "##ik", "##u", "is", "great", "[SEP]"], [9, 0.5, 0, 0, 1, 3, 0])
+    assert outrank(below, group_mask(below, names)) == 0.0
+    absent = probe(["[CLS]", "it", "won", "[SEP]"], [0, 1, 2, 0])
+    assert outrank(absent, group_mask(absent, names)) is None
+    assert outrank_where_present([tied, absent, below], names) == 0.375  # the probes holding the group
+    assert outrank_where_present([absent], names) is None
 
 
 @pytest.mark.parametrize("groups, kwargs, message", [
