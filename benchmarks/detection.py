@@ -50,6 +50,7 @@ CORPORA = {"synthetic": (synthetic, synthetic.SCENARIOS), "real": (real, real.RE
 RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_real_runs.jsonl"}
 # Runs on fresh seeds (8 on), with the cheaper integrated-gradients settings: a section of their own.
 FRESH = {"synthetic": HERE / "detection_fresh_runs.jsonl", "real": HERE / "detection_real_fresh_runs.jsonl"}
+ALERTS = HERE / "alert_runs.jsonl"  # alert_study.py: every alert rule on fresh seeds 16-19
 DISCOVERY = HERE / "discovery_summary.json"  # discovery_study.py: every discovery rule on real sentences
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
@@ -288,6 +289,10 @@ def main() -> int:
         from discovery_rules import section
 
         text += "\n" + section(json.loads(DISCOVERY.read_text(encoding="utf-8")))
+    if not args.smoke and ALERTS.exists():  # benchmarks/alert_study.py's runs: the alert statistic, rule by rule
+        from alert_rules import section as alert_section
+
+        text += "\n" + alert_section(read_runs(ALERTS))
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

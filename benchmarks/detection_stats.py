@@ -1,7 +1,8 @@
 """Model-free statistics of the detection benchmark, written so they can move into the library:
 
 - `null_z`: the watched group's where-present share against a per-run null that shuffles group
-  membership over each probe's content tokens (as many tokens as the group holds there);
+  membership over each probe's content tokens (as many tokens as the group holds there); it lives in
+  the library now (`gradcallback.analysis.groups.membership_z`, which `SpuriousGroups(z=...)` reads);
 - `word_flips` and `beats_random_words`: a discovery candidate counts only if masking it flips more of
   its probes than masking a random other word of the same probes does (same number of probes).
 """
@@ -12,41 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gradcallback import normalize_l1_share
-
 # Internal modules (being moved into subpackages): fix these imports only.
 from gradcallback.analysis.faithfulness import replaced
-from gradcallback.analysis.groups import group_mask
+from gradcallback.analysis.groups import membership_z as null_z  # noqa: F401 (the library's, re-exported here)
 from gradcallback.views.tables import word_groups, words
-
-
-def null_z(attributions: Sequence[Any], spec: Any, draws: int = 500, seed: int = 0) -> dict[str, float]:
-    """z-score and permutation p-value of the group's mean share over the probes that contain it.
-
-    Null: in each such probe, the group's k tokens are replaced by k content tokens drawn at random
-    (without replacement), `draws` times; the statistic is the mean over probes, as observed. No
-    threshold tuned to a model: the null comes from the run's own attributions at this step."""
-    rng = np.random.default_rng(seed)
-    observed, null = [], []
-    for a in attributions:
-        mask = group_mask(a, spec)
-        if not mask.any():
-            continue
-        shares = normalize_l1_share(a.scores)
-        content = np.flatnonzero(~a.special_mask)
-        k = int(mask.sum())
-        observed.append(float(shares[mask].sum()))
-        if k >= len(content):
-            null.append(np.full(draws, observed[-1]))
-            continue
-        picks = np.argsort(rng.random((draws, len(content))), axis=1)[:, :k]
-        null.append(shares[content][picks].sum(axis=1))
-    if not observed:
-        return {"z": 0.0, "p": 1.0}
-    obs, means = float(np.mean(observed)), np.mean(null, axis=0)
-    sd = float(means.std())
-    z = (obs - float(means.mean())) / sd if sd > 1e-12 else 0.0
-    return {"z": float(z), "p": float((1 + np.sum(means >= obs)) / (draws + 1))}
 
 
 def word_flips(explainer: Any, attributions: Sequence[Any], encodings: Sequence[Any], *,

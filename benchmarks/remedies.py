@@ -48,6 +48,8 @@ ROWS = {
     "prior share w=1": {"prior": ("share", 1.0)},
     "prior gradient_x_input w=100": {"prior": ("gradient_x_input", 100.0)},
     "self-correcting (penalize)": {"penalize": ("input_gradient", 100.0)},
+    # logged every 4 batches: an alert attaches the prior at the next batch, not the next epoch
+    "self-correcting, every 4 steps": {"penalize": ("input_gradient", 100.0), "every_n_steps": 4},
     "counterfactual augment": {"augment": True},
 }
 QUICK_ROWS = ("none", "prior input_gradient w=100", "counterfactual augment")
@@ -138,7 +140,8 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
         monitor = SpuriousGroups(groups, on_alert="penalize", prior_method=spec["penalize"][0],
                                  prior_weight=spec["penalize"][1])
         callbacks.append(AttributionCallback(ProbeSet.from_texts(probes, model.preprocessor), tempfile.mkdtemp(),
-                                             methods=("integrated_gradients",), monitors=[monitor]))
+                                             methods=("integrated_gradients",), monitors=[monitor],
+                                             every_n_steps=spec.get("every_n_steps")))
     started = time.perf_counter()
     model.fit(np.array(texts), labels, batch_size=32, epochs=args.epochs, callbacks=callbacks + [timer], verbose=0)
     explainer = Explainer(model, model.preprocessor)

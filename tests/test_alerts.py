@@ -125,7 +125,7 @@ FAITHFULNESS = {f"m2/{ranking}/{measure}/{k}" for ranking in ("gradient_norm", "
 NAMED = {  # each monitor named "m2": every tag it writes, exactly, at two logged steps
     "spurious": (lambda: SpuriousGroups({"movie": ["movie"]}, threshold=0.0, rise=None, method="gradient_norm",
                                         name="m2"),
-                 {"m2/movie/share", "m2/movie/share/class_0", "m2/movie/where_present",  # all predicted 0
+                 {"m2/movie/share", "m2/movie/share/class_0", "m2/movie/where_present", "m2/movie/z",  # all predicted 0
                   "m2/movie/offenders", "m2/alerts"}),
     "vocabulary": (lambda: VocabularyCheck(texts=["a good film"], custom_tokens=["movie"], method="gradient_norm",
                                            name="m2"),

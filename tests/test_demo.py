@@ -61,43 +61,45 @@ def test_missing_model_package_is_a_message_not_a_traceback(tmp_path, monkeypatc
     assert "Received: --model" in capsys.readouterr().err
 
 
-def _demo_run(tmp_path, shares: dict[int, float], alert_steps: list[int]):
-    """A demo run written by hand: two general probes with a name (the trap), the names' share per step."""
+def _demo_run(tmp_path, shares: dict[int, float], zs: dict[int, float], alert_steps: list[int]):
+    """A demo run written by hand: two general probes with a name (the trap), the names' share and z per step."""
     from gradcallback.alerts import Alert
     from gradcallback.io.runs import Run
 
     records = [{"step": step, "epoch": step, "kind": "attribution", "probe": probe, "method": "integrated_gradients",
                 "tokens": ["[CLS]", "bu", "##hari", "bakes", "bread", "[SEP]"], "scores": [0.0] * 6, "label": 0,
                 "prediction": {"label": int(step > 0)}} for step in shares for probe in (0, 1)]
-    limit = shares[0] + 0.2
-    alerts = [Alert("spurious", "names", step, "where_present share", shares[step], limit, "warn",
+    alerts = [Alert("spurious", "names", step, "z vs shuffled membership", zs[step], 4.0, "warn",
                     "integrated_gradients", "over") for step in alert_steps]
-    return Run(tmp_path, scalars={"spurious/names/where_present": shares}, records=records, alerts=alerts)
+    return Run(tmp_path, scalars={"spurious/names/where_present": shares, "spurious/names/z": zs}, records=records,
+               alerts=alerts)
 
 
-def test_verdict_says_where_the_alert_fired_and_that_the_share_stayed_over(tmp_path):
+def test_verdict_says_where_the_alert_fired_and_that_z_stayed_over(tmp_path):
     from gradcallback.cli.demo import verdict
 
-    caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.72}, alert_steps=[1]))
+    caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.72},
+                                      {0: 6.5, 1: 9.0, 2: 11.25, 3: 12.0}, alert_steps=[2]))
     assert caught
     assert lines[0] == "general probes that mention a name, predicted political: 0/2 at step 0, 2/2 at step 3"
     assert lines[1] == ("names' share of integrated_gradients attribution where a name occurs: 0.32 at step 0, "
-                        "0.61 at step 1, 0.70 at step 2, 0.72 at step 3; "
-                        "alert limit 0.52 (the step-0 share 0.32 + 0.2)")
-    assert lines[2] == ("the alert fired at step 1, the first step over the limit (an alert fires once, when the "
-                        "share crosses it); the share stayed over the limit after it, at steps 2 and 3")
-    assert lines[3] == ("margin at step 3: +0.20, i.e. the share is 0.20 above the limit; names hold 0.40 more of "
-                        "the attribution than at step 0, 2.0 times the rise of 0.2 that sets off the alert")
-    assert not any("alerts at steps" in line or "from it at step" in line for line in lines)
+                        "0.61 at step 1, 0.70 at step 2, 0.72 at step 3; its z against shuffled membership (the "
+                        "names' tokens swapped for random words of the same probes): 6.5 at step 0, 9.0 at step 1, "
+                        "11.2 at step 2, 12.0 at step 3; alert limit z 4, from step 1 on, 2 logged steps running")
+    assert lines[2] == ("the alert fired at step 2, after 2 logged steps running over the limit (an alert fires "
+                        "once); z stayed over the limit after it, at step 3")
+    assert lines[3] == ("margin at step 3: z +8.0, i.e. the names' share stands 8.0 standard errors above the limit; "
+                        "a share no higher than random words' is z 0")
 
 
-def test_verdict_when_the_share_falls_back_or_never_rises(tmp_path):
+def test_verdict_when_z_falls_back_or_never_rises(tmp_path):
     from gradcallback.cli.demo import verdict
 
-    _, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.45}, alert_steps=[1]))
-    assert lines[2].endswith("; after it the share was under the limit at step 3, over it at step 2")
-    assert lines[3].startswith("margin at step 3: -0.07, i.e. the share is 0.07 under the limit; names hold 0.13 more")
-    caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.20, 2: 0.12}, alert_steps=[]))
-    assert not caught and lines[2] == "no alert: the share stayed at or under the limit at every step"
-    assert lines[3] == ("margin at step 2: -0.40, i.e. the share is 0.40 under the limit; names hold 0.20 less of "
-                        "the attribution than at step 0, where a rise of 0.2 would set off the alert")
+    _, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.61, 2: 0.70, 3: 0.45},
+                                 {0: 1.0, 1: 5.0, 2: 6.0, 3: 2.5}, alert_steps=[2]))
+    assert lines[2].endswith("; after it z was under the limit at step 3")
+    assert lines[3].startswith("margin at step 3: z -1.5, i.e. the names' share stands 1.5 standard errors under")
+    # step 0 over the limit does not count: the rule reads z from the second logged step on
+    caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.20, 2: 0.12}, {0: 9.0, 1: 3.0, 2: 1.0}, alert_steps=[]))
+    assert not caught and lines[2] == "no alert: z stayed at or under the limit at every step"
+    assert lines[3].startswith("margin at step 2: z -3.0")

@@ -140,7 +140,8 @@ def test_outrank_counts_group_words_above_the_other_words_of_a_probe():
     ({"names": ["atiku"]}, {"on_alert": "panic"}, "Received: on_alert='panic'"),
     ({"names": ["atiku"]}, {"patience": 0}, "Received: patience=0"),
     ({"names": ["atiku"]}, {"statistic": "median"}, "Received: statistic='median'"),
-    ({"names": ["atiku"]}, {"rise": None}, "Received: threshold=None, rise=None"),
+    ({"names": ["atiku"]}, {"z": -1}, "Received: z=-1"),
+    ({"names": ["atiku"]}, {"z": {"people": 4}}, "'people'"),
 ])
 def test_spurious_arguments_are_validated(groups, kwargs, message):
     with pytest.raises(ValueError, match=message):

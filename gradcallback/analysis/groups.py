@@ -18,7 +18,7 @@ import numpy as np
 from ..adapters.tokenizers import split_words
 from ..adapters.words import fold, word_spans, word_text
 from ..alerts import Alert
-from ..attribution import Attribution, normalize_l1_share
+from ..attribution import Attribution, Prediction, normalize_l1_share
 from ..views.tables import escape_markdown, word_groups, words
 
 SPECIAL = "special_tokens"
@@ -146,6 +146,20 @@ def never_matching(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> list[
     return out
 
 
+def z_ceiling(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> float:
+    """The highest `membership_z` these probes allow the group: every probe's attribution on the group's
+    tokens alone. Few probes holding the group, or short ones, bound it (a permutation null has only so
+    many arrangements): under a z limit above it, the z rule could never fire."""
+    ideal = []
+    for e in encodings:
+        tokens = tokenizer.convert_ids_to_tokens(e.ids)
+        mask = token_mask(tokens, tokenizer.scheme, e.special_mask, spec)
+        ideal.append(Attribution(tokens=list(tokens), token_ids=np.asarray(e.ids), scores=mask.astype(np.float32),
+                                 method="ideal", target=0, prediction=Prediction(), special_mask=np.asarray(
+                                     e.special_mask, bool), scheme=tokenizer.scheme))
+    return membership_z(ideal, spec)["z"] if ideal else 0.0
+
+
 def group_shares(attributions: Sequence[Attribution], spec: Any) -> np.ndarray:
     """Per probe: the group's share of the probe's attribution mass."""
     return shares_and_presence(attributions, spec)[0]
@@ -192,6 +206,34 @@ def outrank_where_present(attributions: Sequence[Attribution], spec: Any) -> flo
     """Mean `outrank` over the probes that hold the group (None when none does)."""
     values = [v for a in attributions if (v := outrank(a, group_mask(a, spec))) is not None]
     return float(np.mean(values)) if values else None
+
+
+def membership_z(attributions: Sequence[Attribution], spec: Any, draws: int = 500, seed: int = 0) -> dict[str, float]:
+    """z-score and permutation p-value of the group's mean share over the probes that contain it,
+    against shuffled group membership: in each such probe the group's k tokens are replaced by k of
+    its content tokens drawn at random (without replacement), `draws` times, and the statistic is the
+    mean over the probes, as observed. Model-free: the null comes from the step's own attributions, so
+    z is in the null's units, not in one model's shares (benchmarks/DETECTION.md). {"z": 0, "p": 1}
+    when no probe holds the group."""
+    rng = np.random.default_rng(seed)
+    observed, null = [], []
+    for a in attributions:
+        mask = group_mask(a, spec)
+        if not mask.any():
+            continue
+        shares, content, k = normalize_l1_share(a.scores), np.flatnonzero(~a.special_mask), int(mask.sum())
+        observed.append(float(shares[mask].sum()))
+        if k >= len(content):  # the group is the whole probe: no other tokens to shuffle in
+            null.append(np.full(draws, observed[-1]))
+            continue
+        picks = np.argsort(rng.random((draws, len(content))), axis=1)[:, :k]  # [draws, k] random positions
+        null.append(shares[content][picks].sum(axis=1))
+    if not observed:
+        return {"z": 0.0, "p": 1.0}
+    obs, means = float(np.mean(observed)), np.mean(null, axis=0)  # means: [draws], the null's statistic
+    sd = float(means.std())
+    z = (obs - float(means.mean())) / sd if sd > 1e-12 else 0.0
+    return {"z": float(z), "p": float((1 + np.sum(means >= obs)) / (draws + 1))}
 
 
 def shares_by_class(attributions: Sequence[Attribution], shares: np.ndarray) -> dict[int, float]:

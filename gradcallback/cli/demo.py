@@ -9,7 +9,6 @@ names also bake bread and play chess. The callback should show the model learnin
 from __future__ import annotations
 
 import csv
-import math
 import os
 import re
 import time
@@ -20,7 +19,7 @@ from ..callback import AttributionCallback
 from ..io.runs import Run, read_run
 from ..monitors import Faithfulness, ShortcutDiscovery, SpuriousGroups, VocabularyCheck
 from ..monitors.base import DEFAULT_METHOD, RECOMMENDED_IG_OPTIONS
-from ..monitors.spurious import DEFAULT_RISE
+from ..monitors.spurious import DEFAULT_PATIENCE, DEFAULT_Z
 from ..probes import ProbeSet
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "demo_politics.tsv"  # gradcallback/data, packaged
@@ -168,10 +167,11 @@ def _text_of(record: dict) -> str:
     return " ".join(record["tokens"]).replace(" ##", "")  # WordPiece tokens joined back into words
 
 
-def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) -> tuple[bool, list[str]]:
+def verdict(run: Run, method: str = DEFAULT_METHOD, z: float = DEFAULT_Z) -> tuple[bool, list[str]]:
     """Did the callback catch the names shortcut? (caught, lines of evidence): the trap probes' predictions,
-    the names' share per step against its alert limit, where the alert fired and whether the share stayed
-    over the limit after it, the margin at the last step in words, and discovery's candidates."""
+    the names' share and its z against shuffled membership per step with the default rule's limit, where
+    the alert fired and whether z stayed over the limit after it, the margin at the last step in words, and
+    discovery's candidates."""
     first, last = run.steps[0], run.steps[-1]
     trap = {r["probe"] for r in run.records if r["label"] == 0 and mentions_name(_text_of(r))}
     wrong = {step: sum(1 for r in run.records if r["step"] == step and r["method"] == method
@@ -182,51 +182,49 @@ def verdict(run: Run, method: str = DEFAULT_METHOD, rise: float = DEFAULT_RISE) 
     alerts = [a for a in run.alerts if a.monitor == "spurious" and a.subject == "names"]
     lines = [f"general probes that mention a name, predicted political: {wrong[first]}/{len(trap)} at step {first}, "
              f"{wrong[last]}/{len(trap)} at step {last}",
-             *share_lines(run.scalars.get("spurious/names/where_present", {}), alerts, method, rise),
+             *rule_lines(run.scalars.get("spurious/names/where_present", {}), run.scalars.get("spurious/names/z", {}),
+                         alerts, method, z),
              f"shortcut candidates found without a lexicon at step {last}: "
              f"{', '.join(c['token'] for c in candidates) or 'none'} ({len(named)} of them names)"]
     return bool(alerts or named), lines
 
 
-def share_lines(share: dict[int, float], alerts: list, method: str, rise: float) -> list[str]:
-    """The names' share per step and its limit; where its alert fired and what the share did after it;
-    the margin at the last step, in words."""
-    if not share:
+def rule_lines(share: dict[int, float], z: dict[int, float], alerts: list, method: str, limit: float) -> list[str]:
+    """The names' share and z per step and the default rule's limit; where its alert fired and what z did
+    after it; the margin at the last step, in words."""
+    if not share or not z:
         return [f"no names' share of {method} attribution was logged (no probe mentions a name?)"]
-    steps = sorted(share)
+    steps = sorted(z)
     first, last = steps[0], steps[-1]
-    limit = alerts[0].limit if alerts and alerts[0].limit is not None else share[first] + rise
-    over = [s for s in steps if share[s] > limit]
+    over = [s for s in steps[1:] if z[s] > limit]  # the rule reads z from the second logged step on
     lines = [f"names' share of {method} attribution where a name occurs: "
-             + ", ".join(f"{share[s]:.2f} at step {s}" for s in steps)
-             + f"; alert limit {limit:.2f} ("
-             + (f"the step-{first} share {share[first]:.2f} + {rise:g})" if math.isclose(limit, share[first] + rise,
-                                                                           abs_tol=1e-6) else "its threshold)")]
+             + ", ".join(f"{share[s]:.2f} at step {s}" for s in sorted(share))
+             + "; its z against shuffled membership (the names' tokens swapped for random words of the same "
+             "probes): " + ", ".join(f"{z[s]:.1f} at step {s}" for s in steps)
+             + f"; alert limit z {limit:g}, from step {steps[1] if len(steps) > 1 else first} on, "
+             f"{DEFAULT_PATIENCE} logged steps running"]
     if alerts:
-        lines.append(f"the alert fired at step {alerts[0].step}, the first step over the limit (an alert fires "
-                     f"once, when the share crosses it); {_after(alerts[0].step, steps, over)}")
+        lines.append(f"the alert fired at step {alerts[0].step}, after {DEFAULT_PATIENCE} logged steps running over "
+                     f"the limit (an alert fires once); {_after(alerts[0].step, steps, over)}")
     else:
-        lines.append(f"no alert, though the share was over the limit at {_steps(over)}" if over else
-                     "no alert: the share stayed at or under the limit at every step")
-    gained, margin = share[last] - share[first], share[last] - limit
-    meaning = (f"{gained / rise:.1f} times the rise of {rise:g} that sets off the alert" if gained > 0 else
-               f"where a rise of {rise:g} would set off the alert")
-    lines.append(f"margin at step {last}: {margin:+.2f}, i.e. the share is {abs(margin):.2f} "
-                 f"{'above' if margin > 0 else 'under'} the limit; names hold {abs(gained):.2f} "
-                 f"{'more' if gained >= 0 else 'less'} of the attribution than at step {first}, {meaning}")
+        lines.append(f"no alert, though z was over the limit at {_steps(over)}" if over else
+                     "no alert: z stayed at or under the limit at every step")
+    margin = z[last] - limit
+    lines.append(f"margin at step {last}: z {margin:+.1f}, i.e. the names' share stands {abs(margin):.1f} standard "
+                 f"errors {'above' if margin > 0 else 'under'} the limit; a share no higher than random words' is z 0")
     return lines
 
 
 def _after(fired: int, steps: list[int], over: list[int]) -> str:
-    """What the share did after the alert: stayed over the limit, fell under it, or nothing was logged."""
+    """What z did after the alert: stayed over the limit, fell under it, or nothing was logged."""
     after = [s for s in steps if s > fired]
     stayed = [s for s in after if s in over]
     if not after:
         return "it was the last logged step"
     if stayed == after:
-        return f"the share stayed over the limit after it, at {_steps(stayed)}"
+        return f"z stayed over the limit after it, at {_steps(stayed)}"
     under = _steps([s for s in after if s not in over])
-    return f"after it the share was under the limit at {under}" + (f", over it at {_steps(stayed)}" if stayed else "")
+    return f"after it z was under the limit at {under}" + (f", over it at {_steps(stayed)}" if stayed else "")
 
 
 def _steps(steps: list[int]) -> str:

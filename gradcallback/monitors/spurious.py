@@ -9,11 +9,13 @@ from ..alerts import Alert
 from ..analysis.groups import (
     SpuriousAttributionError,
     check_groups,
+    membership_z,
     never_matching,
     offenders_table,
     shares_and_presence,
     shares_by_class,
     where_present,
+    z_ceiling,
 )
 from ..attribution import Attribution
 from ..remedies.prior import DEFAULT_METHOD as PRIOR_METHOD
@@ -24,13 +26,16 @@ from ..views.tables import escape_markdown
 from .base import DEFAULT_METHOD, Monitor, check_name
 
 STATISTICS = ("where_present", "overall")
-# The default rule, chosen by benchmarks/DETECTION.md: the share where the group occurs rising this
-# much over its value at the run's first logged step.
-DEFAULT_RISE = 0.2
+# The default rule, chosen on the selection half of benchmarks/alert_study.py (DETECTION.md, "The alert
+# statistic, rule by rule"): the group's where-present share stands more than DEFAULT_Z standard errors
+# above shuffled group membership, from the second logged step on, for DEFAULT_PATIENCE logged steps running.
+DEFAULT_Z = 4.0
+DEFAULT_PATIENCE = 2
+DEFAULT_RISE = 0.2  # the default rule until 0.4: a rise of the where-present share over the first logged step
 ACTIONS = ("warn", "stop", "raise", "penalize")
 
 
-def _per_group(name: str, value: Any, groups: dict) -> dict[str, float]:
+def _per_group(name: str, value: Any, groups: dict, high: float = 1.0) -> dict[str, float]:
     """A number for every group, or a dict group -> number (groups left out get none)."""
     if value is None:
         return {}
@@ -38,8 +43,8 @@ def _per_group(name: str, value: Any, groups: dict) -> dict[str, float]:
         unknown = sorted(set(value) - set(groups))
         if unknown:
             raise ValueError(f"Expected {name} keys among the groups {sorted(groups)}. Received: {name}={value!r}")
-        return {g: fraction(name, v) for g, v in value.items()}
-    return {g: fraction(name, value) for g in groups}
+        return {g: fraction(name, v, 0.0, high) for g, v in value.items()}
+    return {g: fraction(name, value, 0.0, high) for g in groups}
 
 
 class SpuriousGroups(Monitor):
@@ -56,13 +61,21 @@ class SpuriousGroups(Monitor):
             (a ValueError in strict mode).
         threshold: alert when the statistic exceeds this share (a number for every group, or a dict).
         rise: alert when the statistic exceeds its value at the run's first logged step by this much.
-            The default (integrated gradients, where present, rise 0.2, no threshold) was chosen on the
-            selection half of the detection benchmark (benchmarks/DETECTION.md); on its report half it
-            caught 16/16 learned shortcuts in real snippets and 21/21 in synthetic sentences within one
-            logged step, with no alert in 7 and 13 runs whose watched word the model did not use. An absolute
-            threshold suits one model's shares and not another's (MiniLM starts a two-piece name at 0.49).
+        z: alert when the group's where-present share stands more than this many standard errors above
+            shuffled group membership (`analysis.groups.membership_z`: the group's tokens swapped for as
+            many random content tokens of the same probes; model-free, in the null's units), from the
+            run's second logged step on (the first runs before any training: a new classifier head's
+            attributions say nothing yet, and a pretrained encoder already attends to names).
+            With none of threshold, rise and z given, the default rule: z > 4 for 2 logged steps running
+            (integrated gradients). It was chosen among 104 rules on the selection half of fresh runs
+            (benchmarks/alert_study.py, DETECTION.md "The alert statistic, rule by rule"); on the report
+            half it caught 17/17 learned shortcuts in real snippets and 10/10 in synthetic sentences
+            within one logged step, with no alert in 7 and 6 runs whose watched word the model did not
+            use (the rule before it, a rise of 0.2 in the share, caught 16/17 and 10/10). An absolute
+            share threshold suits one model's shares and not another's (MiniLM starts a two-piece name
+            at 0.49).
         statistic: "where_present" (mean share over the probes that contain the group; the mean over
-            all probes is diluted by probes without it) or "overall".
+            all probes is diluted by probes without it) or "overall": what threshold and rise read.
         on_alert: "warn" (a warning and an `Alert`, written under `<name>/alerts`), "stop" (also: training
             stops at the end of the epoch; the callback's `stop_reason` is the alert's message) or
             "raise" (`SpuriousAttributionError`, the `Alert` on its `alert`) or "penalize" (a run that
@@ -70,35 +83,49 @@ class SpuriousGroups(Monitor):
             is attached to the model and trains from the next epoch, or the next batch in `every_n_steps`
             mode; the train function is rebuilt once. The alert says from which step; a records row of
             kind "prior" too. The prior stays attached after `fit`: `detach_priors()` removes it).
-        patience: consecutive logged steps over a limit before acting.
+        patience: consecutive logged steps over a limit before acting (None: 2 for the default rule, else 1).
         method: the attribution method read (integrated gradients by default: see DETECTION.md).
 
     Tags: `<name>/<group>/share` (overall) and `/share/class_<c>` (per predicted class),
-    `<name>/<group>/where_present` (or the text `<name>/<group>/not_present` at a step when no probe
+    `<name>/<group>/z` (against shuffled membership), `<name>/<group>/where_present` (or the text
+    `<name>/<group>/not_present` at a step when no probe
     contains the group), `<name>/<group>/offenders`, `<name>/alerts`.
     """
 
-    def __init__(self, groups: dict, *, threshold: float | dict | None = None, rise: float | dict | None = DEFAULT_RISE,
-                 statistic: str = "where_present", on_alert: str = "warn", patience: int = 1,
-                 method: str = DEFAULT_METHOD, name: str = "spurious", prior_weight: float = PRIOR_WEIGHT,
-                 prior_method: str = PRIOR_METHOD):
+    def __init__(self, groups: dict, *, threshold: float | dict | None = None, rise: float | dict | None = None,
+                 z: float | dict | None = None, statistic: str = "where_present", on_alert: str = "warn",
+                 patience: int | None = None, method: str = DEFAULT_METHOD, name: str = "spurious",
+                 prior_weight: float = PRIOR_WEIGHT, prior_method: str = PRIOR_METHOD):
         self.groups = check_groups(groups)
         # built (and validated) now; attached at an alert when on_alert="penalize"
         self.priors = {g: AttributionPrior({g: spec}, weight=prior_weight, method=prior_method)
                        for g, spec in groups.items()}
+        default = threshold is None and rise is None and z is None
         self.thresholds = _per_group("threshold", threshold, self.groups)
         self.rises = _per_group("rise", rise, self.groups)
-        if not self.thresholds and not self.rises:
-            raise ValueError("Expected a threshold or a rise to alert on. Received: threshold=None, rise=None")
+        self.zs = _per_group("z", DEFAULT_Z if default else z, self.groups, high=1000.0)
+        self.fallback: dict[str, float] = {}  # group -> the rise that judges it where z cannot (`check`)
         self.statistic = choice("statistic", statistic, STATISTICS)
         self.on_alert = choice("on_alert", on_alert, ACTIONS)
-        self.patience = positive_int("patience", patience)
+        self.patience = positive_int("patience", (DEFAULT_PATIENCE if default else 1) if patience is None else patience)
         self.method, self.name = method, check_name(name)
         self.stop_reason: str | None = None
 
     def check(self, context: Any) -> None:
         """Warn once per group (raise when strict) about entries that can match no probe: the
-        monitor would track nothing for them, and say nothing."""
+        monitor would track nothing for them, and say nothing. And a group whose z the probes cannot
+        lift over its limit (`z_ceiling`: too few or too short probes hold it) is judged by a rise of
+        DEFAULT_RISE in its share instead, with one warning that says so."""
+        self.fallback = {}
+        for group in self.zs:
+            ceiling = z_ceiling(context.explainer.tokenizer, context.encodings or [], self.groups[group])
+            if ceiling <= self.zs[group]:
+                self.fallback[group] = DEFAULT_RISE
+                warnings.warn(f"SpuriousGroups group {group!r}: on these probes its z against shuffled membership "
+                              f"can reach {ceiling:.1f} at most (all the attribution on the group), not over its "
+                              f"limit {self.zs[group]:g}: too few or too short probes hold it. It is judged by a rise "
+                              f"of {DEFAULT_RISE:g} in its {self.statistic.replace('_', ' ')} share instead; more "
+                              f"probes holding it raise the ceiling. Received: z={self.zs[group]:g}", stacklevel=2)
         for group, spec in self.groups.items():
             problems = never_matching(context.explainer.tokenizer, context.encodings or [], spec)
             if problems:
@@ -115,11 +142,14 @@ class SpuriousGroups(Monitor):
         self.first: dict[str, float] = {}
         self.strikes = {group: 0 for group in self.groups}
         self.latest: dict[str, float] = {}
+        self.latest_z: dict[str, float] = {}
+        self.index = -1  # logged steps of this run before the current one
         self.penalized: dict[str, int] = {}  # group -> the first step its prior trained
 
     def log(self, step: int, attributions: Sequence[Attribution]) -> list[Alert]:
         """Write each group's shares and offenders; alert for a group over its limit `patience` logged steps running."""
         events, about = self.context.events, f"method: {self.method}"
+        self.index += 1
         for group, spec in self.groups.items():
             shares, holds = shares_and_presence(attributions, spec)  # one mask per probe serves every figure
             events.scalar(f"{self.name}/{group}/share", float(shares.mean()), step,
@@ -131,7 +161,11 @@ class SpuriousGroups(Monitor):
             if present is not None:
                 events.scalar(f"{self.name}/{group}/where_present", present, step,
                               f"{about}; mean share over the probes that contain the group")
+                self.latest_z[group] = membership_z(attributions, spec)["z"]
+                events.scalar(f"{self.name}/{group}/z", self.latest_z[group], step,
+                              f"{about}; where-present share against shuffled group membership, in standard errors")
             else:  # said, not left out: a missing curve reads like a broken writer
+                self.latest_z[group] = 0.0
                 events.text(f"{self.name}/{group}/not_present", escape_markdown(
                     f"No probe contains group {group!r} at step {step}: its where-present share is undefined "
                     f"(read as 0)."), step, about)
@@ -144,22 +178,36 @@ class SpuriousGroups(Monitor):
     def _limit(self, group: str) -> float:
         """The statistic's limit for `group`: the lower of its threshold and first value + rise."""
         limits = [self.thresholds[group]] if group in self.thresholds else []
-        limits += [self.first[group] + self.rises[group]] if group in self.rises else []
+        rise = self.rises.get(group, self.fallback.get(group))
+        limits += [self.first[group] + rise] if rise is not None else []
         return min(limits) if limits else float("inf")
 
+    def _over_z(self, group: str) -> bool:
+        """The z rule: from the run's second logged step on (the first runs before any training)."""
+        return (group in self.zs and group not in self.fallback and self.index >= 1
+                and self.latest_z[group] > self.zs[group])
+
     def _judge(self, group: str, step: int) -> Alert | None:
-        over = self.latest[group] > self._limit(group)
+        over = self.latest[group] > self._limit(group) or self._over_z(group)
         self.strikes[group] = self.strikes[group] + 1 if over else 0
         return self._act(group, step) if self.strikes[group] == self.patience else None
 
     def _act(self, group: str, step: int) -> Alert:
-        value, limit, statistic = self.latest[group], self._limit(group), self.statistic.replace("_", " ")
-        message = (f"Spurious attribution: group {group!r} holds {value:.1%} of the attribution mass "
-                   f"({self.method}, {statistic}) at step {step}, above its limit "
-                   f"{limit:.1%} (first logged step: {self.first[group]:.1%}) for {self.patience} logged step(s).")
+        statistic, share = self.statistic.replace("_", " "), self.latest[group]
+        held = f"for {self.patience} logged step(s)"
+        if self._over_z(group):
+            value, limit, what = self.latest_z[group], self.zs[group], "z vs shuffled membership"
+            message = (f"Spurious attribution: group {group!r} holds {share:.1%} of the attribution mass "
+                       f"({self.method}, {statistic}) at step {step}, {value:.1f} standard errors above shuffled "
+                       f"group membership (limit z {limit:g}, first logged step: {self.first[group]:.1%}) {held}.")
+        else:
+            value, limit, what = share, self._limit(group), f"{self.statistic} share"
+            message = (f"Spurious attribution: group {group!r} holds {share:.1%} of the attribution mass "
+                       f"({self.method}, {statistic}) at step {step}, above its limit "
+                       f"{limit:.1%} (first logged step: {self.first[group]:.1%}) {held}.")
         if self.on_alert == "penalize":
             message += self._penalize(group, step)
-        alert = self.alert(step, f"{self.statistic} share", value, limit, message, subject=group, action=self.on_alert)
+        alert = self.alert(step, what, value, limit, message, subject=group, action=self.on_alert)
         if self.on_alert == "raise":  # the callback writes `error.alert` before the exception ends fit
             limits = {g: self._limit(g) for g in self.groups if g in self.thresholds or g in self.rises}
             raise SpuriousAttributionError(message, self.latest, limits, step, alert=alert)
@@ -194,4 +242,5 @@ class SpuriousGroups(Monitor):
 
     def progress(self, step: int) -> str | None:
         """Its progress-line fragment: each group's latest alert statistic."""
-        return ", ".join(f"{group} {value:.2f}" for group, value in self.latest.items()) or None
+        return ", ".join(f"{group} {value:.2f}" + (f" (z {self.latest_z[group]:.1f})" if group in self.zs else "")
+                         for group, value in self.latest.items()) or None
