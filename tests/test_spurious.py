@@ -146,3 +146,30 @@ def test_outrank_counts_group_words_above_the_other_words_of_a_probe():
 def test_spurious_arguments_are_validated(groups, kwargs, message):
     with pytest.raises(ValueError, match=message):
         SpuriousGroups(groups, **kwargs)
+
+
+def test_the_z_ceiling_of_few_short_probes_keeps_the_share_rise_and_says_so():
+    from types import SimpleNamespace
+
+    from gradcallback.analysis.groups import z_ceiling
+
+    vocabulary = ["[CLS]", "[SEP]", "river", "good", "film", "bad"]
+    tokenizer = SimpleNamespace(scheme="wordpiece", convert_ids_to_tokens=lambda ids: [vocabulary[i] for i in ids])
+
+    def encoding(*words):
+        ids = [0] + [vocabulary.index(w) for w in words] + [1]
+        return SimpleNamespace(ids=np.array(ids), special_mask=np.array([1] + [0] * len(words) + [1], bool))
+
+    river = check_groups({"r": ["river"]})["r"]
+    few = [encoding("river", "good", "film")] * 3
+    # all the mass on "river", 1 of 3 content words, in 3 probes: the null's mean over probes is 1/3 with
+    # standard deviation sqrt(1/3 * 2/3 / 3) = 0.272, so z can reach (1 - 1/3) / 0.272 = 2.45 at most
+    assert abs(z_ceiling(tokenizer, few, river) - 2.45) < 0.3
+    assert z_ceiling(tokenizer, few * 8, river) > 4  # 24 probes: sqrt(8) times higher
+    monitor = SpuriousGroups({"r": ["river"]})
+    context = SimpleNamespace(explainer=SimpleNamespace(tokenizer=tokenizer), encodings=few, strict=False)
+    with pytest.warns(UserWarning, match="can reach 2.[0-9] at most.*judged by a rise of 0.2"):
+        monitor.check(context)
+    assert monitor.fallback == {"r": 0.2}
+    monitor.check(SimpleNamespace(explainer=context.explainer, encodings=few * 8, strict=False))
+    assert monitor.fallback == {}
