@@ -68,13 +68,13 @@ class PartTimer:
         setattr(owner, attr, timed)
 
     def count_rows(self, owner, attr: str, kind: str) -> None:
-        """Count the rows `owner.attr` evaluates (its first argument's length) under the part running it."""
+        """Count the rows `owner.attr` evaluates (its first argument: how many) under the part running it."""
         original = getattr(owner, attr)
 
         @functools.wraps(original)
-        def counted(bound, embeds, *args, **kwargs):
-            self.rows[self._names[-1] if self._names else "not in a part"][kind] += len(embeds)
-            return original(bound, embeds, *args, **kwargs)
+        def counted(bound, rows: int, *args, **kwargs):
+            self.rows[self._names[-1] if self._names else "not in a part"][kind] += rows
+            return original(bound, rows, *args, **kwargs)
 
         setattr(owner, attr, counted)
 
@@ -95,8 +95,9 @@ def instrument(timer: PartTimer, callback) -> None:
     timer.wrap(perturbation, "shortcut_candidates", "discovery")
     timer.wrap(perturbation, "delete_vs_mask", "delete-vs-mask")
     timer.wrap(perturbation, "faithfulness", "faithfulness")
-    timer.count_rows(score.BoundScore, "evaluate", "forward")  # rows: a cost that no machine load changes
-    timer.count_rows(score.BoundScore, "value_and_grad", "gradient")
+    # rows the backend runs (a forward the step's memo answers is none): a cost that no machine load changes
+    timer.count_rows(score.BoundScore, "_forward", "forward")
+    timer.count_rows(score.BoundScore, "_forward_and_grad", "gradient")
     timer.wrap(summaries.StepLogger, "_images", "images")
     timer.wrap(summaries.StepLogger, "log_dashboard", "payload")
     for name in ("log_method", "log_predictions", "log_alerts", "flush", "log_probes"):

@@ -275,10 +275,11 @@ class AttributionCallback:
         """Every pass due at `step` (the images' of the methods due, the monitors'), each (method, options)
         once; written for the methods due. Returns (method -> attributions, pass key -> attributions)."""
         due = self._due = [m for m in self.methods if self.clock.due(step, self.method_every[m])]
-        computed, self._pass_seconds = self.passes.run(self.passes.plan(due, watching), lambda part, method, o: (
-            self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs, self._encodings,
-                            task=self.probes.task, method=method, target=self._targets,
-                            progress=self.console.progress(), **o)))
+        with self._explainer.remembering():  # the gradient_norm pass's f(x) serves integrated gradients' delta
+            computed, self._pass_seconds = self.passes.run(self.passes.plan(due, watching), lambda part, method, o: (
+                self._guard.run(part, step, self._explainer.explain_encoded, self.probes.inputs, self._encodings,
+                                task=self.probes.task, method=method, target=self._targets,
+                                progress=self.console.progress(), **o)))
         for method in due:
             if (key := self.passes.for_images(method)[0]) in computed:
                 self._guard.run(f"writing ({method})", step, self._logger.log_method, step, epoch, method,

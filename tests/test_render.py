@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from gradcallback.attribution import Attribution, Prediction
+from gradcallback.io.writers import png
 from gradcallback.views import fonts
 from gradcallback.views import images as render
 from gradcallback.views.fonts import font_for, needs_cjk
@@ -76,6 +77,48 @@ def test_image_survives_png_round_trip():
     original = render.heatmap(a, signed=False)
     assert decoded.shape == original.shape and np.array_equal(decoded, original)  # PNG is lossless: every pixel
     assert tuple(box_colours(a, decoded)[1]) == render.colour(1.0, False) == (8, 81, 156)  # the top score's blue
+
+
+def _drawn(monkeypatch, plain: bool) -> list[np.ndarray]:
+    """A heatmap (light and dark boxes: both inks), a QA heatmap and an evolution grid, each drawn twice, in
+    fresh fonts: PIL's own FreeType fonts with `plain`, else the library's `MemoFont`s."""
+    from PIL import ImageFont
+
+    if plain:
+        monkeypatch.setattr(fonts, "MemoFont", lambda path, size: ImageFont.truetype(path, size))
+    monkeypatch.setattr(fonts, "_first_font", functools.lru_cache(maxsize=None)(fonts._first_font.__wrapped__))
+    a = make(["[CLS]", "the", "film", "##s", "Atiku", "!", "[SEP]"], [0.0, 0.1, 1.0, -0.6, 0.9, 0.3, 0.0])
+    qa = make(["[CLS]", "who", "?", "[SEP]", "paris", "is", "[SEP]"], np.linspace(0, 1, 7),
+              task="question_answering", prediction=Prediction(answer="paris", span=(4, 4), probability=0.4),
+              target=(4, 4), text=("who ?", "paris"))
+    qa = Attribution(**{**qa.__dict__, "segment_ids": np.array([0, 0, 0, 0, 1, 1, 1], np.int32)})
+    history = [(step, make(a.tokens, (a.scores * (step + 1)) % 1.0)) for step in range(3)]
+    drawn = [image for _ in range(2) for image in (render.heatmap(a, signed=True, true_label=0),
+                                                   render.heatmap(qa, signed=False),
+                                                   render.evolution(history, signed=True))]
+    monkeypatch.undo()
+    return drawn
+
+
+def test_remembered_glyphs_draw_the_same_pixels_as_pil_fonts(monkeypatch):
+    if fonts._first_font(fonts.LATIN, 15) is None:
+        pytest.skip("No TrueType font here (DejaVuSans): both paths would draw PIL's default font.")
+    plain = _drawn(monkeypatch, plain=True)
+    memo = _drawn(monkeypatch, plain=False)  # each image's second draw comes from remembered masks
+    inks = {tuple(c) for c in plain[0].reshape(-1, 3)}
+    assert (255, 255, 255) in inks and (20, 20, 20) in inks  # white ink on the dark box, black on the light ones
+    assert all(np.array_equal(p, m) for p, m in zip(plain, memo)) and len(memo) == 6
+
+
+def test_png_decodes_to_the_same_pixels():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(1, 1), (7, 13), (40, 301)]]
+    images.append(render.heatmap(make(["[CLS]", "a", "[SEP]"], [0.0, 1.0, 0.0]), signed=False))
+    for pixels in images:
+        decoded = Image.open(io.BytesIO(png(pixels)))
+        assert decoded.mode == "RGB" and np.array_equal(np.asarray(decoded), pixels)
+    with pytest.raises(ValueError, match=r"Received: shape=\(4, 4\)"):
+        png(np.zeros((4, 4), np.uint8))
 
 
 def test_question_answering_marks_span_and_separates_context():

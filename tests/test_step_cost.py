@@ -165,3 +165,44 @@ def test_the_demos_configuration_runs_one_8_point_ig_pass_for_the_images_and_eve
         callback.log_now(step, model=model)
     callback.close()
     assert engine_calls == {("gradient_norm", None): 2, ("integrated_gradients", 8): 2}
+
+
+def test_integrated_gradients_takes_f_at_the_input_from_the_steps_gradient_norm_pass(hf_tokenizer):
+    """Inside `remembering` (the callback's step), the gradient_norm pass's evaluation at the probes is
+    integrated gradients' f(x): one forward row fewer a probe, and the same attributions to the bit."""
+    explainer = Explainer(build_functional_classifier(seed=2), hf_tokenizer)
+    encodings = explainer.encode(TEXTS, "classification")
+    run = lambda method, **o: explainer.explain_encoded(TEXTS, encodings, task="classification",  # noqa: E731
+                                                        method=method, **o)
+    functions = explainer.adapter.__dict__.setdefault("_score_functions", {})
+    rows = lambda: sum(f.rows for f in functions.values())  # noqa: E731
+    run("gradient_norm")
+    before = rows()
+    alone = run("integrated_gradients", steps=4)
+    alone_rows, before = rows() - before, rows()
+    with explainer.remembering() as memo:
+        run("gradient_norm")
+        between = rows()
+        shared = run("integrated_gradients", steps=4)
+    assert memo.hits == 1 and alone_rows == len(TEXTS) * (4 + 2) and rows() - between == len(TEXTS) * (4 + 1)
+    assert between - before == len(TEXTS)  # the gradient_norm pass itself: one gradient row a probe
+    for a, b in zip(alone, shared):
+        assert np.array_equal(a.scores, b.scores) and a.convergence_delta == b.convergence_delta
+        assert a.score == b.score and np.array_equal(a.prediction.probabilities, b.prediction.probabilities)
+    with explainer.remembering() as memo:  # other inputs (a fresh memo each step): nothing is taken
+        run("integrated_gradients", steps=4)
+    assert memo.hits == 0
+
+
+def test_a_logged_step_remembers_its_passes_evaluations(tmp_path, hf_tokenizer, monkeypatch):
+    from gradcallback.engine.score import InputMemo
+
+    found = []
+    original = InputMemo.find
+    monkeypatch.setattr(InputMemo, "find", lambda self, *a: found.append(original(self, *a)) or found[-1])
+    callback = AttributionCallback(ProbeSet.from_texts(TEXTS, hf_tokenizer), tmp_path,
+                                   methods=("gradient_norm", "integrated_gradients"),
+                                   method_options={"integrated_gradients": {"steps": 4}})
+    callback.log_now(0, model=build_functional_classifier(seed=1))
+    callback.close()
+    assert [f is not None for f in found] == [True, False]  # f(x) from the gradient_norm pass; f(baseline) run

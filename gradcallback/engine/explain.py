@@ -8,9 +8,10 @@ removed. Works on numpy; the model is touched only through its adapter and backe
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from .options import BASELINES
 from .predictions import make_prediction, softmax
 from .registry import METHODS, method_options
 from .reporting import reporting, units_per_probe
-from .score import Chunk, score_function
+from .score import Chunk, InputMemo, score_function
 from .targets import parse_targets
 from .windows import explain_windows
 
@@ -49,6 +50,17 @@ class Explainer:
         known = [v for v in (max_length, self.adapter.max_length, self.tokenizer.model_max_length) if v]
         self.max_length = min(known) if known else None
         self._task = task
+        self._memo: InputMemo | None = None
+
+    @contextlib.contextmanager
+    def remembering(self) -> Iterator[InputMemo]:
+        """Inside it, a method's pass at inputs an earlier pass evaluated takes that evaluation instead of running
+        a forward pass again (`InputMemo`): around one logged step's passes, while the weights stay put."""
+        outer, self._memo = self._memo, InputMemo()
+        try:
+            yield self._memo
+        finally:
+            self._memo = outer
 
     def task_for(self, inputs: Sequence[Any]) -> str:
         """The task: given, else detected from the model, else from the inputs' shape."""
@@ -126,7 +138,7 @@ class Explainer:
                     extra = dict(shared)
                     if "baseline" in needs:
                         extra["baseline"] = self._baseline(embeds, batch, options.get("baseline", "pad"))
-                    out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch)), embeds, targets[index],
+                    out = METHODS[method].fn(fn.bind(Chunk.from_numpy(batch), self._memo), embeds, targets[index],
                                              **call_options, **extra)
                     info = {"baseline": options.get("baseline", "pad")} if "baseline" in needs else {}
                     for row, i in enumerate(index):

@@ -83,16 +83,46 @@ class ScoreFunction:
         """How many times the backend traced (compiled) the score function so far."""
         return self.compiled.trace_count
 
-    def bind(self, chunk: Chunk) -> "BoundScore":
-        """This function bound to the probes of `chunk`."""
-        return BoundScore(self, chunk)
+    def bind(self, chunk: Chunk, memo: "InputMemo | None" = None) -> "BoundScore":
+        """This function bound to the probes of `chunk` (with `memo`, looking up inputs already evaluated)."""
+        return BoundScore(self, chunk, memo)
+
+
+class InputMemo:
+    """The evaluations (f, targets, predictions) at the inputs one logged step has run, found again by their exact
+    inputs: the step's gradient_norm pass at the probes gives integrated gradients its f(x) without a forward pass.
+
+    For one step only (`Explainer.remembering`): the weights do not change inside it. Inputs are kept by reference
+    (the engine builds a new array for every pass and never writes into one), compared element for element."""
+
+    def __init__(self):
+        self._seen: dict[tuple, list[tuple[np.ndarray, Evaluation]]] = {}
+        self.hits = 0
+
+    @staticmethod
+    def _key(head: str, args: tuple) -> tuple:
+        embeds, *context = args  # targets and the chunk's ids, mask, segment ids and answer context
+        return (head, embeds.shape, *(a.tobytes() for a in context))
+
+    def find(self, head: str, args: tuple) -> Evaluation | None:
+        """The evaluation at exactly these inputs, or None."""
+        for embeds, evaluation in self._seen.get(self._key(head, args), []):
+            if np.array_equal(embeds, args[0]):
+                self.hits += 1
+                return evaluation
+        return None
+
+    def keep(self, head: str, args: tuple, evaluation: Evaluation) -> Evaluation:
+        """Remember `evaluation` at these inputs; returns it."""
+        self._seen.setdefault(self._key(head, args), []).append((args[0], evaluation))
+        return evaluation
 
 
 class BoundScore:
     """A `ScoreFunction` bound to one chunk of probes: what methods receive."""
 
-    def __init__(self, function: ScoreFunction, chunk: Chunk):
-        self.function, self.chunk = function, chunk
+    def __init__(self, function: ScoreFunction, chunk: Chunk, memo: InputMemo | None = None):
+        self.function, self.chunk, self.memo = function, chunk, memo
 
     @property
     def rows_per_call(self) -> int:
@@ -110,21 +140,37 @@ class BoundScore:
             embeds = np.concatenate([embeds, embeds[fill]])
             targets, rows = np.concatenate([targets, targets[fill]]), np.concatenate([rows, rows[fill]])
         c = self.chunk
-        self.function.calls += 1
-        self.function.rows += m
         return m, (embeds, targets, c.ids[rows], c.mask[rows], c.segment_ids[rows], c.context[rows])
 
     def evaluate(self, embeds: Any, targets: Any, rows: Any = None) -> Evaluation:
-        """Forward pass only."""
+        """Forward pass only (none when the step's memo holds these inputs' evaluation)."""
         m, args = self._args(embeds, targets, rows)
-        values, resolved, predicted, outputs = self.function.compiled.evaluate(*args)
-        return _evaluation(m, values, resolved, predicted, outputs)
+        if self.memo is not None and (found := self.memo.find(self.function.head.name, args)) is not None:
+            return found
+        return self._kept(args, self._forward(m, args))
 
     def value_and_grad(self, embeds: Any, targets: Any, rows: Any = None) -> tuple[Evaluation, np.ndarray]:
         """Forward pass and d f / d embeds [M, T, H] in one compiled call."""
         m, args = self._args(embeds, targets, rows)
+        evaluation, grads = self._forward_and_grad(m, args)
+        return self._kept(args, evaluation), grads
+
+    def _forward(self, m: int, args: tuple) -> Evaluation:
+        """The backend's forward call on `m` rows (padded in `args`); counted."""
+        self.function.calls += 1
+        self.function.rows += m
+        values, resolved, predicted, outputs = self.function.compiled.evaluate(*args)
+        return _evaluation(m, values, resolved, predicted, outputs)
+
+    def _forward_and_grad(self, m: int, args: tuple) -> tuple[Evaluation, np.ndarray]:
+        """The backend's forward and gradient call on `m` rows (padded in `args`); counted."""
+        self.function.calls += 1
+        self.function.rows += m
         values, grads, resolved, predicted, outputs = self.function.compiled.value_and_grad(*args)
         return _evaluation(m, values, resolved, predicted, outputs), np.asarray(grads[:m], np.float32)
+
+    def _kept(self, args: tuple, evaluation: Evaluation) -> Evaluation:
+        return evaluation if self.memo is None else self.memo.keep(self.function.head.name, args, evaluation)
 
 
 def _evaluation(m: int, values, resolved, predicted, outputs) -> Evaluation:

@@ -8,14 +8,14 @@ step: a crash would otherwise lose the latest epochs.
 
 from __future__ import annotations
 
-import io
 import json
+import struct
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.image import metadata as image_metadata
@@ -45,12 +45,9 @@ class EventWriter:
         self._file.write_summary(summary_pb2.Summary(value=[value]), step, time.time())
 
     def image(self, tag: str, pixels: np.ndarray, step: int, description: str | None = None) -> None:
-        """An RGB uint8 [H, W, 3] image, PNG-encoded by PIL at fast compression (flat colours compress
-        well anyway)."""
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+        """An RGB uint8 [H, W, 3] image, PNG-encoded (`png`)."""
         # The image plugin's layout: [width, height, png...] as strings.
-        blobs = np.array([str(pixels.shape[1]).encode(), str(pixels.shape[0]).encode(), buffer.getvalue()],
+        blobs = np.array([str(pixels.shape[1]).encode(), str(pixels.shape[0]).encode(), png(pixels)],
                          dtype=object)
         meta = image_metadata.create_summary_metadata(display_name=tag, description=description or "")
         meta.data_class = BLOB_SEQUENCE
@@ -92,6 +89,26 @@ class EventWriter:
     def close(self) -> None:
         """Flushes and closes the event file."""
         self._file.close()
+
+
+def png(pixels: np.ndarray) -> bytes:
+    """An RGB uint8 [H, W, 3] image as PNG bytes: unfiltered rows, deflated at level 1 (the fastest).
+
+    PIL's encoder picks a filter for each row by trying them, about 3x the time for these images (flat
+    colours, white space, a few glyphs) and no smaller; decoded, the pixels are the same (lossless)."""
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"Expected an RGB image of shape [height, width, 3]. Received: shape={pixels.shape}")
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + 3 * width), np.uint8)  # each row: filter type 0 ("none"), then its bytes
+    rows[:, 1:] = pixels.reshape(height, 3 * width)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits a channel, RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + \
+        _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 class JsonlWriter:
