@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import real_sentences as real  # noqa: E402
-from detection import CORPORA, MINILM_SCENARIOS, MINILM_TRAIN, build_model, chance_share  # noqa: E402
+from detection import CORPORA, MINILM_SCENARIOS, chance_share, prepared  # noqa: E402
 from detection_stats import null_z  # noqa: E402
 
 from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
@@ -92,24 +92,14 @@ def measure(explainer, probes, encodings, spec, pairs, mask_id: int) -> dict:
 
 
 def run_one(kind: str, corpus: str, name: str, seed: int, epochs: int) -> dict:
-    from gradcallback import Explainer
-
-    source, scenarios = CORPORA[corpus]
-    scenario = scenarios[name]
-    model = build_model(kind, seed, corpus)
-    explainer = Explainer(model, model.preprocessor)
-    probes, _ = source.probe_set(scenario, seed)
-    encodings = explainer.encode(probes, "classification")
-    pairs = source.counterfactual_pairs(scenario, seed)
-    texts, labels = (source.training_set(scenario, seed, MINILM_TRAIN) if corpus == "real" and kind == "minilm"
-                     else source.training_set(scenario, seed))
-    spec, mask_id = check_groups({"watched": scenario.group})["watched"], explainer.tokenizer.special_id("mask")
+    run = prepared(kind, name, seed, corpus)
+    spec = check_groups({"watched": run.scenario.group})["watched"]
     steps = []
     for epoch in range(epochs + 1):
         if epoch:
-            model.fit(np.array(texts), labels, batch_size=32, epochs=1, verbose=0)
-        steps.append(measure(explainer, probes, encodings, spec, pairs, mask_id))
-    return {"corpus": corpus, "model": kind, "scenario": scenario.name, "seed": seed, "steps": steps}
+            run.model.fit(np.array(run.texts), run.labels, batch_size=32, epochs=1, verbose=0)
+        steps.append(measure(run.explainer, run.probes, run.encodings, spec, run.pairs, run.mask_id))
+    return {"corpus": corpus, "model": kind, "scenario": run.scenario.name, "seed": seed, "steps": steps}
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, str, str, int]]:

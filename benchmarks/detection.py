@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -161,7 +162,9 @@ def ig_settings(explainer, probes: list[str], encodings: list, spec) -> dict:
             for name, options in IG_SETTINGS.items()}
 
 
-def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthetic") -> dict:
+def prepared(kind: str, name: str, seed: int, corpus: str) -> SimpleNamespace:
+    """A run's fresh model and what it needs: model, explainer, scenario, probes, encodings, the
+    counterfactual pairs, the training texts and labels, the [MASK] id (also alert_study.py's)."""
     from gradcallback import Explainer
 
     source, scenarios = CORPORA[corpus]
@@ -169,11 +172,18 @@ def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthet
     model = build_model(kind, seed, corpus)
     explainer = Explainer(model, model.preprocessor)
     probes, _ = source.probe_set(scenario, seed)
-    encodings = explainer.encode(probes, "classification")
-    pairs = source.counterfactual_pairs(scenario, seed)
     texts, labels = (source.training_set(scenario, seed, MINILM_TRAIN) if corpus == "real" and kind == "minilm"
                      else source.training_set(scenario, seed))
-    mask_id = explainer.tokenizer.special_id("mask")
+    return SimpleNamespace(model=model, explainer=explainer, scenario=scenario, probes=probes,
+                           encodings=explainer.encode(probes, "classification"),
+                           pairs=source.counterfactual_pairs(scenario, seed), texts=texts, labels=labels,
+                           mask_id=explainer.tokenizer.special_id("mask"))
+
+
+def run_one(kind: str, name: str, seed: int, epochs: int, corpus: str = "synthetic") -> dict:
+    run = prepared(kind, name, seed, corpus)
+    model, explainer, scenario, probes, encodings = run.model, run.explainer, run.scenario, run.probes, run.encodings
+    pairs, texts, labels, mask_id = run.pairs, run.texts, run.labels, run.mask_id
     steps = []
     for epoch in range(epochs + 1):
         if epoch:

@@ -94,3 +94,27 @@ def test_discovery_rules_on_a_made_up_table():
     # the old rule: "nice" (one probe) first, the pair is no phrase (0.55 < 0.5 + PHRASE_GAIN), "the" never strong
     assert ranked(units, 4, loose) == ["nice", "cue"]
     assert ranked(units, 4, Rule(10, "mean_drop", 2, "fraction")) == ["cue"]
+
+
+def test_alert_rules_on_a_made_up_table():
+    from alert_rules import Rule, alert_step, judge, length_judge
+
+    def run(scenario, flips, zs, gaps):
+        steps = [{"flip_rate": f, "steps_8": {"z": z, "where_present": 0.1, "chance": 0.05, "outrank": 0.5},
+                  "length": {"gap": g}} for f, z, g in zip(flips, zs, gaps)]
+        return {"corpus": "real", "model": "tiny", "scenario": scenario, "seed": 0, "steps": steps}
+
+    learned = run("name", [0.0, 0.6, 0.7], [0.0, 5.0, 4.5], [0.0, 0.01, 0.02])
+    unused = run("control_both", [0.0, 0.05, 0.1], [9.0, 3.0, 4.5], [0.0, 0.0, 0.12])  # z 9 at step 0: not read
+    length = run("length", [0.0, 0.9, 0.9], [0.0, 0.0, 0.0], [0.0, 0.3, 0.2])
+    twice, once = Rule("z", "level", 4.0, 2, "steps_8"), Rule("z", "level", 4.0, 1, "steps_8")
+    assert alert_step(twice, learned) == 2 and alert_step(twice, unused) is None
+    assert alert_step(once, learned) == 1 and alert_step(once, unused) == 2
+    # learned at step 1, alerted at 2: within one logged step; margin: min(4.5 - 4, 4 - min(3, 4.5)) = 0.5
+    r = judge(twice, [learned, unused, length])
+    assert (r["within_1"], r["false"], r["learned"], r["unused"]) == (1.0, 0.0, 1, 2) and r["margin"] == 0.5
+    r = judge(once, [learned, unused])
+    assert r["false"] == 1.0 and r["margin"] == -0.5  # 4 - 4.5: the unused run's step 2
+    # the length check: the length run flagged (0.3 > 0.1), the control too (0.12), the name run not
+    assert length_judge("gap", 0.1, [learned, unused, length]) == pytest.approx(
+        {"flagged": 1, "learned": 1, "false": 1, "others": 2, "margin": -0.02})
