@@ -67,7 +67,7 @@ class SpuriousGroups(Monitor):
             run's second logged step on (the first runs before any training: a new classifier head's
             attributions say nothing yet, and a pretrained encoder already attends to names).
             With none of threshold, rise and z given, the default rule: z > 4 for 2 logged steps running
-            (integrated gradients). It was chosen among 104 rules on the selection half of fresh runs
+            (integrated gradients). It was chosen among 96 rules on the selection half of fresh runs
             (benchmarks/alert_study.py, DETECTION.md "The alert statistic, rule by rule"); on the report
             half it caught 17/17 learned shortcuts in real snippets and 10/10 in synthetic sentences
             within one logged step, with no alert in 7 and 6 runs whose watched word the model did not
