@@ -49,7 +49,7 @@ ROWS = {
     "prior gradient_x_input w=100": {"prior": ("gradient_x_input", 100.0)},
     "self-correcting (penalize)": {"penalize": ("input_gradient", 100.0)},
     # logged every 4 batches: an alert attaches the prior at the next batch, not the next epoch
-    "self-correcting, every 4 steps": {"penalize": ("input_gradient", 100.0), "every_n_steps": 4},
+    "self-correcting (every 4 steps)": {"penalize": ("input_gradient", 100.0), "every_n_steps": 4},
     "counterfactual augment": {"augment": True},
 }
 QUICK_ROWS = ("none", "prior input_gradient w=100", "counterfactual augment")
