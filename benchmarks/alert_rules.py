@@ -22,10 +22,16 @@ import numpy as np
 from detection_metrics import split_half, truth
 
 PASSES = ("reference", "steps_8")
-BOUNDED = ("where_present", "excess", "outrank")  # statistics in [0, 1] (or [-1, 1]): margin target 0.1
+BOUNDED = ("where_present", "excess", "outrank", "mask_change", "mask_flips")  # in [0, 1] (or [-1, 1]): margin 0.1
 LEVELS = {("where_present", "level"): (0.15, 0.2, 0.3), ("where_present", "rise"): (0.1, 0.15, 0.2, 0.3),
           ("excess", "level"): (0.1, 0.15, 0.2), ("z", "level"): (4.0, 6.0, 8.0), ("z", "rise"): (4.0, 6.0, 8.0),
-          ("outrank", "level"): (0.7, 0.75, 0.8, 0.85, 0.9), ("outrank", "rise"): (0.1, 0.2, 0.3)}
+          ("outrank", "level"): (0.7, 0.75, 0.8, 0.85, 0.9), ("outrank", "rise"): (0.1, 0.2, 0.3),
+          # Behaviour, not attribution (gradcallback.analysis.reliance.masking_effect, recorded from seed 20 on):
+          # the group masked in place, the class distribution's total variation, its z against masking as many
+          # random other tokens, the share of probes whose prediction flips. Added before seeds 20-23 ran.
+          ("mask_change", "level"): (0.05, 0.1, 0.15, 0.2), ("mask_change", "rise"): (0.05, 0.1, 0.2),
+          ("mask_z", "level"): (3.0, 4.0, 6.0, 8.0), ("mask_flips", "level"): (0.1, 0.2, 0.3)}
+MASKING = ("mask_change", "mask_z", "mask_flips")  # read from the step's "masking" record, not an IG pass
 TARGETS = {"within_1": 0.95, "false": 0.05, "margin": 0.1, "margin_z": 2.0}
 CURRENT = ("where_present", "rise", 0.2, 1, "reference")  # SpuriousGroups' default before this study
 
@@ -36,21 +42,28 @@ class Rule:
     kind: str  # "level" (value > level from step 1 on) or "rise" (value > step-0 value + level)
     level: float
     patience: int
-    ig: str  # which pass: "reference" (32 points) or "steps_8"
+    ig: str  # which pass: "reference" (32 points) or "steps_8"; "masking" for the behavioural statistics
 
     @property
     def label(self) -> str:
         what = {"where_present": "share where present", "excess": "share where present - chance",
-                "z": "z vs shuffled membership", "outrank": "outrank rate"}[self.statistic]
+                "z": "z vs shuffled membership", "outrank": "outrank rate",
+                "mask_change": "masking's change", "mask_z": "masking's z vs random tokens",
+                "mask_flips": "masking's flips"}[self.statistic]
         how = f"> {self.level:g}" if self.kind == "level" else f"rise > {self.level:g} over step 0"
-        ig = "32 points" if self.ig == "reference" else "8 points"
-        return f"{what} {how}, patience {self.patience} (IG {ig})"
+        ig = {"reference": "IG 32 points", "steps_8": "IG 8 points", "masking": "forward only"}[self.ig]
+        return f"{what} {how}, patience {self.patience} ({ig})"
 
 
 def rules() -> list[Rule]:
     return [Rule(statistic, kind, level, patience, ig)
             for (statistic, kind), levels in LEVELS.items() for level, patience, ig
-            in itertools.product(levels, (1, 2), PASSES)]
+            in itertools.product(levels, (1, 2), ("masking",) if statistic in MASKING else PASSES)]
+
+
+def recorded(rule: Rule, runs: list[dict]) -> bool:
+    """Whether every run holds the rule's pass (runs before seed 20 recorded no masking)."""
+    return all(rule.ig in step for run in runs for step in run["steps"])
 
 
 def values(rule: Rule, run: dict) -> list[float]:
@@ -58,8 +71,8 @@ def values(rule: Rule, run: dict) -> list[float]:
     out = []
     for step in run["steps"]:
         figures = step[rule.ig]
-        excess = figures["where_present"] - figures["chance"]
-        out.append(excess if rule.statistic == "excess" else figures[rule.statistic])
+        out.append(figures["where_present"] - figures["chance"] if rule.statistic == "excess"
+                   else figures[rule.statistic])
     return out
 
 
@@ -127,7 +140,7 @@ def choose(runs: list[dict]) -> list[tuple[Rule, dict]]:
     the margin as a share of the statistic's spread (so share, rate and z margins compare), then the
     8-point pass (cheaper), then patience 1 (sooner)."""
     corpora = by_corpus(runs)
-    scored = [(rule, {c: judge(rule, rs) for c, rs in corpora.items()}) for rule in rules()]
+    scored = [(rule, {c: judge(rule, rs) for c, rs in corpora.items()}) for rule in rules() if recorded(rule, runs)]
 
     def key(item: tuple[Rule, dict]) -> tuple:
         rule, per = item

@@ -2,6 +2,8 @@
 real and synthetic sentences alike (issue 23's "margin >= 0.1, or a statistic that earns a wider one").
 
     python benchmarks/alert_study.py --seeds 16 17 18 19          # both corpora, tiny BERT, + MiniLM seeds 16, 17
+    python benchmarks/alert_study.py --seeds 20 21 22 23 --runs benchmarks/alert_runs_masking.jsonl
+                                                                  # the same, and the group's masking effect
     python benchmarks/alert_study.py --evaluate-only              # the tables again from the runs (alert_rules.py)
     python benchmarks/alert_study.py --smoke --runs OUT           # real sentences, one seed, name + control, 2 epochs
 
@@ -13,7 +15,9 @@ a rule could read, from integrated gradients at the engine's default (32 Gauss-L
 (detection_stats.null_z), and the group's *outrank* rate (gradcallback.analysis.groups.outrank: how often a
 word of the group outranks another word of its probe; 0.5 is chance at any length). For the length check,
 the signed change of each class's probability when a set of tokens is deleted rather than masked
-(gradcallback.analysis.discovery.deletion_sets), summarised per step. Records hold numbers only (no
+(gradcallback.analysis.discovery.deletion_sets), summarised per step. From seed 20 on, also what the
+prediction does when the group is masked (gradcallback.analysis.reliance.masking_effect: a behavioural
+statistic, next to the attribution ones). Records hold numbers only (no
 snippet text): benchmarks/alert_runs.jsonl. The candidate rules and the order of choice are fixed in
 alert_rules.py before these seeds were run.
 """
@@ -46,6 +50,7 @@ from gradcallback.analysis.groups import (  # noqa: E402
     outrank_where_present,
     share_where_present,
 )
+from gradcallback.analysis.reliance import masking_effect  # noqa: E402
 
 RUNS = HERE / "alert_runs.jsonl"
 PASSES = {"reference": {}, "steps_8": {"steps": 8}}  # the engine's default, and RECOMMENDED_IG_OPTIONS
@@ -88,6 +93,9 @@ def measure(explainer, probes, encodings, spec, pairs, mask_id: int) -> dict:
                                                  method="integrated_gradients", **options)
         out[name] = group_figures(attributions, spec)
     out["length"] = length_figures(explainer, attributions, encodings, mask_id)
+    masking = masking_effect(explainer, attributions, encodings, spec, replacement=mask_id)
+    out["masking"] = {"mask_change": masking["change"], "mask_z": masking["z"], "mask_flips": masking["flips"],
+                      "probes": masking["probes"], "null_mean": masking["null_mean"], "null_sd": masking["null_sd"]}
     return out
 
 
