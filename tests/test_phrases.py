@@ -105,6 +105,9 @@ def test_a_group_that_can_never_match_warns_once_or_raises_when_strict(tmp_path,
     callback.close()
     messages = [str(w.message) for w in caught if "can never match" in str(w.message)]
     assert len(messages) == 1 and f"'{entry}'" in messages[0] and "'river'" not in messages[0]
+    # its z ceiling (0: nothing to match) is not a second warning about the same group; river's (1 probe) is
+    ceilings = [str(w.message) for w in caught if "can reach" in str(w.message)]
+    assert len(ceilings) == 1 and "group 'river'" in ceilings[0]
     texts = read_events(callback.run_dir)["text"]
     assert "spurious/never/not_present" in texts and "spurious/river/not_present" not in texts
 

@@ -130,7 +130,7 @@ def never_matching(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> list[
     """
     if not isinstance(spec, WordList):
         return []
-    probes = [(tokenizer.convert_ids_to_tokens(e.ids), e.special_mask) for e in encodings]
+    probes = probe_tokens(tokenizer, encodings)
     out = []
     for entry, phrase in zip(spec.entries, spec.phrases):
         if any(phrase_mask(tokens, tokenizer.scheme, special, [phrase]).any() for tokens, special in probes):
@@ -146,17 +146,21 @@ def never_matching(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> list[
     return out
 
 
+def probe_tokens(tokenizer: Any, encodings: Sequence[Any]) -> list[tuple[list[str], np.ndarray]]:
+    """(tokens, special mask) of each probe encoding: what the checks before training match groups against."""
+    return [(list(tokenizer.convert_ids_to_tokens(e.ids)), np.asarray(e.special_mask, bool)) for e in encodings]
+
+
 def z_ceiling(tokenizer: Any, encodings: Sequence[Any], spec: Any) -> float:
     """The highest `membership_z` these probes allow the group: every probe's attribution on the group's
     tokens alone. Few probes holding the group, or short ones, bound it (a permutation null has only so
     many arrangements): under a z limit above it, the z rule could never fire."""
     ideal = []
-    for e in encodings:
-        tokens = tokenizer.convert_ids_to_tokens(e.ids)
-        mask = token_mask(tokens, tokenizer.scheme, e.special_mask, spec)
-        ideal.append(Attribution(tokens=list(tokens), token_ids=np.asarray(e.ids), scores=mask.astype(np.float32),
-                                 method="ideal", target=0, prediction=Prediction(), special_mask=np.asarray(
-                                     e.special_mask, bool), scheme=tokenizer.scheme))
+    for e, (tokens, special) in zip(encodings, probe_tokens(tokenizer, encodings)):
+        mask = token_mask(tokens, tokenizer.scheme, special, spec)
+        ideal.append(Attribution(tokens=tokens, token_ids=np.asarray(e.ids), scores=mask.astype(np.float32),
+                                 method="ideal", target=0, prediction=Prediction(), special_mask=special,
+                                 scheme=tokenizer.scheme))
     return membership_z(ideal, spec)["z"] if ideal else 0.0
 
 
@@ -165,10 +169,16 @@ def group_shares(attributions: Sequence[Attribution], spec: Any) -> np.ndarray:
     return shares_and_presence(attributions, spec)[0]
 
 
-def shares_and_presence(attributions: Sequence[Attribution], spec: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Per probe, from one mask each: the group's share of the attribution mass, and whether the probe
-    holds any of the group's tokens."""
-    masks = [group_mask(a, spec) for a in attributions]
+def group_masks(attributions: Sequence[Attribution], spec: Any) -> list[np.ndarray]:
+    """`group_mask` of every probe: built once a step, read by the share, presence and z figures alike."""
+    return [group_mask(a, spec) for a in attributions]
+
+
+def shares_and_presence(attributions: Sequence[Attribution], spec: Any,
+                        masks: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per probe, from one mask each (`masks`, or built here): the group's share of the attribution
+    mass, and whether the probe holds any of the group's tokens."""
+    masks = group_masks(attributions, spec) if masks is None else masks
     shares = np.array([float(normalize_l1_share(a.scores)[m].sum()) for a, m in zip(attributions, masks)])
     return shares, np.array([m.any() for m in masks], bool)
 
@@ -208,17 +218,17 @@ def outrank_where_present(attributions: Sequence[Attribution], spec: Any) -> flo
     return float(np.mean(values)) if values else None
 
 
-def membership_z(attributions: Sequence[Attribution], spec: Any, draws: int = 500, seed: int = 0) -> dict[str, float]:
+def membership_z(attributions: Sequence[Attribution], spec: Any, draws: int = 500, seed: int = 0,
+                 masks: Sequence[np.ndarray] | None = None) -> dict[str, float]:
     """z-score and permutation p-value of the group's mean share over the probes that contain it,
     against shuffled group membership: in each such probe the group's k tokens are replaced by k of
     its content tokens drawn at random (without replacement), `draws` times, and the statistic is the
     mean over the probes, as observed. Model-free: the null comes from the step's own attributions, so
     z is in the null's units, not in one model's shares (benchmarks/DETECTION.md). {"z": 0, "p": 1}
-    when no probe holds the group."""
+    when no probe holds the group. `masks`: the probes' group masks, when the caller has them."""
     rng = np.random.default_rng(seed)
     observed, null = [], []
-    for a in attributions:
-        mask = group_mask(a, spec)
+    for a, mask in zip(attributions, group_masks(attributions, spec) if masks is None else masks):
         if not mask.any():
             continue
         shares, content, k = normalize_l1_share(a.scores), np.flatnonzero(~a.special_mask), int(mask.sum())

@@ -9,6 +9,7 @@ from ..alerts import Alert
 from ..analysis.groups import (
     SpuriousAttributionError,
     check_groups,
+    group_masks,
     membership_z,
     never_matching,
     offenders_table,
@@ -115,26 +116,31 @@ class SpuriousGroups(Monitor):
         """Warn once per group (raise when strict) about entries that can match no probe: the
         monitor would track nothing for them, and say nothing. And a group whose z the probes cannot
         lift over its limit (`z_ceiling`: too few or too short probes hold it) is judged by a rise of
-        DEFAULT_RISE in its share instead, with one warning that says so."""
-        self.fallback = {}
-        for group in self.zs:
-            ceiling = z_ceiling(context.explainer.tokenizer, context.encodings or [], self.groups[group])
-            if ceiling <= self.zs[group]:
-                self.fallback[group] = DEFAULT_RISE
-                warnings.warn(f"SpuriousGroups group {group!r}: on these probes its z against shuffled membership "
-                              f"can reach {ceiling:.1f} at most (all the attribution on the group), not over its "
-                              f"limit {self.zs[group]:g}: too few or too short probes hold it. It is judged by a rise "
-                              f"of {DEFAULT_RISE:g} in its {self.statistic.replace('_', ' ')} share instead; more "
-                              f"probes holding it raise the ceiling. Received: z={self.zs[group]:g}", stacklevel=2)
+        DEFAULT_RISE in its share instead, with one warning that says so (none for a group that matches
+        no probe at all: the first warning said it)."""
+        self.fallback, unmatched = {}, set()
         for group, spec in self.groups.items():
             problems = never_matching(context.explainer.tokenizer, context.encodings or [], spec)
             if problems:
+                if len(problems) == len(spec.entries):
+                    unmatched.add(group)  # its ceiling is 0: the warning below would say nothing more
                 message = (f"SpuriousGroups group {group!r} has entries that can never match a probe: "
                            + "; ".join(f"{entry!r}: {why}" for entry, why in problems)
                            + f". Received: groups[{group!r}]={list(spec.entries)!r}")
                 if getattr(context, "strict", False):
                     raise ValueError(message)
                 warnings.warn(message, stacklevel=2)
+        for group in self.zs:
+            ceiling = z_ceiling(context.explainer.tokenizer, context.encodings or [], self.groups[group])
+            if ceiling <= self.zs[group]:
+                self.fallback[group] = DEFAULT_RISE
+                if group in unmatched:
+                    continue
+                warnings.warn(f"SpuriousGroups group {group!r}: on these probes its z against shuffled membership "
+                              f"can reach {ceiling:.1f} at most (all the attribution on the group), not over its "
+                              f"limit {self.zs[group]:g}: too few or too short probes hold it. It is judged by a rise "
+                              f"of {DEFAULT_RISE:g} in its {self.statistic.replace('_', ' ')} share instead; more "
+                              f"probes holding it raise the ceiling. Received: z={self.zs[group]:g}", stacklevel=2)
 
     def start(self, context: Any, step: int) -> None:
         """Forget any earlier run: no first values, strikes or latest statistics."""
@@ -151,7 +157,8 @@ class SpuriousGroups(Monitor):
         events, about = self.context.events, f"method: {self.method}"
         self.index += 1
         for group, spec in self.groups.items():
-            shares, holds = shares_and_presence(attributions, spec)  # one mask per probe serves every figure
+            masks = group_masks(attributions, spec)  # one mask per probe serves every figure
+            shares, holds = shares_and_presence(attributions, spec, masks)
             events.scalar(f"{self.name}/{group}/share", float(shares.mean()), step,
                           f"{about}; mean share of attribution mass over all probes")
             for label, value in shares_by_class(attributions, shares).items():
@@ -161,7 +168,7 @@ class SpuriousGroups(Monitor):
             if present is not None:
                 events.scalar(f"{self.name}/{group}/where_present", present, step,
                               f"{about}; mean share over the probes that contain the group")
-                self.latest_z[group] = membership_z(attributions, spec)["z"]
+                self.latest_z[group] = membership_z(attributions, spec, masks=masks)["z"]
                 events.scalar(f"{self.name}/{group}/z", self.latest_z[group], step,
                               f"{about}; where-present share against shuffled group membership, in standard errors")
             else:  # said, not left out: a missing curve reads like a broken writer
