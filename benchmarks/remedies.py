@@ -51,7 +51,14 @@ ROWS = {
     # logged every 4 batches: an alert attaches the prior at the next batch, not the next epoch
     "self-correcting (every 4 steps)": {"penalize": ("input_gradient", 100.0), "every_n_steps": 4},
     "counterfactual augment": {"augment": True},
+    # the prior a self-correcting run attaches mid-run (benchmarks/REMEDIES.md, "Attached mid-run"): chosen among
+    # these by `choose_penalize` on seed 2, reported on seed 3
+    "self-correcting input_gradient w=10": {"penalize": ("input_gradient", 10.0)},
+    "self-correcting share w=10": {"penalize": ("share", 10.0)},
+    "self-correcting share w=100": {"penalize": ("share", 100.0)},
 }
+PENALIZE_ROWS = ("self-correcting (penalize)", "self-correcting input_gradient w=10", "self-correcting share w=10",
+                 "self-correcting share w=100")
 QUICK_ROWS = ("none", "prior input_gradient w=100", "counterfactual augment")
 
 
@@ -177,6 +184,24 @@ def table(runs: list[dict]) -> str:
                          f"{np.mean([r['share'] for r in rs]):.2f} | {cost:.1f}x | "
                          f"{f'{cdep[0]:.0f} -> {cdep[1]:.1f}' if cdep else '-'} |")
     return "\n".join(lines)
+
+
+def penalize_key(row: str, runs: list[dict]) -> tuple:
+    """The order of choice for the mid-run prior, fixed before its runs: most scenarios corrected (flip rate
+    <= 0.2 and clean accuracy within 2 points of the same seed's no-remedy run), then the higher mean shifted
+    accuracy, then the higher mean clean accuracy."""
+    plain = {(r["scenario"], r["seed"]): r for r in runs if r["row"] == "none"}
+    mine = [r for r in runs if r["row"] == row and (r["scenario"], r["seed"]) in plain]
+    corrected = sum(r["flip_rate"] <= 0.2 and r["clean_accuracy"] >= plain[r["scenario"], r["seed"]]["clean_accuracy"]
+                    - 0.02 for r in mine)
+    return (-corrected, -np.mean([r["shifted_accuracy"] for r in mine]), -np.mean([r["clean_accuracy"] for r in mine]))
+
+
+def choose_penalize(runs: list[dict], seeds: tuple[int, ...]) -> list[str]:
+    """The self-correcting rows, best first, judged on the runs of `seeds` only."""
+    chosen = [r for r in runs if r["seed"] in seeds]
+    present = [row for row in PENALIZE_ROWS if any(r["row"] == row for r in chosen)]
+    return sorted(present, key=lambda row: penalize_key(row, chosen))
 
 
 def main() -> int:
