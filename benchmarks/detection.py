@@ -52,6 +52,7 @@ RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_re
 # Runs on fresh seeds (8 on), with the cheaper integrated-gradients settings: a section of their own.
 FRESH = {"synthetic": HERE / "detection_fresh_runs.jsonl", "real": HERE / "detection_real_fresh_runs.jsonl"}
 ALERTS = HERE / "alert_runs.jsonl"  # alert_study.py: every alert rule on fresh seeds 16-19
+ALERTS_AGAIN = HERE / "alert_runs_masking.jsonl"  # ... and on seeds 20-23, with the group's masking effect
 DISCOVERY = HERE / "discovery_summary.json"  # discovery_study.py: every discovery rule on real sentences
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
@@ -303,6 +304,10 @@ def main() -> int:
         from alert_rules import section as alert_section
 
         text += "\n" + alert_section(read_runs(ALERTS))
+        if ALERTS_AGAIN.exists():  # the same study on seeds 20-23, with the group's masking effect
+            from alert_report import replication_section
+
+            text += "\n" + replication_section(read_runs(ALERTS), read_runs(ALERTS_AGAIN))
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

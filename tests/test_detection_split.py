@@ -118,3 +118,25 @@ def test_alert_rules_on_a_made_up_table():
     # the length check: the length run flagged (0.3 > 0.1), the control too (0.12), the name run not
     assert length_judge("gap", 0.1, [learned, unused, length]) == pytest.approx(
         {"flagged": 1, "learned": 1, "false": 1, "others": 2, "margin": -0.02})
+
+
+def test_masking_rules_read_their_own_record_and_only_where_it_was_recorded():
+    from alert_rules import Rule, choose, judge, recorded
+
+    def run(scenario, flips, changes, seed=0, masking=True):
+        steps = [{"flip_rate": f, "steps_8": {"z": 0.0, "where_present": 0.1, "chance": 0.05, "outrank": 0.5},
+                  "reference": {"z": 0.0, "where_present": 0.1, "chance": 0.05, "outrank": 0.5}}
+                 | ({"masking": {"mask_change": c, "mask_z": 10 * c, "mask_flips": c}} if masking else {})
+                 for f, c in zip(flips, changes)]
+        return {"corpus": "real", "model": "tiny", "scenario": scenario, "seed": seed, "steps": steps}
+
+    learned = run("name", [0.0, 0.6, 0.7], [0.0, 0.3, 0.25])
+    unused = run("control_both", [0.0, 0.05, 0.1], [0.0, 0.02, 0.04])
+    rule = Rule("mask_change", "level", 0.1, 1, "masking")
+    # caught at step 1 (0.3 > 0.1), where it learned; margin: min(0.25 - 0.1, 0.1 - 0.04) = 0.06
+    r = judge(rule, [learned, unused])
+    assert (r["within_1"], r["false"]) == (1.0, 0.0) and r["margin"] == pytest.approx(0.06)
+    old = run("name", [0.0, 0.6, 0.7], [0.0, 0.3, 0.25], masking=False)  # a run from before seed 20
+    assert recorded(rule, [learned, unused]) and not recorded(rule, [learned, old])
+    assert all(chosen.ig != "masking" for chosen, _ in choose([old]))
+    assert any(chosen.ig == "masking" for chosen, _ in choose([learned, unused]))
