@@ -56,9 +56,13 @@ ROWS = {
     "self-correcting input_gradient w=10": {"penalize": ("input_gradient", 10.0)},
     "self-correcting share w=10": {"penalize": ("share", 10.0)},
     "self-correcting share w=100": {"penalize": ("share", 100.0)},
+    # added after seed 2's decoy runs of the rows above (input_gradient collapsed the model to one class at
+    # w=10 and 100, and at w=0.001 did nothing; share acted only at 100), before any of these two ran
+    "self-correcting input_gradient w=1": {"penalize": ("input_gradient", 1.0)},
+    "self-correcting share w=1000": {"penalize": ("share", 1000.0)},
 }
 PENALIZE_ROWS = ("self-correcting (penalize)", "self-correcting input_gradient w=10", "self-correcting share w=10",
-                 "self-correcting share w=100")
+                 "self-correcting share w=100", "self-correcting input_gradient w=1", "self-correcting share w=1000")
 QUICK_ROWS = ("none", "prior input_gradient w=100", "counterfactual augment")
 
 
