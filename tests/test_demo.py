@@ -61,7 +61,8 @@ def test_missing_model_package_is_a_message_not_a_traceback(tmp_path, monkeypatc
     assert "Received: --model" in capsys.readouterr().err
 
 
-def _demo_run(tmp_path, shares: dict[int, float], zs: dict[int, float], alert_steps: list[int]):
+def _demo_run(tmp_path, shares: dict[int, float], zs: dict[int, float], alert_steps: list[int],
+              statistic: str = "z vs shuffled membership"):
     """A demo run written by hand: two general probes with a name (the trap), the names' share and z per step."""
     from gradcallback.alerts import Alert
     from gradcallback.io.runs import Run
@@ -69,8 +70,9 @@ def _demo_run(tmp_path, shares: dict[int, float], zs: dict[int, float], alert_st
     records = [{"step": step, "epoch": step, "kind": "attribution", "probe": probe, "method": "integrated_gradients",
                 "tokens": ["[CLS]", "bu", "##hari", "bakes", "bread", "[SEP]"], "scores": [0.0] * 6, "label": 0,
                 "prediction": {"label": int(step > 0)}} for step in shares for probe in (0, 1)]
-    alerts = [Alert("spurious", "names", step, "z vs shuffled membership", zs[step], 4.0, "warn",
-                    "integrated_gradients", "over") for step in alert_steps]
+    alerts = [Alert("spurious", "names", step, statistic, zs[step] if statistic.startswith("z ") else shares[step],
+                    4.0 if statistic.startswith("z ") else shares[0] + 0.2, "warn", "integrated_gradients", "over")
+              for step in alert_steps]
     return Run(tmp_path, scalars={"spurious/names/where_present": shares, "spurious/names/z": zs}, records=records,
                alerts=alerts)
 
@@ -103,3 +105,13 @@ def test_verdict_when_z_falls_back_or_never_rises(tmp_path):
     caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.20, 2: 0.12}, {0: 9.0, 1: 3.0, 2: 1.0}, alert_steps=[]))
     assert not caught and lines[2] == "no alert: z stayed at or under the limit at every step"
     assert lines[3].startswith("margin at step 2: z -3.0")
+
+
+def test_verdict_of_a_group_judged_by_its_share_rise(tmp_path):
+    """Too few probes for z (SpuriousGroups.check's fallback): the alert is the share's, and the verdict says so."""
+    from gradcallback.cli.demo import verdict
+
+    caught, lines = verdict(_demo_run(tmp_path, {0: 0.32, 1: 0.61}, {0: 1.0, 1: 2.0}, alert_steps=[1],
+                                      statistic="where_present share"))
+    assert caught and lines[2] == ("the alert fired at step 1 on the share's rise, not on z (too few probes hold a "
+                                   "name for z to pass 4): where_present share 0.61 over its limit 0.52")

@@ -203,7 +203,11 @@ def rule_lines(share: dict[int, float], z: dict[int, float], alerts: list, metho
              "probes): " + ", ".join(f"{z[s]:.1f} at step {s}" for s in steps)
              + f"; alert limit z {limit:g}, from step {steps[1] if len(steps) > 1 else first} on, "
              f"{DEFAULT_PATIENCE} logged steps running"]
-    if alerts:
+    if alerts and not alerts[0].statistic.startswith("z "):  # the group fell back to its share's rise (`check`)
+        lines.append(f"the alert fired at step {alerts[0].step} on the share's rise, not on z (too few probes hold a "
+                     f"name for z to pass {limit:g}): {alerts[0].statistic} {alerts[0].value:.2f} over its limit "
+                     f"{alerts[0].limit:.2f}")
+    elif alerts:
         lines.append(f"the alert fired at step {alerts[0].step}, after {DEFAULT_PATIENCE} logged steps running over "
                      f"the limit (an alert fires once); {_after(alerts[0].step, steps, over)}")
     else:
