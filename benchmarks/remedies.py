@@ -208,6 +208,18 @@ def choose_penalize(runs: list[dict], seeds: tuple[int, ...]) -> list[str]:
     return sorted(present, key=lambda row: penalize_key(row, chosen))
 
 
+def penalize_section(runs: list[dict], select: tuple[int, ...]) -> str:
+    """The mid-run prior's choice on the `select` seeds and its table on the others (empty: no such runs)."""
+    order = choose_penalize(runs, select)
+    report = [r for r in runs if r["seed"] not in select and r["row"] in ("none", order[0])] if order else []
+    if not report:
+        return ""
+    ranked = ", ".join(f"{row} ({-penalize_key(row, [r for r in runs if r['seed'] in select])[0]} corrected)"
+                       for row in order)
+    return (f"Chosen on seeds {', '.join(map(str, select))}, best first: {ranked}.\n\n"
+            f"The chosen row on the other seeds:\n\n{table(report)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: decoy, one seed, 128 snippets, 2 epochs")
@@ -219,6 +231,8 @@ def main() -> int:
     parser.add_argument("--train", type=int, default=1024)
     parser.add_argument("--runs", default=str(RUNS), help="the runs file (appended to)")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--select-seeds", default="2",
+                        help="the seeds the mid-run prior is chosen on (the others report it)")
     parser.add_argument("--model", choices=("tiny", "minilm"), default="tiny",
                         help="tiny: a 2-layer BERT on MiniLM's vocabulary, from scratch; minilm: the pretrained MiniLM")
     args = parser.parse_args()
@@ -237,6 +251,7 @@ def main() -> int:
                     print(json.dumps(record), flush=True)
     runs = [json.loads(line) for line in Path(args.runs).read_text().splitlines() if line.strip()]
     print(table(runs))
+    print(penalize_section(runs, tuple(int(s) for s in args.select_seeds.split(","))))
     return 0
 
 

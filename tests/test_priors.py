@@ -265,7 +265,7 @@ def test_on_alert_penalize_attaches_the_prior_once_logs_it_and_the_flip_rate_fal
     rebuilds, make = [], model.make_train_function
     model.make_train_function = lambda force=False: (rebuilds.append(force), make(force))[1]
     # patience 1: the default rule's 2 logged steps running would leave this 4-epoch run one epoch to correct
-    monitor = SpuriousGroups({"decoy": ["river"]}, on_alert="penalize", prior_weight=1000.0, patience=1)
+    monitor = SpuriousGroups({"decoy": ["river"]}, on_alert="penalize", patience=1)  # the default prior
     probes = ["the movie river good", "this film river fine", "it was river awful", "the film river bad"]
     callback = AttributionCallback(ProbeSet.from_texts(probes, keras_hub_tokenizer), tmp_path, jit_compile=False,
                                    methods=("integrated_gradients",), monitors=[monitor],
