@@ -179,12 +179,19 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
             "penalized_from": monitor.penalized.get("cue") if "penalize" in spec else None}
 
 
+def setting(run: dict) -> str:
+    """The model and the fine-tune's length: a row is compared with the no-remedy run of the same setting and seed
+    (a runs file holds the MiniLM's 2-epoch and 3-epoch fine-tunes side by side)."""
+    model = run.get("model", "tiny")
+    return f"{model}, {run['epochs']} epochs" if "epochs" in run else model
+
+
 def table(runs: list[dict]) -> str:
     """Markdown: per scenario and row, the means over seeds (flip rate before = the no-remedy row's)."""
     lines = ["| model | scenario | row | seeds | shifted acc | clean acc | flip before -> after | cue share | "
              "step cost | CDEP without -> with |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for model, scenario in dict.fromkeys((r.get("model", "tiny"), r["scenario"]) for r in runs):
-        mine = [r for r in runs if r["scenario"] == scenario and r.get("model", "tiny") == model]
+    for model, scenario in dict.fromkeys((setting(r), r["scenario"]) for r in runs):
+        mine = [r for r in runs if r["scenario"] == scenario and setting(r) == model]
         plain = {r["seed"]: r for r in mine if r["row"] == "none"}
         for row in dict.fromkeys(r["row"] for r in mine):
             rs = [r for r in mine if r["row"] == row]
@@ -204,10 +211,10 @@ def penalize_key(row: str, runs: list[dict]) -> tuple:
     """The order of choice for the mid-run prior, fixed before its runs: most scenarios corrected (flip rate
     <= 0.2 and clean accuracy within 2 points of the same seed's no-remedy run), then the higher mean shifted
     accuracy, then the higher mean clean accuracy."""
-    plain = {(r["scenario"], r["seed"]): r for r in runs if r["row"] == "none"}
-    mine = [r for r in runs if r["row"] == row and (r["scenario"], r["seed"]) in plain]
-    corrected = sum(r["flip_rate"] <= 0.2 and r["clean_accuracy"] >= plain[r["scenario"], r["seed"]]["clean_accuracy"]
-                    - 0.02 for r in mine)
+    plain = {(setting(r), r["scenario"], r["seed"]): r for r in runs if r["row"] == "none"}
+    mine = [r for r in runs if r["row"] == row and (setting(r), r["scenario"], r["seed"]) in plain]
+    corrected = sum(r["flip_rate"] <= 0.2 and r["clean_accuracy"]
+                    >= plain[setting(r), r["scenario"], r["seed"]]["clean_accuracy"] - 0.02 for r in mine)
     return (-corrected, -np.mean([r["shifted_accuracy"] for r in mine]), -np.mean([r["clean_accuracy"] for r in mine]))
 
 

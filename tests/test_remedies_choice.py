@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from remedies import choose_penalize, penalize_key, penalize_section  # noqa: E402
+from remedies import choose_penalize, penalize_key, penalize_section, table  # noqa: E402
 
 
 def run(scenario: str, row: str, seed: int, flip: float, clean: float, shifted: float = 0.5) -> dict:
@@ -39,3 +39,15 @@ def test_the_choice_reads_the_selection_seeds_and_the_section_reports_the_others
     assert f"| tiny | decoy | {SHARE} | 1 | 45.0 | 60.0 | 0.80 -> 0.40 |" in section
     assert GRAD not in section.split("other seeds:")[1] and "| 2 |" not in section
     assert penalize_section([r for r in RUNS if r["row"] == "none"], (2,)) == ""
+
+
+def test_a_row_is_compared_with_the_no_remedy_run_of_its_own_fine_tune():
+    # the same seed fine-tuned for 2 and for 3 epochs in one file: each prior row reads its own setting's plain run
+    short, long = ({**r, "model": "minilm", "epochs": e} for r, e in ((run("decoy", "none", 0, 1.0, 0.68), 2),
+                                                                      (run("decoy", "none", 0, 0.5, 0.77), 3)))
+    prior = [{**run("decoy", "prior", 0, 0.1, 0.70), "model": "minilm", "epochs": 2, "step_seconds": 0.04},
+             {**run("decoy", "prior", 0, 0.0, 0.74), "model": "minilm", "epochs": 3, "step_seconds": 0.06}]
+    lines = table([short, prior[0], long, prior[1]]).splitlines()
+    assert "| minilm, 2 epochs | decoy | prior | 1 | 50.0 | 70.0 | 1.00 -> 0.10 | 0.10 | 2.0x |" in lines[3]
+    assert "| minilm, 3 epochs | decoy | prior | 1 | 50.0 | 74.0 | 0.50 -> 0.00 | 0.10 | 3.0x |" in lines[5]
+    assert penalize_key("prior", [short, long, *prior])[0] == -1  # 3 epochs: clean 0.74 is 3 points under 0.77
