@@ -36,7 +36,9 @@ ACTIONS = ("warn", "stop", "raise", "penalize")
 # mid-run rows (REMEDIES.md, "Attached mid-run"): the input-gradient penalty that suits a prior attached before
 # training (AttributionPrior's default) collapsed a tiny BERT that had learned the cue to one class at weights
 # 1-100; the group's share of the gradient mass cannot be lowered by flattening every gradient, and at 1000 it
-# took the flip rate under 0.2 in 2 of 4 scenarios there with clean accuracy kept.
+# took the flip rate under 0.2 in 2 of 4 scenarios there with clean accuracy kept. On the pretrained MiniLM it
+# corrected none of 4 runs (REMEDIES.md, "The default mid-run prior on the real MiniLM"): no weight chosen on one
+# model is known to suit every model mid-run.
 PENALIZE_METHOD = "share"
 PENALIZE_WEIGHT = 1000.0
 
