@@ -42,8 +42,11 @@ class AttributionPrior:
     seed (a tiny BERT on Rotten Tomatoes snippets with CDEP's "text"/"video" decoys, seed 0): flip rate
     0.78 -> 0.12, shifted-test accuracy 15.5% -> 50.7%, clean accuracy 61.8% -> 62.8%; weight 1000 gave
     0.23 / 53.2% / 63.5%, "share" at weight 1 barely moved (0.70). The other scenarios' figures, which
-    the choice never saw, are in benchmarks/REMEDIES.md. The weight is scale-dependent: a model whose
-    input gradients are much larger or smaller needs another one.
+    the choice never saw, are in benchmarks/REMEDIES.md. On the pretrained MiniLM (2 epochs, 512 snippets,
+    2 seeds) weight 100 took the decoy's and he/she's flip rate to 0.00-0.08 with clean accuracy kept; on a
+    longer fine-tune (3 epochs, 2,048) it left the decoy at 0.19, and weight 300, chosen there on one seed,
+    removed it on the next but cost 7 points of clean accuracy. The weight is scale- and run-dependent: watch
+    the clean accuracy beside the flip rate.
 
     Example:
     ```python
