@@ -70,6 +70,10 @@ ROWS = {
     # added after that row's 4 MiniLM runs (seeds 0-1: two collapsed to one class, none corrected), before it ran:
     # a tenth of the weight, a look on the same seeds, not a choice
     "self-correcting share w=100 (every 4 steps)": {"penalize": ("share", 100.0), "every_n_steps": 4},
+    # the same, attached one logged step earlier (patience 1: the alert at step 4, the prior from step 5), added
+    # after those runs, before it ran: does the seed-0 collapse come from attaching late?
+    "self-correcting share w=1000 (every 4 steps, patience 1)": {"penalize": ("share", 1000.0), "every_n_steps": 4,
+                                                                  "patience": 1},
 }
 PENALIZE_ROWS = ("self-correcting (penalize)", "self-correcting input_gradient w=10", "self-correcting share w=10",
                  "self-correcting share w=100", "self-correcting input_gradient w=1", "self-correcting share w=1000")
@@ -159,7 +163,7 @@ def run_one(scenario_name: str, row: str, seed: int, args: argparse.Namespace) -
     probes, _ = real.probe_set(scenario, seed)
     if "penalize" in spec:
         monitor = SpuriousGroups(groups, on_alert="penalize", prior_method=spec["penalize"][0],
-                                 prior_weight=spec["penalize"][1])
+                                 prior_weight=spec["penalize"][1], patience=spec.get("patience"))
         callbacks.append(AttributionCallback(ProbeSet.from_texts(probes, model.preprocessor), tempfile.mkdtemp(),
                                              methods=("integrated_gradients",), monitors=[monitor],
                                              every_n_steps=spec.get("every_n_steps")))
