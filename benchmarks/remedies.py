@@ -72,7 +72,7 @@ ROWS = {
     "self-correcting share w=100 (every 4 steps)": {"penalize": ("share", 100.0), "every_n_steps": 4},
     # the same, attached one logged step earlier (patience 1: the alert at step 4, the prior from step 5), added
     # after those runs, before it ran: does the seed-0 collapse come from attaching late?
-    "self-correcting share w=1000 (every 4 steps, patience 1)": {"penalize": ("share", 1000.0), "every_n_steps": 4,
+    "self-correcting share w=1000 (every 4 steps; patience 1)": {"penalize": ("share", 1000.0), "every_n_steps": 4,
                                                                   "patience": 1},
 }
 PENALIZE_ROWS = ("self-correcting (penalize)", "self-correcting input_gradient w=10", "self-correcting share w=10",
