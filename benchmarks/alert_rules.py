@@ -20,6 +20,7 @@ import numpy as np
 
 # Internal modules (benchmarks): fix these imports only.
 from detection_metrics import split_half, truth
+from length_rules import length_choice, length_judge, length_row
 
 PASSES = ("reference", "steps_8")
 BOUNDED = ("where_present", "excess", "outrank", "mask_change", "mask_flips")  # in [0, 1] (or [-1, 1]): margin 0.1
@@ -30,7 +31,12 @@ LEVELS = {("where_present", "level"): (0.15, 0.2, 0.3), ("where_present", "rise"
           # the group masked in place, the class distribution's total variation, its z against masking as many
           # random other tokens, the share of probes whose prediction flips. Added before seeds 20-23 ran.
           ("mask_change", "level"): (0.05, 0.1, 0.15, 0.2), ("mask_change", "rise"): (0.05, 0.1, 0.2),
-          ("mask_z", "level"): (3.0, 4.0, 6.0, 8.0), ("mask_flips", "level"): (0.1, 0.2, 0.3)}
+          ("mask_z", "level"): (3.0, 4.0, 6.0, 8.0), ("mask_flips", "level"): (0.1, 0.2, 0.3),
+          # Attribution or behaviour, added before seeds 24-27 ran: over the level when z vs shuffled membership
+          # is, or when masking's z is over its own level B ("either_B"), for the learned runs whose attribution
+          # falls back at their last steps while masking the cue still moves the prediction (seeds 16-19's end).
+          **{(f"either_{b}", "level"): (4.0, 6.0) for b in (4, 6, 8)}}
+EITHER = tuple(statistic for statistic, _ in LEVELS if statistic.startswith("either_"))
 MASKING = ("mask_change", "mask_z", "mask_flips")  # read from the step's "masking" record, not an IG pass
 TARGETS = {"within_1": 0.95, "false": 0.05, "margin": 0.1, "margin_z": 2.0}
 CURRENT = ("where_present", "rise", 0.2, 1, "reference")  # SpuriousGroups' default before this study
@@ -49,8 +55,10 @@ class Rule:
         what = {"where_present": "share where present", "excess": "share where present - chance",
                 "z": "z vs shuffled membership", "outrank": "outrank rate",
                 "mask_change": "masking's change", "mask_z": "masking's z vs random tokens",
-                "mask_flips": "masking's flips"}[self.statistic]
+                "mask_flips": "masking's flips"}.get(self.statistic, "z vs shuffled membership")
         how = f"> {self.level:g}" if self.kind == "level" else f"rise > {self.level:g} over step 0"
+        if self.statistic in EITHER:
+            how += f" or masking's z > {self.statistic.removeprefix('either_')}"
         ig = {"reference": "IG 32 points", "steps_8": "IG 8 points", "masking": "forward only"}[self.ig]
         return f"{what} {how}, patience {self.patience} ({ig})"
 
@@ -63,7 +71,14 @@ def rules() -> list[Rule]:
 
 def recorded(rule: Rule, runs: list[dict]) -> bool:
     """Whether every run holds the rule's pass (runs before seed 20 recorded no masking)."""
-    return all(rule.ig in step for run in runs for step in run["steps"])
+    need = (rule.ig, "masking") if rule.statistic in EITHER else (rule.ig,)
+    return all(name in step for run in runs for step in run["steps"] for name in need)
+
+
+def either(rule: Rule, step: dict) -> float:
+    """z vs shuffled membership, or masking's z less its own level over the rule's: one series, one limit."""
+    own = float(rule.statistic.removeprefix("either_"))
+    return max(step[rule.ig]["z"], step["masking"]["mask_z"] - own + rule.level)
 
 
 def values(rule: Rule, run: dict) -> list[float]:
@@ -71,8 +86,11 @@ def values(rule: Rule, run: dict) -> list[float]:
     out = []
     for step in run["steps"]:
         figures = step[rule.ig]
-        out.append(figures["where_present"] - figures["chance"] if rule.statistic == "excess"
-                   else figures[rule.statistic])
+        if rule.statistic in EITHER:
+            out.append(either(rule, step))
+        else:
+            out.append(figures["where_present"] - figures["chance"] if rule.statistic == "excess"
+                       else figures[rule.statistic])
     return out
 
 
@@ -180,48 +198,6 @@ def report(runs: list[dict], shown: int = 8) -> str:
     lines += ["", f"Chosen on the selection half ({len(selection)} runs): **{best.label}**; report half: "
               f"{len(held_out)} runs."]
     return "\n".join(lines)
-
-
-# The length check: the delete-vs-mask gap (the monitor's statistic) against the signed alternatives
-# (alert_study.length_figures), flagged when over a level at any logged step from 1 on.
-LENGTH_LEVELS = {"gap": (0.05, 0.08, 0.1, 0.15), "direction": (0.02, 0.05, 0.1, 0.15),
-                 "direction_z": (4.0, 8.0, 16.0)}
-LENGTH_TARGETS = (0.9, 0.05)  # flagged: >= 90% of learned length runs, <= 5% of the others
-
-
-def length_judge(statistic: str, level: float, runs: list[dict]) -> dict:
-    """Learned length runs flagged, other runs flagged, and the margin (own units): the smallest of a
-    learned run's highest value - level and level - another run's highest value (steps from 1 on)."""
-    flagged, learned, false, others, gaps = 0, 0, 0, 0, []
-    for run in runs:
-        kind, _ = truth(run, "length")
-        if kind == "ambiguous":
-            continue
-        high = max(step["length"][statistic] for step in run["steps"][1:])
-        if kind == "learned":
-            learned, flagged = learned + 1, flagged + (high > level)
-            gaps.append(high - level)
-        else:
-            others, false = others + 1, false + (high > level)
-            gaps.append(level - high)
-    return {"flagged": flagged, "learned": learned, "false": false, "others": others,
-            "margin": min(gaps) if gaps else float("nan")}
-
-
-def length_choice(runs: list[dict]) -> list[tuple[str, float, dict]]:
-    """Every length rule on `runs`, best first: both targets met, then the margin relative to the level."""
-    scored = [(s, level, length_judge(s, level, runs)) for s, levels in LENGTH_LEVELS.items() for level in levels]
-
-    def key(item: tuple[str, float, dict]) -> tuple:
-        _, level, r = item
-        met = r["flagged"] >= LENGTH_TARGETS[0] * r["learned"] and r["false"] <= LENGTH_TARGETS[1] * r["others"]
-        return (not met, -r["margin"] / level)
-    return sorted(scored, key=key)
-
-
-def length_row(statistic: str, level: float, half: str, r: dict) -> str:
-    return (f"| {statistic} > {level:g} | {half} | {r['flagged']}/{r['learned']} | {r['false']}/{r['others']} | "
-            f"{r['margin']:+.3f} |")
 
 
 def section(runs: list[dict]) -> str:

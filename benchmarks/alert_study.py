@@ -4,6 +4,8 @@ real and synthetic sentences alike (issue 23's "margin >= 0.1, or a statistic th
     python benchmarks/alert_study.py --seeds 16 17 18 19          # both corpora, tiny BERT, + MiniLM seeds 16, 17
     python benchmarks/alert_study.py --seeds 20 21 22 23 --runs benchmarks/alert_runs_masking.jsonl
                                                                   # the same, and the group's masking effect
+    python benchmarks/alert_study.py --seeds 24 25 26 27 --runs benchmarks/alert_runs_stretch.jsonl
+                                                                  # the same, and the length check's stretch
     python benchmarks/alert_study.py --evaluate-only              # the tables again from the runs (alert_rules.py)
     python benchmarks/alert_study.py --smoke --runs OUT           # real sentences, one seed, name + control, 2 epochs
 
@@ -17,7 +19,8 @@ word of the group outranks another word of its probe; 0.5 is chance at any lengt
 the signed change of each class's probability when a set of tokens is deleted rather than masked
 (gradcallback.analysis.discovery.deletion_sets), summarised per step. From seed 20 on, also what the
 prediction does when the group is masked (gradcallback.analysis.reliance.masking_effect: a behavioural
-statistic, next to the attribution ones). Records hold numbers only (no
+statistic, next to the attribution ones). From seed 24 on, the length check's *stretch*: the same quiet
+tokens deleted against doubled (stretch_figures). Records hold numbers only (no
 snippet text): benchmarks/alert_runs.jsonl. The candidate rules and the order of choice are fixed in
 alert_rules.py before these seeds were run.
 """
@@ -42,6 +45,7 @@ import real_sentences as real  # noqa: E402
 from detection import CORPORA, MINILM_SCENARIOS, chance_share, prepared  # noqa: E402
 from detection_stats import null_z  # noqa: E402
 
+from gradcallback.adapters.tokenizers import Encoding  # noqa: E402
 from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
 from gradcallback.analysis.discovery import deletion_sets  # noqa: E402
 from gradcallback.analysis.groups import (  # noqa: E402
@@ -82,7 +86,34 @@ def length_figures(explainer, attributions: list, encodings: list, mask_id: int)
     se = change.std(axis=0, ddof=1) / np.sqrt(len(owner)) if len(owner) > 1 else np.ones(change.shape[1])
     z = np.abs(change.mean(axis=0)) / np.maximum(se, 1e-12)
     return {"gap": gap, "direction": float(np.abs(change.mean(axis=0)).max()), "direction_z": float(z.max()),
-            "sets": len(owner)}
+            "sets": len(owner), **stretch_figures(explainer, encodings, masked, deleted, owner)}
+
+
+def doubled(encoding: Encoding, drop: np.ndarray) -> Encoding:
+    """`encoding` with each dropped token written twice where it stands: as many tokens longer as deleting
+    them makes it shorter."""
+    times = 1 + drop.astype(int)
+    return Encoding(np.repeat(encoding.ids, times), np.repeat(encoding.segment_ids, times),
+                    np.repeat(encoding.special_mask, times), np.repeat(encoding.context_mask, times))
+
+
+def stretch_figures(explainer, encodings: list, masked: list, deleted: list, owner: list[int]) -> dict:
+    """The same quiet tokens deleted against doubled: per class, the mean over the probes of each probe's
+    mean change of its probability (doubled - deleted), its size and its z over the probes. Sets whose
+    doubled text would pass the model's length are left out (`stretch_sets`)."""
+    limit = explainer.max_length or 1 << 30
+    kept = [k for k, i in enumerate(owner) if len(deleted[k].ids) + 2 * (len(encodings[i].ids) - len(deleted[k].ids))
+            <= limit]
+    if not kept:
+        return {"stretch": 0.0, "stretch_z": 0.0, "stretch_sets": 0}
+    longer = [doubled(encodings[owner[k]], masked[k].ids != encodings[owner[k]].ids) for k in kept]
+    change = explainer.class_distributions(longer) - explainer.class_distributions([deleted[k] for k in kept])
+    probes = sorted({owner[k] for k in kept})
+    per_probe = np.array([change[[j for j, k in enumerate(kept) if owner[k] == i]].mean(axis=0) for i in probes])
+    mean = per_probe.mean(axis=0)  # [classes]
+    se = per_probe.std(axis=0, ddof=1) / np.sqrt(len(probes)) if len(probes) > 1 else np.ones_like(mean)
+    return {"stretch": float(np.abs(mean).max()), "stretch_z": float((np.abs(mean) / np.maximum(se, 1e-12)).max()),
+            "stretch_sets": len(kept)}
 
 
 def measure(explainer, probes, encodings, spec, pairs, mask_id: int) -> dict:

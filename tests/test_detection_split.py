@@ -97,7 +97,8 @@ def test_discovery_rules_on_a_made_up_table():
 
 
 def test_alert_rules_on_a_made_up_table():
-    from alert_rules import Rule, alert_step, judge, length_judge
+    from alert_rules import Rule, alert_step, judge
+    from length_rules import length_judge
 
     def run(scenario, flips, zs, gaps):
         steps = [{"flip_rate": f, "steps_8": {"z": z, "where_present": 0.1, "chance": 0.05, "outrank": 0.5},
