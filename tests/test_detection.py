@@ -215,3 +215,37 @@ def test_default_monitors_alert_on_a_shortcut_and_not_on_the_control(tmp_path, h
         assert used < 0.2 and alerts == [] and "spurious/alerts" not in texts_logged
     else:
         assert used >= 0.5 and len(alerts) == 1 and "'planted'" in alerts[0] and "spurious/alerts" in texts_logged
+
+
+def test_the_length_stretch_doubles_what_deletion_removes_and_reads_a_length_model():
+    from alert_study import doubled, stretch_figures
+
+    from gradcallback.adapters.tokenizers import Encoding
+
+    def encoding(ids):
+        n = len(ids)
+        special = np.array([i in (101, 102) for i in ids])
+        return Encoding(np.array(ids), np.zeros(n, int), special, ~special)
+
+    probe = encoding([101, 5, 6, 7, 8, 102])
+    drop = np.array([False, True, False, True, False, False])
+    assert doubled(probe, drop).ids.tolist() == [101, 5, 5, 6, 7, 7, 8, 102]
+
+    class LengthModel:  # class 1's probability: the token count / 100, whatever the tokens
+        max_length = 9
+
+        def class_distributions(self, encodings):
+            p = np.array([len(e.ids) / 100 for e in encodings])
+            return np.stack([1 - p, p], axis=1)
+
+    other = encoding([101, 9, 10, 102])
+    masked = [encoding([101, 0, 6, 0, 8, 102]), encoding([101, 5, 0, 7, 8, 102]), encoding([101, 0, 10, 102])]
+    deleted = [encoding([101, 6, 8, 102]), encoding([101, 5, 7, 8, 102]), encoding([101, 10, 102])]
+    out = stretch_figures(LengthModel(), [probe, other], masked, deleted, [0, 0, 1])
+    # sets: 2 tokens (doubled 8 long, deleted 4: +0.04), 1 token (7 vs 5: +0.02), the other probe's
+    # 1 token (5 vs 3: +0.02); per probe 0.03 and 0.02; mean 0.025 for either class
+    assert out["stretch"] == pytest.approx(0.025) and out["stretch_sets"] == 3
+    assert out["stretch_z"] == pytest.approx(0.025 / (np.std([0.03, 0.02], ddof=1) / np.sqrt(2)))
+    # a model that allows 7 tokens leaves out the set whose doubled text is 8 long
+    LengthModel.max_length = 7
+    assert stretch_figures(LengthModel(), [probe, other], masked, deleted, [0, 0, 1])["stretch_sets"] == 2

@@ -141,3 +141,52 @@ def test_masking_rules_read_their_own_record_and_only_where_it_was_recorded():
     assert recorded(rule, [learned, unused]) and not recorded(rule, [learned, old])
     assert all(chosen.ig != "masking" for chosen, _ in choose([old]))
     assert any(chosen.ig == "masking" for chosen, _ in choose([learned, unused]))
+
+
+def test_either_rule_reads_z_or_masking_and_keeps_a_run_whose_attribution_falls_back():
+    from alert_rules import Rule, judge, recorded
+
+    def run(scenario, flips, zs, mask_zs, masking=True):
+        steps = [{"flip_rate": f, "steps_8": {"z": z, "where_present": 0.1, "chance": 0.05, "outrank": 0.5}}
+                 | ({"masking": {"mask_z": m}} if masking else {}) for f, z, m in zip(flips, zs, mask_zs)]
+        return {"corpus": "real", "model": "tiny", "scenario": scenario, "seed": 0, "steps": steps}
+
+    # learned: z 9 then falls back to 2.5 at the end while masking the cue still moves it (mask z 10)
+    learned = run("name", [0.0, 0.7, 0.7, 0.7], [0.0, 9.0, 2.5, 2.5], [0.0, 12.0, 10.0, 10.0])
+    unused = run("control_both", [0.0, 0.05, 0.1, 0.1], [0.0, 3.0, 3.5, 3.0], [0.0, 5.0, 7.0, 5.0])
+    z_only = Rule("z", "level", 4.0, 2, "steps_8")
+    either = Rule("either_8", "level", 4.0, 2, "steps_8")
+    assert either.label == "z vs shuffled membership > 4 or masking's z > 8, patience 2 (IG 8 points)"
+    # z alone: the learned run ends at 2.5, 1.5 under its limit
+    assert judge(z_only, [learned, unused])["margin"] == -1.5
+    # either: the learned run's last two steps read max(2.5, 10 - 8 + 4) = 6; the control's steps read
+    # max(3, 5 - 4), max(3.5, 7 - 4), max(3, 5 - 4) = 3, 3.5, 3, held two steps running: 3;
+    # margin min(6 - 4, 4 - 3) = 1
+    r = judge(either, [learned, unused])
+    assert (r["within_1"], r["false"], r["margin"]) == (1.0, 0.0, 1.0)
+    before_seed_20 = run("name", [0.0, 0.7], [0.0, 9.0], [0.0, 0.0], masking=False)
+    assert recorded(either, [learned]) and not recorded(either, [learned, before_seed_20])
+    assert recorded(z_only, [learned, before_seed_20])
+
+
+def test_length_choice_reads_only_statistics_every_run_recorded():
+    from length_rules import length_choice, length_judge
+
+    def run(scenario, flips, gaps, stretches=None):
+        steps = [{"flip_rate": f, "length": {"gap": g, "direction": 0.0, "direction_z": 0.0}
+                  | ({} if stretches is None else {"stretch": s, "stretch_z": 10 * s})}
+                 for f, g, s in zip(flips, gaps, stretches or gaps)]
+        return {"corpus": "real", "model": "tiny", "scenario": scenario, "seed": 0, "steps": steps}
+
+    length = run("length", [0.0, 0.9, 0.9], [0.0, 0.05, 0.04], [0.0, 0.3, 0.2])
+    name = run("name", [0.0, 0.9, 0.9], [0.0, 0.12, 0.0], [0.0, 0.01, 0.03])
+    # the stretch separates them (0.3 vs 0.03), the gap does not (0.05 vs 0.12)
+    assert length_judge("stretch", 0.1, [length, name]) == pytest.approx(
+        {"flagged": 1, "learned": 1, "false": 0, "others": 1, "margin": 0.07})
+    # best: both targets met, then the margin relative to the level: stretch > 0.15 (min(0.15, 0.12) / 0.15
+    # = 0.8) before > 0.1 (0.07 / 0.1); stretch_z > 3 misses the length run (its highest is 3.0)
+    statistic, level, r = length_choice([length, name])[0]
+    assert (statistic, level) == ("stretch", 0.15) and r["margin"] == pytest.approx(0.12)
+    assert length_judge("stretch_z", 3.0, [length, name])["flagged"] == 0
+    old = run("name", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])  # before seed 24: no stretch recorded
+    assert {s for s, _, _ in length_choice([length, name, old])} == {"gap", "direction", "direction_z"}
