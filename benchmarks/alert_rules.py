@@ -37,6 +37,7 @@ LEVELS = {("where_present", "level"): (0.15, 0.2, 0.3), ("where_present", "rise"
           # falls back at their last steps while masking the cue still moves the prediction (seeds 16-19's end).
           **{(f"either_{b}", "level"): (4.0, 6.0) for b in (4, 6, 8)}}
 EITHER = tuple(statistic for statistic, _ in LEVELS if statistic.startswith("either_"))
+FIRST_SEED = dict.fromkeys(EITHER, 24)  # a rule judges only seeds run after it was committed (others: every seed)
 MASKING = ("mask_change", "mask_z", "mask_flips")  # read from the step's "masking" record, not an IG pass
 TARGETS = {"within_1": 0.95, "false": 0.05, "margin": 0.1, "margin_z": 2.0}
 CURRENT = ("where_present", "rise", 0.2, 1, "reference")  # SpuriousGroups' default before this study
@@ -73,6 +74,11 @@ def recorded(rule: Rule, runs: list[dict]) -> bool:
     """Whether every run holds the rule's pass (runs before seed 20 recorded no masking)."""
     need = (rule.ig, "masking") if rule.statistic in EITHER else (rule.ig,)
     return all(name in step for run in runs for step in run["steps"] for name in need)
+
+
+def candidate(rule: Rule, runs: list[dict]) -> bool:
+    """Whether the rule may judge `runs`: every run holds what it reads, and none ran before the rule was written."""
+    return recorded(rule, runs) and min(run["seed"] for run in runs) >= FIRST_SEED.get(rule.statistic, 0)
 
 
 def either(rule: Rule, step: dict) -> float:
@@ -158,7 +164,7 @@ def choose(runs: list[dict]) -> list[tuple[Rule, dict]]:
     the margin as a share of the statistic's spread (so share, rate and z margins compare), then the
     8-point pass (cheaper), then patience 1 (sooner)."""
     corpora = by_corpus(runs)
-    scored = [(rule, {c: judge(rule, rs) for c, rs in corpora.items()}) for rule in rules() if recorded(rule, runs)]
+    scored = [(rule, {c: judge(rule, rs) for c, rs in corpora.items()}) for rule in rules() if candidate(rule, runs)]
 
     def key(item: tuple[Rule, dict]) -> tuple:
         rule, per = item
@@ -222,7 +228,7 @@ def section(runs: list[dict]) -> str:
         "rule could read, from integrated gradients at 32 points (the engine's default) and at 8 (the demo's): the "
         "share where present, the share less the chance share, z against shuffled membership "
         "(`gradcallback.analysis.groups.membership_z`) and the outrank rate (`analysis.groups.outrank`: how often a "
-        f"word of the group outranks another word of its probe). {sum(recorded(r, runs) for r in rules())} rules "
+        f"word of the group outranks another word of its probe). {sum(candidate(r, runs) for r in rules())} rules "
         "(alert_rules.LEVELS: a level "
         "read from logged step 1 on, or a rise over step 0; patience 1 or 2; either pass) and the order of choice "
         "(alert_rules.choose: caught within one logged step >= 95% and false alarms <= 5% on both corpora, then the "

@@ -144,7 +144,7 @@ def test_masking_rules_read_their_own_record_and_only_where_it_was_recorded():
 
 
 def test_either_rule_reads_z_or_masking_and_keeps_a_run_whose_attribution_falls_back():
-    from alert_rules import Rule, judge, recorded
+    from alert_rules import Rule, candidate, judge, recorded
 
     def run(scenario, flips, zs, mask_zs, masking=True):
         steps = [{"flip_rate": f, "steps_8": {"z": z, "where_present": 0.1, "chance": 0.05, "outrank": 0.5}}
@@ -167,6 +167,9 @@ def test_either_rule_reads_z_or_masking_and_keeps_a_run_whose_attribution_falls_
     before_seed_20 = run("name", [0.0, 0.7], [0.0, 9.0], [0.0, 0.0], masking=False)
     assert recorded(either, [learned]) and not recorded(either, [learned, before_seed_20])
     assert recorded(z_only, [learned, before_seed_20])
+    # written before seeds 24-27 ran: it judges those seeds, not the ones read before it was written
+    assert not candidate(either, [learned]) and candidate(either, [learned | {"seed": 24}])
+    assert candidate(z_only, [learned])
 
 
 def test_length_choice_reads_only_statistics_every_run_recorded():
