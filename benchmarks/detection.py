@@ -53,6 +53,7 @@ RUNS = {"synthetic": HERE / "detection_runs.jsonl", "real": HERE / "detection_re
 FRESH = {"synthetic": HERE / "detection_fresh_runs.jsonl", "real": HERE / "detection_real_fresh_runs.jsonl"}
 ALERTS = HERE / "alert_runs.jsonl"  # alert_study.py: every alert rule on fresh seeds 16-19
 ALERTS_AGAIN = HERE / "alert_runs_masking.jsonl"  # ... and on seeds 20-23, with the group's masking effect
+ALERTS_THIRD = HERE / "alert_runs_stretch.jsonl"  # ... and on seeds 24-27, the either rules and the stretch
 DISCOVERY = HERE / "discovery_summary.json"  # discovery_study.py: every discovery rule on real sentences
 
 METHODS = ("gradient_norm", "gradient_x_input", "integrated_gradients")
@@ -308,6 +309,11 @@ def main() -> int:
             from alert_report import replication_section
 
             text += "\n" + replication_section(read_runs(ALERTS), read_runs(ALERTS_AGAIN))
+        if ALERTS_AGAIN.exists() and ALERTS_THIRD.exists():  # seeds 24-27: attribution or behaviour, the stretch
+            from alert_report import third_section
+
+            text += "\n" + third_section({"seeds 16-19": read_runs(ALERTS), "seeds 20-23": read_runs(ALERTS_AGAIN),
+                                           "seeds 24-27": read_runs(ALERTS_THIRD)})
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
