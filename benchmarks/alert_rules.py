@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Internal modules (benchmarks): fix these imports only.
-from detection_metrics import split_half, truth
+from detection_metrics import every_step, split_half, truth
 from length_rules import length_choice, length_judge, length_row
 
 PASSES = ("reference", "steps_8")
@@ -56,7 +56,7 @@ class Rule:
         what = {"where_present": "share where present", "excess": "share where present - chance",
                 "z": "z vs shuffled membership", "outrank": "outrank rate",
                 "mask_change": "masking's change", "mask_z": "masking's z vs random tokens",
-                "mask_flips": "masking's flips"}.get(self.statistic, "z vs shuffled membership")
+                "mask_flips": "masking's flips"}["z" if self.statistic in EITHER else self.statistic]
         how = f"> {self.level:g}" if self.kind == "level" else f"rise > {self.level:g} over step 0"
         if self.statistic in EITHER:
             how += f" or masking's z > {self.statistic.removeprefix('either_')}"
@@ -73,7 +73,8 @@ def rules() -> list[Rule]:
 def recorded(rule: Rule, runs: list[dict]) -> bool:
     """Whether every run holds the rule's pass (runs before seed 20 recorded no masking)."""
     need = (rule.ig, "masking") if rule.statistic in EITHER else (rule.ig,)
-    return all(name in step for run in runs for step in run["steps"] for name in need)
+    return every_step(runs, lambda step: all(name in step for name in need))
+
 
 
 def candidate(rule: Rule, runs: list[dict]) -> bool:

@@ -47,7 +47,7 @@ from detection_stats import null_z  # noqa: E402
 
 from gradcallback.adapters.tokenizers import Encoding  # noqa: E402
 from gradcallback.analysis.counterfactual import flip_rate  # noqa: E402
-from gradcallback.analysis.discovery import deletion_sets  # noqa: E402
+from gradcallback.analysis.discovery import DeletionSets, deletion_sets  # noqa: E402
 from gradcallback.analysis.groups import (  # noqa: E402
     check_groups,
     group_shares,
@@ -74,7 +74,8 @@ def length_figures(explainer, attributions: list, encodings: list, mask_id: int)
     """The delete-vs-mask gap (as the monitor computes it) and a signed, model-free alternative: per class,
     the z of the mean change of its probability when a set is deleted rather than masked (a model that
     reads length moves one way whatever the words; one that does not, either way): its size and its z."""
-    masked, deleted, owner = deletion_sets(attributions, encodings, replacement=mask_id)
+    sets = deletion_sets(attributions, encodings, replacement=mask_id)
+    masked, deleted, owner = sets.masked, sets.deleted, sets.owner
     if not owner:
         return {"gap": 0.0, "direction": 0.0, "direction_z": 0.0, "sets": 0}
     p_masked, p_deleted = explainer.class_distributions(masked), explainer.class_distributions(deleted)
@@ -86,7 +87,7 @@ def length_figures(explainer, attributions: list, encodings: list, mask_id: int)
     se = change.std(axis=0, ddof=1) / np.sqrt(len(owner)) if len(owner) > 1 else np.ones(change.shape[1])
     z = np.abs(change.mean(axis=0)) / np.maximum(se, 1e-12)
     return {"gap": gap, "direction": float(np.abs(change.mean(axis=0)).max()), "direction_z": float(z.max()),
-            "sets": len(owner), **stretch_figures(explainer, encodings, masked, deleted, owner)}
+            "sets": len(owner), **stretch_figures(explainer, encodings, sets)}
 
 
 def doubled(encoding: Encoding, drop: np.ndarray) -> Encoding:
@@ -97,21 +98,20 @@ def doubled(encoding: Encoding, drop: np.ndarray) -> Encoding:
                     np.repeat(encoding.special_mask, times), np.repeat(encoding.context_mask, times))
 
 
-def stretch_figures(explainer, encodings: list, masked: list, deleted: list, owner: list[int]) -> dict:
+def stretch_figures(explainer, encodings: list, sets: DeletionSets) -> dict:
     """The same quiet tokens deleted against doubled: per class, the mean over the probes of each probe's
     mean change of its probability (doubled - deleted), its size and its z over the probes. Sets whose
     doubled text would pass the model's length are left out (`stretch_sets`)."""
     limit = explainer.max_length or 1 << 30
-    kept = [k for k, i in enumerate(owner) if len(deleted[k].ids) + 2 * (len(encodings[i].ids) - len(deleted[k].ids))
-            <= limit]
+    kept = [k for k, i in enumerate(sets.owner) if len(encodings[i].ids) + int(sets.drops[k].sum()) <= limit]
     if not kept:
         return {"stretch": 0.0, "stretch_z": 0.0, "stretch_sets": 0}
-    longer = [doubled(encodings[owner[k]], masked[k].ids != encodings[owner[k]].ids) for k in kept]
-    change = explainer.class_distributions(longer) - explainer.class_distributions([deleted[k] for k in kept])
-    probes = sorted({owner[k] for k in kept})
-    per_probe = np.array([change[[j for j, k in enumerate(kept) if owner[k] == i]].mean(axis=0) for i in probes])
+    longer = [doubled(encodings[sets.owner[k]], sets.drops[k]) for k in kept]
+    change = explainer.class_distributions(longer) - explainer.class_distributions([sets.deleted[k] for k in kept])
+    owner = np.array([sets.owner[k] for k in kept])
+    per_probe = np.array([change[owner == i].mean(axis=0) for i in np.unique(owner)])  # [probes, classes]
     mean = per_probe.mean(axis=0)  # [classes]
-    se = per_probe.std(axis=0, ddof=1) / np.sqrt(len(probes)) if len(probes) > 1 else np.ones_like(mean)
+    se = per_probe.std(axis=0, ddof=1) / np.sqrt(len(per_probe)) if len(per_probe) > 1 else np.ones_like(mean)
     return {"stretch": float(np.abs(mean).max()), "stretch_z": float((np.abs(mean) / np.maximum(se, 1e-12)).max()),
             "stretch_sets": len(kept)}
 

@@ -132,7 +132,7 @@ def meets(r: dict) -> bool:
 def available(config: Config, runs: list[dict]) -> bool:
     """Whether every run recorded the configuration's statistic (the synthetic runs hold no z-score on the
     reference passes; runs made before the cheaper integrated-gradients settings hold none of those)."""
-    return all(config.statistic in step.get(config.method, {}) for run in runs for step in run["steps"])
+    return every_step(runs, lambda step: config.statistic in step.get(config.method, {}))
 
 
 def spread(config: Config, runs: list[dict]) -> float:
@@ -237,3 +237,8 @@ def length_flags(runs: list[dict], gap: float) -> tuple[int, int, int, int]:
         counts[slot] += flagged
         counts[slot + 1] += 1
     return counts[0], counts[1], counts[2], counts[3]
+
+
+def every_step(runs: list[dict], holds) -> bool:
+    """Whether `holds(step)` is true at every logged step of every run."""
+    return all(holds(step) for run in runs for step in run["steps"])

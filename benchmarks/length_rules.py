@@ -12,18 +12,13 @@ and the order of choice were committed before the seeds that judge them ran (git
 from __future__ import annotations
 
 # Internal modules (benchmarks): fix these imports only.
-from detection_metrics import truth
+from detection_metrics import every_step, truth
 
 LENGTH_LEVELS = {"gap": (0.05, 0.08, 0.1, 0.15), "direction": (0.02, 0.05, 0.1, 0.15),
                  "direction_z": (4.0, 8.0, 16.0),
                  # Added before seeds 24-27 ran: deleted against doubled (alert_study.stretch_figures).
                  "stretch": (0.02, 0.05, 0.1, 0.15), "stretch_z": (3.0, 4.0, 6.0, 8.0)}
 LENGTH_TARGETS = (0.9, 0.05)  # flagged: >= 90% of learned length runs, <= 5% of the others
-
-
-def length_recorded(statistic: str, runs: list[dict]) -> bool:
-    """Whether every run holds the statistic (the stretch is recorded from seed 24 on)."""
-    return all(statistic in step["length"] for run in runs for step in run["steps"])
 
 
 def length_judge(statistic: str, level: float, runs: list[dict]) -> dict:
@@ -48,7 +43,7 @@ def length_judge(statistic: str, level: float, runs: list[dict]) -> dict:
 def length_choice(runs: list[dict]) -> list[tuple[str, float, dict]]:
     """Every recorded length rule on `runs`, best first: both targets met, then the margin relative to the level."""
     scored = [(s, level, length_judge(s, level, runs)) for s, levels in LENGTH_LEVELS.items()
-              if length_recorded(s, runs) for level in levels]
+              if every_step(runs, lambda step, s=s: s in step["length"]) for level in levels]
 
     def key(item: tuple[str, float, dict]) -> tuple:
         _, level, r = item

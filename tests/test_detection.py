@@ -221,6 +221,7 @@ def test_the_length_stretch_doubles_what_deletion_removes_and_reads_a_length_mod
     from alert_study import doubled, stretch_figures
 
     from gradcallback.adapters.tokenizers import Encoding
+    from gradcallback.analysis.discovery import DeletionSets
 
     def encoding(ids):
         n = len(ids)
@@ -239,13 +240,15 @@ def test_the_length_stretch_doubles_what_deletion_removes_and_reads_a_length_mod
             return np.stack([1 - p, p], axis=1)
 
     other = encoding([101, 9, 10, 102])
-    masked = [encoding([101, 0, 6, 0, 8, 102]), encoding([101, 5, 0, 7, 8, 102]), encoding([101, 0, 10, 102])]
-    deleted = [encoding([101, 6, 8, 102]), encoding([101, 5, 7, 8, 102]), encoding([101, 10, 102])]
-    out = stretch_figures(LengthModel(), [probe, other], masked, deleted, [0, 0, 1])
+    drops = [drop, np.array([False, False, True, False, False, False]), np.array([False, True, False, False])]
+    # the masked sets are left empty: only the drop masks and the deleted texts are read
+    sets = DeletionSets([0, 0, 1], drops, [], [encoding([101, 6, 8, 102]), encoding([101, 5, 7, 8, 102]),
+                                               encoding([101, 10, 102])])
+    out = stretch_figures(LengthModel(), [probe, other], sets)
     # sets: 2 tokens (doubled 8 long, deleted 4: +0.04), 1 token (7 vs 5: +0.02), the other probe's
     # 1 token (5 vs 3: +0.02); per probe 0.03 and 0.02; mean 0.025 for either class
     assert out["stretch"] == pytest.approx(0.025) and out["stretch_sets"] == 3
     assert out["stretch_z"] == pytest.approx(0.025 / (np.std([0.03, 0.02], ddof=1) / np.sqrt(2)))
     # a model that allows 7 tokens leaves out the set whose doubled text is 8 long
     LengthModel.max_length = 7
-    assert stretch_figures(LengthModel(), [probe, other], masked, deleted, [0, 0, 1])["stretch_sets"] == 2
+    assert stretch_figures(LengthModel(), [probe, other], sets)["stretch_sets"] == 2

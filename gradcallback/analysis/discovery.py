@@ -153,24 +153,35 @@ def candidates_table(candidates: Sequence[Candidate]) -> str:
     return "\n".join(rows)
 
 
+@dataclass(frozen=True)
+class DeletionSets:
+    """The sets of quiet content tokens `delete_vs_mask` removes, each as its probe's drop mask and the
+    probe's encoding with those tokens masked in place and deleted."""
+
+    owner: list[int]  # the probe index of each set
+    drops: list[np.ndarray]  # [tokens] bool per set: the positions removed
+    masked: list[Encoding]
+    deleted: list[Encoding]
+
+
 def deletion_sets(attributions: Sequence[Attribution], encodings: Sequence[Encoding], *, replacement: int,
-                  fraction: float = 0.25, max_sets: int = 8) -> tuple[list[Encoding], list[Encoding], list[int]]:
-    """(masked, deleted, probe index) for each set of content tokens `delete_vs_mask` removes: a
-    `fraction` of the probe's content tokens (at least one), up to `max_sets` sets per probe, drawn with
-    a fixed seed from its less attributed half."""
+                  fraction: float = 0.25, max_sets: int = 8) -> DeletionSets:
+    """For each probe, up to `max_sets` sets of a `fraction` of its content tokens (at least one), drawn
+    with a fixed seed from its less attributed half; each masked in place and deleted."""
     rng = np.random.default_rng(0)
-    masked, deleted, owner = [], [], []
+    sets = DeletionSets([], [], [], [])
     for i, (a, enc) in enumerate(zip(attributions, encodings)):
         content = np.flatnonzero(~a.special_mask)
         k = max(1, int(round(fraction * len(content))))
         quiet = content[np.argsort(np.abs(a.scores[content]), kind="stable")][:max(k, (len(content) + 1) // 2)]
         for _ in range(min(max_sets, len(quiet))):
             drop = np.isin(np.arange(len(enc.ids)), rng.choice(quiet, k, replace=False))
-            masked.append(replaced(enc, drop, replacement))
-            deleted.append(Encoding(enc.ids[~drop], enc.segment_ids[~drop], enc.special_mask[~drop],
-                                    enc.context_mask[~drop]))
-            owner.append(i)
-    return masked, deleted, owner
+            sets.owner.append(i)
+            sets.drops.append(drop)
+            sets.masked.append(replaced(enc, drop, replacement))
+            sets.deleted.append(Encoding(enc.ids[~drop], enc.segment_ids[~drop], enc.special_mask[~drop],
+                                         enc.context_mask[~drop]))
+    return sets
 
 
 def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encodings: Sequence[Encoding], *,
@@ -186,12 +197,11 @@ def delete_vs_mask(explainer: Any, attributions: Sequence[Attribution], encoding
     length: sets of them do). Drawing from the less attributed tokens keeps a model that leans on
     a few tokens (a planted word) from showing a gap because its cue was cut.
     """
-    masked, deleted, owner = deletion_sets(attributions, encodings, replacement=replacement, fraction=fraction,
-                                           max_sets=max_sets)
-    if not owner:
+    sets = deletion_sets(attributions, encodings, replacement=replacement, fraction=fraction, max_sets=max_sets)
+    if not sets.owner:
         return {"delete": 0.0, "mask": 0.0, "gap": 0.0}
-    targets = [attributions[i].target for i in owner]
-    p0 = np.array([float(attributions[i].prediction.probabilities[attributions[i].target]) for i in owner])
-    delete = float(np.mean(np.abs(p0 - explainer.class_probabilities(deleted, targets))))
-    mask = float(np.mean(np.abs(p0 - explainer.class_probabilities(masked, targets))))
+    targets = [attributions[i].target for i in sets.owner]
+    p0 = np.array([float(attributions[i].prediction.probabilities[attributions[i].target]) for i in sets.owner])
+    delete = float(np.mean(np.abs(p0 - explainer.class_probabilities(sets.deleted, targets))))
+    mask = float(np.mean(np.abs(p0 - explainer.class_probabilities(sets.masked, targets))))
     return {"delete": delete, "mask": mask, "gap": delete - mask}
