@@ -245,6 +245,29 @@ def test_compiled_once_across_calls_and_lengths(lively, hf_tokenizer):
     assert function.trace_count == traces <= 2  # at most one trace per compiled function
 
 
+def test_traced_without_autograph_unless_the_code_branches_on_a_tensor():
+    from gradcallback.engine.backends.tensorflow import _traced
+
+    signature, traces = [tf.TensorSpec([None], tf.float32)], []
+
+    def plain(x):  # no Python branch on a tensor: traced as written
+        return 2.0 * x
+
+    def branching(x):  # `if tensor:` needs autograph (a tf.cond), else the trace fails
+        traces.append(len(traces))
+        if tf.reduce_sum(x) > 0:
+            return x + 1.0
+        return x - 1.0
+
+    assert _traced(plain, signature, False)(tf.constant([1.0, 2.0])).numpy().tolist() == [2.0, 4.0]
+    twice = _traced(branching, signature, False)
+    assert twice(tf.constant([1.0, 2.0])).numpy().tolist() == [2.0, 3.0]
+    assert twice(tf.constant([-3.0, 1.0])).numpy().tolist() == [-4.0, 0.0]  # the branch is a tf.cond, not frozen
+    assert traces == [0, 1]  # tried without autograph first, then traced once with it, then reused
+    with pytest.raises(tf.errors.OperatorNotAllowedInGraphError):  # what autograph=False alone does
+        tf.function(branching, input_signature=signature, autograph=False)(tf.constant([1.0]))
+
+
 def test_jit_compile_auto_uses_xla_only_where_tensorflow_sees_an_accelerator(lively, hf_tokenizer, monkeypatch):
     from gradcallback.engine.backends import tensorflow as tf_backend
 
