@@ -107,10 +107,11 @@ def row(measure: str, value: float, unit: str, target: str = "", met=""):
     return (measure, shown, target, met)
 
 
-def bench_engine(model, tokenizer, repeats: int) -> list[tuple]:
+def bench_engine(model, tokenizer, repeats: int, tiny: bool) -> list[tuple]:
     from gradcallback import Explainer
 
-    texts = probe_texts(32)
+    texts = probe_texts(8 if tiny else 32)  # the smoke run: the same rows, a quarter of the work
+    n = len(texts)
     plain, xla = Explainer(model, tokenizer), Explainer(model, tokenizer, jit_compile=True)
     encodings = plain.encode(texts)
 
@@ -125,11 +126,11 @@ def bench_engine(model, tokenizer, repeats: int) -> list[tuple]:
                      "seed_vanilla_xla": run(xla, "vanilla_gradients")}, max(1, repeats // 2))
     t |= interleaved({"norm": run(plain, "gradient_norm"), "norm_xla": run(xla, "gradient_norm"),
                       "train": training_step_fn(model, encoded), "forward": forward_fn(model, encoded)}, repeats)
-    rows = [row("seeds' per-example one-hot gradients, 32 probes", t["seed"], "ms"),
-            row("gradient_norm, 32 probes, plain tf.function", t["norm"], "ms"),
-            row("gradient_norm, 32 probes, XLA (callback default)", t["norm_xla"], "ms"),
-            row("one forward pass, 32 probes (plain tf.function)", t["forward"], "ms"),
-            row("one training step, batch of the same 32", t["train"], "ms")]
+    rows = [row(f"seeds' per-example one-hot gradients, {n} probes", t["seed"], "ms"),
+            row(f"gradient_norm, {n} probes, plain tf.function", t["norm"], "ms"),
+            row(f"gradient_norm, {n} probes, XLA (callback default)", t["norm_xla"], "ms"),
+            row(f"one forward pass, {n} probes (plain tf.function)", t["forward"], "ms"),
+            row(f"one training step, batch of the same {n}", t["train"], "ms")]
     for name, key in (("gradient_norm XLA", "seed_norm_xla"), ("vanilla_gradients XLA", "seed_vanilla_xla"),
                       ("gradient_norm plain", "seed_norm")):
         rows.append(row(f"speed-up of {name} over the seeds' method", t["seed"] / t[key], "x", ">= 50x",
@@ -186,7 +187,7 @@ def bench_callback_overhead(model, tokenizer, tiny: bool) -> list[tuple]:
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-5),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     probes = ProbeSet.from_texts(probe_texts(32), tokenizer)
-    epochs = 3 if tiny else 4
+    epochs = 2 if tiny else 4  # the smoke run: the first epoch compiles, the second is timed
     times, inside = {}, []
     for name in ("without", "with"):
         timer = EpochTimer()
@@ -361,7 +362,7 @@ def main(argv=None) -> int:
         memory_probe(args.memory_probe, args.tiny)
         return 0
     model, tokenizer, name = load(args.tiny)
-    rows = bench_engine(model, tokenizer, args.repeats)
+    rows = bench_engine(model, tokenizer, args.repeats, args.tiny)
     rows += bench_monitors(model, tokenizer, args.repeats)
     rows += bench_scaling(model, tokenizer, args.repeats, args.tiny)
     rows += bench_memory(args.tiny)
