@@ -76,7 +76,6 @@ def recorded(rule: Rule, runs: list[dict]) -> bool:
     return every_step(runs, lambda step: all(name in step for name in need))
 
 
-
 def candidate(rule: Rule, runs: list[dict]) -> bool:
     """Whether the rule may judge `runs`: every run holds what it reads, and none ran before the rule was written."""
     return recorded(rule, runs) and min(run["seed"] for run in runs) >= FIRST_SEED.get(rule.statistic, 0)
